@@ -1,0 +1,95 @@
+//! The audit log's vocabulary. Audit rows are append-only.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use crate::{AuditEventId, TenantId, UserId};
+
+/// What happened. Stored by its `as_str` name, which never changes once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    TenantCreated,
+    UserCreated,
+}
+
+impl AuditAction {
+    pub const ALL: &[AuditAction] = &[AuditAction::TenantCreated, AuditAction::UserCreated];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::TenantCreated => "tenant.created",
+            AuditAction::UserCreated => "user.created",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown audit action {0:?}")]
+pub struct UnknownAuditAction(pub String);
+
+impl FromStr for AuditAction {
+    type Err = UnknownAuditAction;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| UnknownAuditAction(s.to_owned()))
+    }
+}
+
+/// Who acted: a user, or the system itself (start-up seeding, the admin CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    User(UserId),
+    System,
+}
+
+/// A new audit row. `details` holds before/after values and never secrets.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub actor: Actor,
+    pub action: AuditAction,
+    pub target_type: &'static str,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+    pub client_addr: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub tenant_id: Option<TenantId>,
+    pub actor: Actor,
+    pub action: AuditAction,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+    pub client_addr: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for action in AuditAction::ALL {
+            assert!(seen.insert(action.as_str()), "duplicate name {action}");
+            assert_eq!(action.as_str().parse::<AuditAction>().unwrap(), *action);
+        }
+        assert!("tenant.exploded".parse::<AuditAction>().is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! The product's rules and vocabulary, free of I/O.
+//!
+//! Everything here compiles for `wasm32` too: the browser app uses the same wire types
+//! ([`wire`]) as the server, so a request the UI builds is the request the API parses.
+//! Time is always a parameter; nothing here reads a clock.
+
+pub mod audit;
+pub mod ids;
+pub mod secret;
+pub mod tenant;
+pub mod user;
+pub mod wire;
+
+pub use ids::{AuditEventId, SessionId, TenantId, UserId};
+pub use secret::Secret;

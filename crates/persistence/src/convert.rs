@@ -1,0 +1,74 @@
+//! Entity ⇄ domain conversions. A row that breaks a domain rule is reported as corrupt rather
+//! than passed on.
+
+use domain::audit::{Actor, AuditEvent, NewAuditEvent};
+use domain::tenant::{Subdomain, Tenant, TenantName};
+use domain::user::{Email, User};
+use domain::{AuditEventId, TenantId, UserId};
+use sea_orm::ActiveValue::Set;
+
+use crate::StoreError;
+use crate::entities::{audit_events, tenants, users};
+use crate::error::corrupt;
+
+pub(crate) fn tenant(m: tenants::Model) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: TenantId::from_uuid(m.id),
+        name: TenantName::parse(&m.name).map_err(|e| corrupt("tenants.name", e))?,
+        subdomain: Subdomain::parse(&m.subdomain).map_err(|e| corrupt("tenants.subdomain", e))?,
+        max_users: u32::try_from(m.max_users).map_err(|e| corrupt("tenants.max_users", e))?,
+        is_active: m.is_active,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+pub(crate) fn user(m: users::Model) -> Result<User, StoreError> {
+    Ok(User {
+        id: UserId::from_uuid(m.id),
+        tenant_id: TenantId::from_uuid(m.tenant_id),
+        email: Email::parse(&m.email).map_err(|e| corrupt("users.email", e))?,
+        first_name: m.first_name,
+        last_name: m.last_name,
+        role: m.role.parse().map_err(|e| corrupt("users.role", e))?,
+        is_active: m.is_active,
+        has_password: m.password_hash.is_some(),
+        sso_subject: m.sso_subject,
+        last_login_at: m.last_login_at,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+pub(crate) fn new_audit_row(tenant_id: Option<TenantId>, event: NewAuditEvent) -> audit_events::ActiveModel {
+    audit_events::ActiveModel {
+        id: Set(AuditEventId::generate(event.at).as_uuid()),
+        tenant_id: Set(tenant_id.map(|t| t.as_uuid())),
+        actor_user_id: Set(match event.actor {
+            Actor::User(id) => Some(id.as_uuid()),
+            Actor::System => None,
+        }),
+        action: Set(event.action.as_str().to_owned()),
+        target_type: Set(event.target_type.to_owned()),
+        target_id: Set(event.target_id),
+        details: Set(event.details.to_string()),
+        client_addr: Set(event.client_addr),
+        created_at: Set(event.at),
+    }
+}
+
+pub(crate) fn audit_event(m: audit_events::Model) -> Result<AuditEvent, StoreError> {
+    Ok(AuditEvent {
+        id: AuditEventId::from_uuid(m.id),
+        tenant_id: m.tenant_id.map(TenantId::from_uuid),
+        actor: m
+            .actor_user_id
+            .map_or(Actor::System, |id| Actor::User(UserId::from_uuid(id))),
+        action: m.action.parse().map_err(|e| corrupt("audit_events.action", e))?,
+        target_type: m.target_type,
+        target_id: m.target_id,
+        details: serde_json::from_str(&m.details).map_err(|e| corrupt("audit_events.details", e))?,
+        client_addr: m.client_addr,
+        created_at: m.created_at,
+    })
+}

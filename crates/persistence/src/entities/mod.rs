@@ -1,0 +1,6 @@
+//! sea-orm entities, one per table. Private to this crate: repositories convert them to domain
+//! types at the boundary.
+
+pub(crate) mod audit_events;
+pub(crate) mod tenants;
+pub(crate) mod users;

@@ -1,0 +1,23 @@
+//! Storage: sea-orm entities, migrations at start-up, and repositories that return domain types.
+//!
+//! Tenant-owned data is reachable only through [`TenantRepo`], which you get from
+//! [`Database::tenant`] with a [`TenantScope`]; every query it runs is filtered by that scope's
+//! tenant. Cross-tenant reads and writes live in [`SystemRepo`], whose name says it is for
+//! system administration paths only. Entities never leave this crate.
+
+mod convert;
+mod database;
+mod entities;
+mod error;
+mod scope;
+mod system;
+mod tenant;
+
+pub use database::{Backend, Database, DatabaseSettings, Transaction};
+pub use error::StoreError;
+pub use scope::TenantScope;
+pub use system::SystemRepo;
+pub use tenant::TenantRepo;
+
+#[cfg(feature = "test-support")]
+pub mod testing;

@@ -1,0 +1,219 @@
+//! Throw-away databases for tests: a fresh SQLite file or a fresh PostgreSQL database each,
+//! migrated, and removed again when dropped (even when the test panics).
+//!
+//! PostgreSQL comes from `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`).
+//! A test that needs it fails when it is unreachable: a skipped database test proves nothing.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use domain::Secret;
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::{Database, DatabaseSettings};
+
+pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Runs the listed `async fn(Database)` tests once on SQLite and once on PostgreSQL, as
+/// `sqlite::<name>` and `postgres::<name>`.
+#[macro_export]
+macro_rules! test_on_both_databases {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = $crate::testing::TestDatabase::sqlite().await;
+                    super::$test(db.database().clone()).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = $crate::testing::TestDatabase::postgres().await;
+                    super::$test(db.database().clone()).await;
+                }
+            )+
+        }
+    };
+}
+
+/// A migrated database that exists for one test.
+pub struct TestDatabase {
+    database: Database,
+    settings: DatabaseSettings,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// A new SQLite file in its own temporary directory.
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let settings = DatabaseSettings::Sqlite {
+            path: dir.path().join("test.db"),
+            pool_size: 5,
+        };
+        let database = Database::connect(&settings)
+            .await
+            .expect("open the SQLite test database");
+        database
+            .migrate()
+            .await
+            .expect("migrate the SQLite test database");
+        Self {
+            database,
+            settings,
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// A new database on the test PostgreSQL server.
+    pub async fn postgres() -> Self {
+        let admin_url = postgres_admin_url();
+        let name = format!("pm_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|err| {
+                panic!(
+                    "PostgreSQL at {} is unreachable ({err}). Start it, or point TEST_POSTGRES_URL at one.",
+                    redact(&admin_url)
+                )
+            });
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create the PostgreSQL test database");
+        admin.close().await.ok();
+
+        let dsn = replace_database(&admin_url, &name);
+        let settings = DatabaseSettings::Postgres {
+            dsn: Secret::new(dsn),
+            pool_size: 5,
+        };
+        let database = Database::connect(&settings)
+            .await
+            .expect("open the PostgreSQL test database");
+        database
+            .migrate()
+            .await
+            .expect("migrate the PostgreSQL test database");
+        Self {
+            database,
+            settings,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// The settings that open this database, for code under test that connects by itself.
+    pub fn settings(&self) -> &DatabaseSettings {
+        &self.settings
+    }
+
+    /// Runs raw SQL and returns the first column of the first row as text (for checks such as
+    /// `PRAGMA journal_mode`).
+    pub async fn query_text(&self, sql: &str) -> Option<String> {
+        query_text(&self.database, sql).await
+    }
+}
+
+/// See [`TestDatabase::query_text`].
+pub async fn query_text(database: &Database, sql: &str) -> Option<String> {
+    let conn = database.connection();
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .expect("run the query")?;
+    row.try_get_by_index::<String>(0)
+        .ok()
+        .or_else(|| row.try_get_by_index::<i64>(0).ok().map(|n| n.to_string()))
+        .or_else(|| row.try_get_by_index::<i32>(0).ok().map(|n| n.to_string()))
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            return; // the TempDir removes the SQLite files
+        };
+        // Drop runs outside async: use a private runtime on its own thread. FORCE ends the
+        // test's own pooled connections.
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        let drop_sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
+                admin.execute_unprepared(&drop_sql).await.ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("warning: could not drop test database {name}");
+        }
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_POSTGRES_URL.to_owned())
+}
+
+/// The same URL pointing at another database on that server.
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let server = match base.rfind('/') {
+        Some(slash) if slash > base.find("://").map_or(0, |i| i + 2) => &base[..slash],
+        _ => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_database_in_urls() {
+        assert_eq!(
+            replace_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(redact("postgres://u:pw@h/db"), "postgres://***@h/db");
+    }
+}

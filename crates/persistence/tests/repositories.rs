@@ -1,0 +1,240 @@
+//! Repository behaviour, run against a fresh SQLite file and a fresh PostgreSQL database each.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::tenant::{NewTenant, Subdomain, Tenant, TenantName};
+use domain::user::{Email, NewUser, Role};
+use persistence::testing::query_text;
+use persistence::{Backend, Database, StoreError, TenantScope};
+
+persistence::test_on_both_databases!(
+    migrations_create_every_table_and_are_idempotent,
+    tenants_are_created_and_found_by_subdomain,
+    duplicate_subdomain_is_a_conflict,
+    users_are_scoped_to_their_tenant,
+    emails_are_unique_per_tenant_only,
+    audit_events_are_scoped_to_their_tenant,
+    dropped_transaction_keeps_nothing,
+    foreign_keys_are_enforced,
+);
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap() + Duration::seconds(seconds)
+}
+
+fn new_tenant(subdomain: &str) -> NewTenant {
+    NewTenant {
+        name: TenantName::parse(&format!("Tenant {subdomain}")).unwrap(),
+        subdomain: Subdomain::parse(subdomain).unwrap(),
+        max_users: 10,
+    }
+}
+
+fn new_user(email: &str, role: Role) -> NewUser {
+    NewUser {
+        email: Email::parse(email).unwrap(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        role,
+        password_hash: Some("$pbkdf2-sha256$i=1000,l=32$c2FsdA$aGFzaA".to_owned().into()),
+    }
+}
+
+async fn tenant(db: &Database, subdomain: &str) -> Tenant {
+    db.system()
+        .create_tenant(new_tenant(subdomain), at(0))
+        .await
+        .unwrap()
+}
+
+async fn migrations_create_every_table_and_are_idempotent(db: Database) {
+    db.migrate()
+        .await
+        .expect("a second run changes nothing and succeeds");
+    let table_query = match db.backend() {
+        Backend::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN",
+        Backend::Postgres => {
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name IN"
+        }
+    };
+    let found = query_text(
+        &db,
+        &format!("{table_query} ('tenants','users','prompts','config','sessions','audit_events')"),
+    )
+    .await;
+    assert_eq!(found.as_deref(), Some("6"));
+}
+
+async fn tenants_are_created_and_found_by_subdomain(db: Database) {
+    let created = tenant(&db, "acme").await;
+    assert!(created.is_active);
+    assert_eq!(created.max_users, 10);
+    assert_eq!(created.created_at, at(0));
+
+    let subdomain = Subdomain::parse("acme").unwrap();
+    let found = db.system().tenant_by_subdomain(&subdomain).await.unwrap();
+    assert_eq!(found.as_ref(), Some(&created));
+    assert_eq!(db.system().tenant_by_id(created.id).await.unwrap(), Some(created));
+    let missing = Subdomain::parse("nobody").unwrap();
+    assert_eq!(db.system().tenant_by_subdomain(&missing).await.unwrap(), None);
+    assert_eq!(db.system().count_tenants().await.unwrap(), 1);
+}
+
+async fn duplicate_subdomain_is_a_conflict(db: Database) {
+    tenant(&db, "acme").await;
+    let err = db
+        .system()
+        .create_tenant(new_tenant("acme"), at(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict), "{err:?}");
+    assert_eq!(db.system().list_tenants().await.unwrap().len(), 1);
+}
+
+async fn users_are_scoped_to_their_tenant(db: Database) {
+    let acme = TenantScope::of(&tenant(&db, "acme").await);
+    let globex = TenantScope::of(&tenant(&db, "globex").await);
+
+    let alice = db
+        .tenant(acme)
+        .create_user(new_user("Alice@Acme.test", Role::Admin), at(1))
+        .await
+        .unwrap();
+    assert_eq!(alice.email.as_str(), "alice@acme.test");
+    assert_eq!(alice.tenant_id, acme.tenant_id());
+    assert!(alice.has_password);
+    db.tenant(globex)
+        .create_user(new_user("bob@globex.test", Role::User), at(2))
+        .await
+        .unwrap();
+
+    let email = Email::parse("ALICE@acme.test").unwrap();
+    assert_eq!(
+        db.tenant(acme).user_by_email(&email).await.unwrap().as_ref(),
+        Some(&alice)
+    );
+    assert_eq!(
+        db.tenant(acme).user_by_id(alice.id).await.unwrap().as_ref(),
+        Some(&alice)
+    );
+
+    // From another tenant, Alice does not exist.
+    assert_eq!(db.tenant(globex).user_by_email(&email).await.unwrap(), None);
+    assert_eq!(db.tenant(globex).user_by_id(alice.id).await.unwrap(), None);
+    let globex_users = db.tenant(globex).list_users().await.unwrap();
+    assert_eq!(globex_users.len(), 1);
+    assert_eq!(globex_users[0].email.as_str(), "bob@globex.test");
+    assert_eq!(db.tenant(acme).count_active_users().await.unwrap(), 1);
+}
+
+async fn emails_are_unique_per_tenant_only(db: Database) {
+    let acme = TenantScope::of(&tenant(&db, "acme").await);
+    let globex = TenantScope::of(&tenant(&db, "globex").await);
+    db.tenant(acme)
+        .create_user(new_user("sam@example.test", Role::User), at(1))
+        .await
+        .unwrap();
+
+    let duplicate = db
+        .tenant(acme)
+        .create_user(new_user("SAM@example.test", Role::Readonly), at(2))
+        .await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict)), "{duplicate:?}");
+    db.tenant(globex)
+        .create_user(new_user("sam@example.test", Role::User), at(3))
+        .await
+        .expect("the same address may exist in another tenant");
+}
+
+async fn audit_events_are_scoped_to_their_tenant(db: Database) {
+    let acme = TenantScope::of(&tenant(&db, "acme").await);
+    let globex = TenantScope::of(&tenant(&db, "globex").await);
+    let event = |target: &str, seconds| NewAuditEvent {
+        actor: Actor::System,
+        action: AuditAction::UserCreated,
+        target_type: "user",
+        target_id: Some(target.to_owned()),
+        details: serde_json::json!({ "email": target }),
+        client_addr: Some("127.0.0.1".into()),
+        at: at(seconds),
+    };
+    db.tenant(acme).record_audit(event("first", 1)).await.unwrap();
+    db.tenant(acme).record_audit(event("second", 2)).await.unwrap();
+    db.tenant(globex).record_audit(event("other", 3)).await.unwrap();
+    db.system()
+        .record_audit(None, event("system-wide", 4))
+        .await
+        .unwrap();
+
+    let acme_log = db.tenant(acme).list_audit(10).await.unwrap();
+    let targets: Vec<_> = acme_log.iter().filter_map(|e| e.target_id.as_deref()).collect();
+    assert_eq!(targets, ["second", "first"], "newest first, own tenant only");
+    assert_eq!(acme_log[0].details["email"], "second");
+    assert_eq!(acme_log[0].actor, Actor::System);
+    assert_eq!(acme_log[0].created_at, at(2));
+
+    assert_eq!(db.system().list_audit(10).await.unwrap().len(), 4);
+    assert_eq!(
+        db.system().list_audit(1).await.unwrap()[0].target_id.as_deref(),
+        Some("system-wide")
+    );
+}
+
+async fn dropped_transaction_keeps_nothing(db: Database) {
+    {
+        let tx = db.begin().await.unwrap();
+        let t = tx
+            .system()
+            .create_tenant(new_tenant("ghost"), at(0))
+            .await
+            .unwrap();
+        tx.tenant(TenantScope::of(&t))
+            .create_user(new_user("a@ghost.test", Role::Admin), at(0))
+            .await
+            .unwrap();
+        // dropped without commit
+    }
+    assert_eq!(db.system().count_tenants().await.unwrap(), 0);
+
+    let tx = db.begin().await.unwrap();
+    tx.system()
+        .create_tenant(new_tenant("kept"), at(0))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(db.system().count_tenants().await.unwrap(), 1);
+}
+
+async fn foreign_keys_are_enforced(db: Database) {
+    // A scope for a tenant that was rolled back: the row it points at does not exist.
+    let tx = db.begin().await.unwrap();
+    let vanished = TenantScope::of(
+        &tx.system()
+            .create_tenant(new_tenant("gone"), at(0))
+            .await
+            .unwrap(),
+    );
+    drop(tx);
+
+    let result = db
+        .tenant(vanished)
+        .create_user(new_user("x@gone.test", Role::User), at(1))
+        .await;
+    assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
+}
+
+mod sqlite_settings {
+    use persistence::testing::TestDatabase;
+
+    #[tokio::test]
+    async fn sqlite_runs_with_wal_foreign_keys_and_busy_timeout() {
+        let db = TestDatabase::sqlite().await;
+        assert_eq!(db.query_text("PRAGMA journal_mode").await.as_deref(), Some("wal"));
+        assert_eq!(db.query_text("PRAGMA foreign_keys").await.as_deref(), Some("1"));
+        assert_eq!(
+            db.query_text("PRAGMA busy_timeout").await.as_deref(),
+            Some("5000")
+        );
+    }
+}

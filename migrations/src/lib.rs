@@ -1,0 +1,16 @@
+//! Schema migrations, one module per migration (`DeriveMigrationName` names each after its
+//! module). The same migrations run on SQLite and PostgreSQL; never edit a released one, add a
+//! new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_core_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_core_schema::Migration)]
+    }
+}
