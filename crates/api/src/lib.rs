@@ -1,1 +1,12 @@
+//! The HTTP server: configuration, routes, error mapping, OpenAPI document and the browser app.
+//! `main.rs` is only the command line around [`startup::Application`].
 
+pub mod config;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod seed;
+pub mod spa;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

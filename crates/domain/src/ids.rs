@@ -1,4 +1,5 @@
 //! Typed identifiers. A `TenantId` can never be passed where a `UserId` is expected.
+//! New ids are time-ordered UUIDv7s minted by `persistence` (which owns randomness and storage).
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,13 +15,6 @@ macro_rules! typed_id {
         pub struct $name(Uuid);
 
         impl $name {
-            /// A new time-ordered (v7) identifier; `now` is the creation time.
-            pub fn generate(now: chrono::DateTime<chrono::Utc>) -> Self {
-                let secs = u64::try_from(now.timestamp()).unwrap_or(0);
-                let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, now.timestamp_subsec_nanos());
-                Self(Uuid::new_v7(ts))
-            }
-
             pub const fn from_uuid(id: Uuid) -> Self {
                 Self(id)
             }
@@ -71,22 +65,12 @@ typed_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
-
-    #[test]
-    fn ids_are_time_ordered() {
-        let earlier = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let later = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap();
-        let a = TenantId::generate(earlier);
-        let b = TenantId::generate(later);
-        assert!(a < b);
-        assert_eq!(a.as_uuid().get_version_num(), 7);
-    }
 
     #[test]
     fn malformed_id_is_rejected() {
         assert!("not-a-uuid".parse::<UserId>().is_err());
-        let id = UserId::generate(Utc::now());
+        let id = UserId::from_uuid(Uuid::from_u128(42));
         assert_eq!(id.to_string().parse::<UserId>().unwrap(), id);
+        assert_eq!(format!("{id:?}"), format!("UserId({})", id.as_uuid()));
     }
 }

@@ -1,6 +1,7 @@
 //! Entity ⇄ domain conversions. A row that breaks a domain rule is reported as corrupt rather
 //! than passed on.
 
+use chrono::{DateTime, Utc};
 use domain::audit::{Actor, AuditEvent, NewAuditEvent};
 use domain::tenant::{Subdomain, Tenant, TenantName};
 use domain::user::{Email, User};
@@ -10,6 +11,16 @@ use sea_orm::ActiveValue::Set;
 use crate::StoreError;
 use crate::entities::{audit_events, tenants, users};
 use crate::error::corrupt;
+
+/// A new time-ordered (v7) id whose timestamp is `now`, so ids sort like creation times.
+pub(crate) fn new_id(now: DateTime<Utc>) -> uuid::Uuid {
+    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        secs,
+        now.timestamp_subsec_nanos(),
+    ))
+}
 
 pub(crate) fn tenant(m: tenants::Model) -> Result<Tenant, StoreError> {
     Ok(Tenant {
@@ -42,7 +53,7 @@ pub(crate) fn user(m: users::Model) -> Result<User, StoreError> {
 
 pub(crate) fn new_audit_row(tenant_id: Option<TenantId>, event: NewAuditEvent) -> audit_events::ActiveModel {
     audit_events::ActiveModel {
-        id: Set(AuditEventId::generate(event.at).as_uuid()),
+        id: Set(new_id(event.at)),
         tenant_id: Set(tenant_id.map(|t| t.as_uuid())),
         actor_user_id: Set(match event.actor {
             Actor::User(id) => Some(id.as_uuid()),
@@ -71,4 +82,19 @@ pub(crate) fn audit_event(m: audit_events::Model) -> Result<AuditEvent, StoreErr
         client_addr: m.client_addr,
         created_at: m.created_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn new_ids_are_v7_and_time_ordered() {
+        let earlier = new_id(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        let later = new_id(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap());
+        assert!(earlier < later);
+        assert_eq!(earlier.get_version_num(), 7);
+    }
 }

@@ -114,6 +114,7 @@ impl Database {
         })
     }
 
+    #[cfg(feature = "test-support")]
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.conn
     }

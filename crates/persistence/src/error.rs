@@ -7,7 +7,10 @@ pub enum StoreError {
     /// knows which value it wrote and turns this into a field error.
     #[error("a unique constraint refused the write")]
     Conflict,
-    /// The database could not be reached or failed the statement.
+    /// No connection could be had (server down, pool exhausted): worth retrying later.
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    /// The database refused or failed the statement.
     #[error("database error: {0}")]
     Database(DbErr),
     /// A stored value no longer satisfies the domain's rules (hand-edited row, bad migration).
@@ -20,6 +23,7 @@ impl From<DbErr> for StoreError {
         // The one place where unique violations are recognised, for both backends.
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict,
+            _ if matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => StoreError::Unavailable(err),
             _ => StoreError::Database(err),
         }
     }

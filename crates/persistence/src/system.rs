@@ -25,7 +25,7 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
     /// Creates an active tenant. A taken subdomain is [`StoreError::Conflict`].
     pub async fn create_tenant(&self, new: NewTenant, now: DateTime<Utc>) -> Result<Tenant, StoreError> {
         let row = tenants::ActiveModel {
-            id: Set(TenantId::generate(now).as_uuid()),
+            id: Set(convert::new_id(now)),
             name: Set(new.name.as_str().to_owned()),
             subdomain: Set(new.subdomain.as_str().to_owned()),
             max_users: Set(i32::try_from(new.max_users).map_err(|e| corrupt("tenants.max_users", e))?),

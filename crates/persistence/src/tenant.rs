@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
-use domain::UserId;
 use domain::audit::{AuditEvent, NewAuditEvent};
 use domain::user::{Email, NewUser, User};
+use domain::{Secret, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -30,7 +30,7 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
     /// Creates an active user. An email already used in this tenant is [`StoreError::Conflict`].
     pub async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
         let row = users::ActiveModel {
-            id: Set(UserId::generate(now).as_uuid()),
+            id: Set(convert::new_id(now)),
             tenant_id: Set(self.scope.tenant_id().as_uuid()),
             email: Set(new.email.as_str().to_owned()),
             password_hash: Set(new.password_hash.map(|h| h.expose().clone())),
@@ -62,6 +62,23 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             .await?
             .map(convert::user)
             .transpose()
+    }
+
+    /// A user with their stored password hash (`None` for SSO-only users), for sign-in.
+    pub async fn credentials_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(User, Option<Secret<String>>)>, StoreError> {
+        let Some(row) = self
+            .users()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hash = row.password_hash.clone().map(Secret::new);
+        Ok(Some((convert::user(row)?, hash)))
     }
 
     /// The tenant's users, oldest first.

@@ -126,6 +126,22 @@ async fn users_are_scoped_to_their_tenant(db: Database) {
     assert_eq!(globex_users.len(), 1);
     assert_eq!(globex_users[0].email.as_str(), "bob@globex.test");
     assert_eq!(db.tenant(acme).count_active_users().await.unwrap(), 1);
+
+    let (user, hash) = db
+        .tenant(acme)
+        .credentials_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user, alice);
+    assert_eq!(hash.unwrap().expose(), "$pbkdf2-sha256$i=1000,l=32$c2FsdA$aGFzaA");
+    assert!(
+        db.tenant(globex)
+            .credentials_by_email(&email)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn emails_are_unique_per_tenant_only(db: Database) {

@@ -1,0 +1,404 @@
+//! Settings from the environment (and an optional `.env`, loaded by `main`).
+//!
+//! Parsing takes the variables as a map, so it is tested without touching the process
+//! environment. Every refusal names the variable, and no error ever repeats a secret's value.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use auth::secret_key;
+use domain::Secret;
+use persistence::DatabaseSettings;
+
+pub const DEFAULT_PORT: u16 = 7860;
+const DEFAULT_POOL_SIZE: u32 = 10;
+const DEFAULT_WEB_DIST_DIR: &str = "frontend/dist";
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    /// `DB_PATH`: the SQLite file; in local development the generated key lives beside it.
+    pub db_path: PathBuf,
+    /// `SECRET_KEY`; `None` only in local development, where a key file is used instead.
+    pub secret_key: Option<Secret<String>>,
+    pub local_dev_mode: bool,
+    pub sso: SsoSettings,
+    pub host: IpAddr,
+    pub port: u16,
+    pub log_format: LogFormat,
+    /// `WEB_DIST_DIR`: the built browser app served at `/`.
+    pub web_dist_dir: PathBuf,
+}
+
+/// OpenID Connect single sign-on (the SSO issue builds the flow on these).
+#[derive(Debug, Clone, Default)]
+pub struct SsoSettings {
+    pub enabled: bool,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret<String>>,
+    pub authority: Option<String>,
+    pub redirect_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A refused setting: which variable, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.variable, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn refuse(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        reason: reason.into(),
+    }
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars = Vars(vars.into_iter().collect());
+        let local_dev_mode = vars.flag("LOCAL_DEV_MODE", false)?;
+        let db_path = PathBuf::from(vars.get("DB_PATH").unwrap_or("prompts.db"));
+        let pool_size = vars.number("DB_POOL_SIZE", DEFAULT_POOL_SIZE, 1..=1000)?;
+
+        let database = match vars
+            .get("DB_TYPE")
+            .unwrap_or("sqlite")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "sqlite" => DatabaseSettings::Sqlite {
+                path: db_path.clone(),
+                pool_size,
+            },
+            "postgres" | "postgresql" => {
+                let dsn = vars.get("POSTGRES_DSN").ok_or_else(|| {
+                    refuse(
+                        "POSTGRES_DSN",
+                        "is required when DB_TYPE=postgres (postgresql://user:pass@host:5432/db)",
+                    )
+                })?;
+                if !(dsn.starts_with("postgres://") || dsn.starts_with("postgresql://")) {
+                    return Err(refuse(
+                        "POSTGRES_DSN",
+                        "must start with postgres:// or postgresql://",
+                    ));
+                }
+                DatabaseSettings::Postgres {
+                    dsn: Secret::new(dsn.to_owned()),
+                    pool_size,
+                }
+            }
+            other => {
+                return Err(refuse(
+                    "DB_TYPE",
+                    format!("{other:?} is not supported (expected sqlite or postgres)"),
+                ));
+            }
+        };
+
+        let secret_key = match vars.get("SECRET_KEY") {
+            Some(key) => {
+                if let Err(weak) = secret_key::check_strength(key) {
+                    if !local_dev_mode {
+                        return Err(refuse(
+                            "SECRET_KEY",
+                            format!("{weak}; set a random value of at least 32 characters"),
+                        ));
+                    }
+                }
+                Some(Secret::new(key.to_owned()))
+            }
+            None if local_dev_mode => None,
+            None => {
+                return Err(refuse(
+                    "SECRET_KEY",
+                    "is required outside LOCAL_DEV_MODE; set a random value of at least 32 characters",
+                ));
+            }
+        };
+
+        let sso = SsoSettings {
+            enabled: vars.flag("SSO_ENABLED", false)?,
+            client_id: vars.get("SSO_CLIENT_ID").map(str::to_owned),
+            client_secret: vars.get("SSO_CLIENT_SECRET").map(|s| Secret::new(s.to_owned())),
+            authority: vars.get("SSO_AUTHORITY").map(str::to_owned),
+            redirect_uri: vars.get("SSO_REDIRECT_URI").map(str::to_owned),
+        };
+        if sso.enabled {
+            if sso.client_id.is_none() {
+                return Err(refuse("SSO_CLIENT_ID", "is required when SSO_ENABLED=true"));
+            }
+            let authority = sso
+                .authority
+                .as_deref()
+                .ok_or_else(|| refuse("SSO_AUTHORITY", "is required when SSO_ENABLED=true"))?;
+            if !is_http_url(authority) {
+                return Err(refuse("SSO_AUTHORITY", "must be an http(s) URL"));
+            }
+        }
+        if let Some(uri) = sso.redirect_uri.as_deref() {
+            if !is_http_url(uri) {
+                return Err(refuse("SSO_REDIRECT_URI", "must be an http(s) URL"));
+            }
+        }
+
+        let host = match vars.get("SERVER_HOST") {
+            None => IpAddr::from([0, 0, 0, 0]),
+            Some(raw) => raw.parse().map_err(|_| {
+                refuse(
+                    "SERVER_HOST",
+                    format!("{raw:?} is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)"),
+                )
+            })?,
+        };
+        let port = vars.number("SERVER_PORT", DEFAULT_PORT, 0..=u16::MAX)?;
+
+        let log_format = match vars
+            .get("LOG_FORMAT")
+            .unwrap_or("text")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(refuse(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not supported (expected text or json)"),
+                ));
+            }
+        };
+
+        Ok(Self {
+            database,
+            db_path,
+            secret_key,
+            local_dev_mode,
+            sso,
+            host,
+            port,
+            log_format,
+            web_dist_dir: PathBuf::from(vars.get("WEB_DIST_DIR").unwrap_or(DEFAULT_WEB_DIST_DIR)),
+        })
+    }
+
+    /// Where local development keeps its generated signing key: beside the SQLite file.
+    pub fn dev_secret_key_path(&self) -> PathBuf {
+        let mut name = self.db_path.clone().into_os_string();
+        name.push(".secret");
+        PathBuf::from(name)
+    }
+}
+
+fn is_http_url(value: &str) -> bool {
+    ["http://", "https://"]
+        .iter()
+        .any(|scheme| value.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()))
+}
+
+/// The variables, with empty values treated as unset (as in `KEY=` lines of a `.env`).
+struct Vars(HashMap<String, String>);
+
+impl Vars {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(refuse(
+                name,
+                format!("{other:?} is not a boolean (expected true or false)"),
+            )),
+        }
+    }
+
+    fn number<N>(
+        &self,
+        name: &'static str,
+        default: N,
+        range: std::ops::RangeInclusive<N>,
+    ) -> Result<N, ConfigError>
+    where
+        N: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        match raw.parse::<N>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(refuse(
+                name,
+                format!(
+                    "{raw:?} is not a number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRONG_KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_vars(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn refused_variable(pairs: &[(&str, &str)]) -> &'static str {
+        parse(pairs).unwrap_err().variable
+    }
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let s = parse(&[("SECRET_KEY", STRONG_KEY)]).unwrap();
+        assert!(
+            matches!(&s.database, DatabaseSettings::Sqlite { path, pool_size: 10 } if path == &PathBuf::from("prompts.db"))
+        );
+        assert!(!s.local_dev_mode);
+        assert!(!s.sso.enabled);
+        assert_eq!(s.host.to_string(), "0.0.0.0");
+        assert_eq!(s.port, 7860);
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.dev_secret_key_path(), PathBuf::from("prompts.db.secret"));
+    }
+
+    #[test]
+    fn postgres_needs_a_dsn() {
+        assert_eq!(
+            refused_variable(&[("SECRET_KEY", STRONG_KEY), ("DB_TYPE", "postgres")]),
+            "POSTGRES_DSN"
+        );
+        assert_eq!(
+            refused_variable(&[
+                ("SECRET_KEY", STRONG_KEY),
+                ("DB_TYPE", "postgres"),
+                ("POSTGRES_DSN", "mysql://x")
+            ]),
+            "POSTGRES_DSN"
+        );
+        let s = parse(&[
+            ("SECRET_KEY", STRONG_KEY),
+            ("DB_TYPE", "postgres"),
+            ("POSTGRES_DSN", "postgresql://u:pw@db:5432/pm"),
+            ("DB_POOL_SIZE", "25"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            s.database,
+            DatabaseSettings::Postgres { pool_size: 25, .. }
+        ));
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        let base = ("SECRET_KEY", STRONG_KEY);
+        assert_eq!(refused_variable(&[base, ("DB_TYPE", "mysql")]), "DB_TYPE");
+        assert_eq!(refused_variable(&[base, ("SERVER_PORT", "70000")]), "SERVER_PORT");
+        assert_eq!(refused_variable(&[base, ("SERVER_PORT", "http")]), "SERVER_PORT");
+        assert_eq!(
+            refused_variable(&[base, ("SERVER_HOST", "localhost:80")]),
+            "SERVER_HOST"
+        );
+        assert_eq!(
+            refused_variable(&[base, ("LOCAL_DEV_MODE", "maybe")]),
+            "LOCAL_DEV_MODE"
+        );
+        assert_eq!(refused_variable(&[base, ("DB_POOL_SIZE", "0")]), "DB_POOL_SIZE");
+        assert_eq!(refused_variable(&[base, ("LOG_FORMAT", "xml")]), "LOG_FORMAT");
+        assert_eq!(
+            refused_variable(&[base, ("SSO_ENABLED", "true")]),
+            "SSO_CLIENT_ID"
+        );
+        assert_eq!(
+            refused_variable(&[base, ("SSO_ENABLED", "true"), ("SSO_CLIENT_ID", "app")]),
+            "SSO_AUTHORITY"
+        );
+        assert_eq!(
+            refused_variable(&[base, ("SSO_REDIRECT_URI", "callback")]),
+            "SSO_REDIRECT_URI"
+        );
+    }
+
+    #[test]
+    fn secret_key_is_required_and_strong_outside_local_dev() {
+        assert_eq!(refused_variable(&[]), "SECRET_KEY");
+        assert_eq!(
+            refused_variable(&[("SECRET_KEY", "your-secure-secret-key")]),
+            "SECRET_KEY"
+        );
+        assert_eq!(refused_variable(&[("SECRET_KEY", "short")]), "SECRET_KEY");
+        assert_eq!(refused_variable(&[("SECRET_KEY", "")]), "SECRET_KEY");
+        // Local development generates a key file when none is given.
+        let dev = parse(&[("LOCAL_DEV_MODE", "true")]).unwrap();
+        assert!(dev.local_dev_mode);
+        assert!(dev.secret_key.is_none());
+    }
+
+    #[test]
+    fn errors_and_debug_output_never_show_secrets() {
+        let err = parse(&[("SECRET_KEY", "hunter2-is-short")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+
+        let s = parse(&[
+            ("SECRET_KEY", STRONG_KEY),
+            ("DB_TYPE", "postgres"),
+            ("POSTGRES_DSN", "postgresql://u:topsecretpw@db/pm"),
+            ("SSO_CLIENT_SECRET", "sso-client-secret-value"),
+        ])
+        .unwrap();
+        let debug = format!("{s:?}");
+        for secret in [STRONG_KEY, "topsecretpw", "sso-client-secret-value"] {
+            assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+        }
+        assert!(debug.contains("***"));
+    }
+
+    #[test]
+    fn booleans_accept_common_spellings() {
+        for (raw, expected) in [
+            ("TRUE", true),
+            ("1", true),
+            ("yes", true),
+            ("off", false),
+            ("0", false),
+        ] {
+            assert_eq!(
+                parse(&[("LOCAL_DEV_MODE", raw), ("SECRET_KEY", STRONG_KEY)])
+                    .unwrap()
+                    .local_dev_mode,
+                expected
+            );
+        }
+    }
+}

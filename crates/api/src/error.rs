@@ -1,0 +1,141 @@
+//! The one place where errors become HTTP responses: RFC 9457 problem documents with a stable
+//! `code`. Internal failures are logged here and answered without detail.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, error};
+use domain::wire::{ErrorCode, FieldError, Problem};
+use persistence::StoreError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    problem: Problem,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            problem: Problem::new(code, Some(detail.into())),
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, detail)
+    }
+
+    /// A validation failure with one entry per offending field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let mut problem = Problem::new(
+            ErrorCode::ValidationFailed,
+            Some("Some fields are not valid.".to_owned()),
+        );
+        problem.errors = errors;
+        Self { problem }
+    }
+
+    /// A failure the client cannot act on. The cause is logged, never sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self {
+            problem: Problem::new(ErrorCode::InternalError, None),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.problem.code
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.problem.title)?;
+        if let Some(detail) = &self.problem.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        if self.problem.code == ErrorCode::Unauthorized {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if self.problem.code == ErrorCode::ServiceUnavailable {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        match serde_json::to_string(&self.problem) {
+            Ok(body) => response.body(body),
+            Err(_) => HttpResponse::InternalServerError()
+                .content_type(ContentType::plaintext())
+                .finish(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict => Self::new(ErrorCode::Conflict, "This conflicts with existing data."),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::new(
+                    ErrorCode::ServiceUnavailable,
+                    "The database is unavailable; try again shortly.",
+                )
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<error::BlockingError> for ApiError {
+    fn from(err: error::BlockingError) -> Self {
+        Self::internal(&err)
+    }
+}
+
+/// Malformed or oversized JSON bodies.
+pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use error::JsonPayloadError as E;
+    let api_error = match &err {
+        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("The body must be at most {limit} bytes."),
+        ),
+        E::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Send the body as application/json.",
+        ),
+        E::Deserialize(cause) => ApiError::new(ErrorCode::InvalidJson, cause.to_string()),
+        _ => ApiError::new(ErrorCode::InvalidJson, "The body could not be read."),
+    };
+    api_error.into()
+}
+
+/// Malformed query strings.
+pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::validation(vec![FieldError {
+        field: "query".into(),
+        message: err.to_string(),
+    }])
+    .into()
+}
+
+/// Malformed path segments (such as an id that is not a UUID).
+pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::validation(vec![FieldError {
+        field: "path".into(),
+        message: err.to_string(),
+    }])
+    .into()
+}

@@ -1,0 +1,38 @@
+//! The OpenAPI document. Paths come from the registered routes (see [`crate::routes::configure`]);
+//! this adds the document's header and the shared schemas.
+
+use actix_web::App;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AI Prompt Manager API",
+        description = "Multi-tenant storage, search, versioning and execution of AI prompts. \
+            Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code`.",
+        license(name = "MIT"),
+    ),
+    components(schemas(domain::wire::Problem, domain::wire::ErrorCode, domain::wire::FieldError)),
+    tags(
+        (name = "health", description = "Liveness and readiness probes"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as the server serves it at `/api/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::routes::configure)
+        .split_for_parts()
+        .1
+}
+
+/// The committed form of the document (`openapi/openapi.json`): pretty JSON, newline-terminated.
+pub fn document_json() -> Result<String, serde_json::Error> {
+    let mut json = serde_json::to_string_pretty(&document())?;
+    json.push('\n');
+    Ok(json)
+}

@@ -1,0 +1,161 @@
+//! Builds the server: opens and migrates the database, seeds local development, binds the
+//! listener (port 0 picks a free one, which tests use) and wires the routes.
+
+use std::io;
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpMessage, HttpServer, web};
+use domain::Secret;
+use persistence::{Database, StoreError};
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::{error, openapi, routes, seed, spa};
+
+/// The largest JSON body any endpoint accepts.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: io::Error },
+    #[error("secret key file {path}: {source}")]
+    SecretKeyFile { path: PathBuf, source: io::Error },
+    #[error("local development seed: {0}")]
+    Seed(String),
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Database,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let secret_key = resolve_secret_key(&settings)?;
+        let db = Database::connect(&settings.database).await?;
+        db.migrate().await?;
+        if settings.local_dev_mode {
+            seed::seed_local_dev(&db).await?;
+        }
+
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let bind_error = |source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        };
+        let listener = TcpListener::bind((settings.host, settings.port)).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            secret_key,
+        });
+        let dist = settings.web_dist_dir.clone();
+        if !dist.join("index.html").is_file() {
+            tracing::warn!(dir = %dist.display(), "the web app is not built; `/` answers 503 until it is");
+        }
+        let server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_BODY_LIMIT)
+                        .error_handler(error::json_error),
+                )
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .wrap(security_headers())
+                .wrap_fn(|req, srv| {
+                    let request_id = req.extensions().get::<RequestId>().copied();
+                    let response = srv.call(req);
+                    async move {
+                        let mut response = response.await?;
+                        if let Some(id) =
+                            request_id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
+                        {
+                            response
+                                .headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), id);
+                        }
+                        Ok(response)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .into_utoipa_app()
+                .openapi(openapi::ApiDoc::openapi())
+                .configure(routes::configure)
+                .split_for_parts();
+            let app = app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api));
+            spa::register(app, &dist)
+        })
+        .listen(listener)
+        .map_err(bind_error)?
+        .run();
+
+        tracing::info!(
+            %addr,
+            port,
+            database = db.backend().as_str(),
+            local_dev_mode = settings.local_dev_mode,
+            "AI Prompt Manager is listening"
+        );
+        Ok(Self { port, server, db })
+    }
+
+    /// The port actually bound (differs from the setting when that was 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests and closes the pool.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.server.await?;
+        if let Err(err) = self.db.close().await {
+            tracing::warn!(error = %err, "closing the database pool failed");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+use utoipa::OpenApi as _;
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+}
+
+/// `SECRET_KEY` when set; in local development without one, the key generated on first start
+/// and kept beside the SQLite file, so restarts keep sessions valid.
+fn resolve_secret_key(settings: &Settings) -> Result<Secret<String>, StartupError> {
+    if let Some(key) = &settings.secret_key {
+        if settings.local_dev_mode && auth::secret_key::check_strength(key.expose()).is_err() {
+            tracing::warn!("SECRET_KEY is weak; acceptable only because LOCAL_DEV_MODE is on");
+        }
+        return Ok(key.clone());
+    }
+    let path = settings.dev_secret_key_path();
+    let (key, created) =
+        auth::secret_key::load_or_create(&path).map_err(|source| StartupError::SecretKeyFile {
+            path: path.clone(),
+            source,
+        })?;
+    if created {
+        tracing::info!(path = %path.display(), "generated a local development secret key");
+    }
+    Ok(key)
+}
