@@ -139,3 +139,70 @@ pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error
     }])
     .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    async fn problem_of(err: actix_web::Error) -> (StatusCode, Problem, HttpResponse) {
+        let response = err.error_response();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        assert_eq!(content_type.unwrap(), PROBLEM_JSON);
+        let body = to_bytes(err.error_response().into_body()).await.unwrap();
+        (status, serde_json::from_slice(&body).unwrap(), response)
+    }
+
+    #[actix_web::test]
+    async fn oversized_json_is_413_payload_too_large() {
+        let req = TestRequest::default().to_http_request();
+        let (status, problem, _) =
+            problem_of(json_error(error::JsonPayloadError::Overflow { limit: 10 }, &req)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(problem.code, ErrorCode::PayloadTooLarge);
+    }
+
+    #[actix_web::test]
+    async fn malformed_json_is_400_invalid_json() {
+        let req = TestRequest::default().to_http_request();
+        let cause = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let (status, problem, _) =
+            problem_of(json_error(error::JsonPayloadError::Deserialize(cause), &req)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(problem.code, ErrorCode::InvalidJson);
+        let (status, problem, _) = problem_of(json_error(error::JsonPayloadError::ContentType, &req)).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(problem.code, ErrorCode::UnsupportedMediaType);
+    }
+
+    #[actix_web::test]
+    async fn unauthorized_carries_www_authenticate() {
+        let err: actix_web::Error = ApiError::new(ErrorCode::Unauthorized, "no token").into();
+        let (status, _, response) = problem_of(err).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer"
+        );
+    }
+
+    #[actix_web::test]
+    async fn internal_errors_hide_their_cause() {
+        let err: actix_web::Error = ApiError::internal(&"password=hunter2 in SQL").into();
+        let (status, problem, _) = problem_of(err).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(problem.code, ErrorCode::InternalError);
+        assert_eq!(problem.detail, None);
+    }
+
+    #[actix_web::test]
+    async fn store_conflicts_are_409() {
+        let err: actix_web::Error = ApiError::from(StoreError::Conflict).into();
+        let (status, problem, _) = problem_of(err).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(problem.code, ErrorCode::Conflict);
+    }
+}

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use api::config::Settings;
-use api::startup::Application;
+use api::startup::{Application, ShutdownSignal};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -66,8 +66,10 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Serve | Command::Openapi => {
+                let shutdown =
+                    ShutdownSignal::install().map_err(|e| format!("cannot handle signals: {e}"))?;
                 let app = Application::build(settings).await.map_err(|e| e.to_string())?;
-                app.run_until_stopped().await.map_err(|e| e.to_string())
+                app.run_until(shutdown).await.map_err(|e| e.to_string())
             }
         }
     });

@@ -11,6 +11,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpMessage, HttpServer, web};
 use domain::Secret;
 use persistence::{Database, StoreError};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -100,6 +101,8 @@ impl Application {
             let app = app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api));
             spa::register(app, &dist)
         })
+        // Shutdown is driven by `run_until` with our own signal handlers (see ShutdownSignal).
+        .disable_signals()
         .listen(listener)
         .map_err(bind_error)?
         .run();
@@ -119,14 +122,54 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests and closes the pool.
+    /// Serves until the process ends (tests run servers this way).
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        self.server.await?;
+        self.server.await
+    }
+
+    /// Serves until `shutdown` fires, then stops accepting, lets in-flight requests finish
+    /// (up to actix's 30 s shutdown timeout) and closes the database pool.
+    pub async fn run_until(self, shutdown: ShutdownSignal) -> io::Result<()> {
+        let handle = self.server.handle();
+        // The server future processes the stop command, so it must keep running on its own task.
+        let mut server = tokio::spawn(self.server);
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutdown.recv() => {
+                tracing::info!("shutting down");
+                handle.stop(true).await;
+                server.await
+            }
+        };
+        result.map_err(io::Error::other)??;
         if let Err(err) = self.db.close().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Fires on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is created, so
+/// a signal that arrives while the server is still starting is not lost.
+pub struct ShutdownSignal {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl ShutdownSignal {
+    pub fn install() -> io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
     }
 }
 

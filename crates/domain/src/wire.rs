@@ -106,9 +106,6 @@ pub struct Problem {
     /// Per-field validation errors, when `code` is `validation_failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
-    /// The request id, to find this occurrence in the server's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
 }
 
 impl Problem {
@@ -120,7 +117,6 @@ impl Problem {
             detail: detail.into(),
             code,
             errors: Vec::new(),
-            request_id: None,
         }
     }
 }

@@ -1,0 +1,124 @@
+//! The `prompt-manager` binary as an operator runs it: configuration errors, `migrate`,
+//! JSON logs and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::TEST_SECRET_KEY;
+
+const BIN: &str = env!("CARGO_BIN_EXE_prompt-manager");
+
+/// The binary with a clean environment (no inherited settings, no `.env` from the repo).
+fn command(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .current_dir(dir)
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn refuses(dir: &std::path::Path, vars: &[(&str, &str)], variable: &str) {
+    let output = command(dir)
+        .args(["serve"])
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{vars:?} must not start");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(lines[0].starts_with("error: invalid configuration: "), "{stderr}");
+    assert!(lines[0].contains(variable), "{variable} named in: {stderr}");
+}
+
+#[test]
+fn bad_configuration_stops_start_up_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = ("SECRET_KEY", TEST_SECRET_KEY);
+    refuses(dir.path(), &[key, ("DB_TYPE", "mysql")], "DB_TYPE");
+    refuses(dir.path(), &[key, ("DB_TYPE", "postgres")], "POSTGRES_DSN");
+    refuses(dir.path(), &[key, ("SERVER_PORT", "99999")], "SERVER_PORT");
+    refuses(dir.path(), &[], "SECRET_KEY");
+    refuses(
+        dir.path(),
+        &[("SECRET_KEY", "your-secure-secret-key")],
+        "SECRET_KEY",
+    );
+    assert!(
+        !dir.path().join("prompts.db").exists(),
+        "nothing is created before the config is valid"
+    );
+}
+
+#[test]
+fn migrate_creates_the_schema_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = command(dir.path())
+        .arg("migrate")
+        .env("SECRET_KEY", TEST_SECRET_KEY)
+        .env("DB_PATH", "fresh.db")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(dir.path().join("fresh.db").exists());
+}
+
+#[test]
+fn serves_json_logs_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn_password = "pw-that-must-not-be-logged";
+    let mut child = command(dir.path())
+        .envs([
+            ("SECRET_KEY", TEST_SECRET_KEY),
+            ("SERVER_HOST", "127.0.0.1"),
+            ("SERVER_PORT", "0"),
+            ("LOG_FORMAT", "json"),
+            ("SSO_CLIENT_SECRET", dsn_password),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+
+    // Every log line is a JSON object; the start-up line carries the bound port.
+    let port = loop {
+        let line = lines.next().expect("the server logs before it exits").unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        seen.push(line);
+        if event["message"] == "AI Prompt Manager is listening" {
+            break event["port"].as_u64().unwrap();
+        }
+    };
+    let connection = std::net::TcpStream::connect(("127.0.0.1", port as u16));
+    assert!(connection.is_ok(), "the logged port accepts connections");
+    drop(connection); // an open connection would hold graceful shutdown for its full timeout
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful stop exits 0, got {status}");
+    seen.extend(lines.map_while(Result::ok));
+    let log = seen.join("\n");
+    assert!(log.contains("\"stopped\""), "{log}");
+    for secret in [TEST_SECRET_KEY, dsn_password] {
+        assert!(!log.contains(secret), "a secret leaked into the logs");
+    }
+}

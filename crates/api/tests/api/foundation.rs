@@ -1,0 +1,253 @@
+//! Health, readiness, the OpenAPI contract, docs UI, error documents, the web app and seeding.
+
+use auth::password::{PasswordHasher, Verification};
+use domain::tenant::Subdomain;
+use domain::user::{Email, Role};
+use persistence::TenantScope;
+use sea_orm::ConnectionTrait;
+
+use crate::support::{Backend, INDEX_HTML, Spawn, expect_problem, spawn, spawn_app, start_server};
+
+#[tokio::test]
+async fn healthz_answers_with_version_and_request_id() {
+    let app = spawn_app().await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(request_id.len(), 36, "a UUID: {request_id}");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+
+    let other = app.get("/healthz").await;
+    assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), request_id);
+}
+
+async fn readyz_reports_the_database(backend: Backend, expected: &str) {
+    let app = spawn(Spawn {
+        backend,
+        ..Spawn::default()
+    })
+    .await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "status": "ok", "database": expected }));
+}
+
+#[tokio::test]
+async fn readyz_on_sqlite() {
+    readyz_reports_the_database(Backend::Sqlite, "sqlite").await;
+}
+
+#[tokio::test]
+async fn readyz_on_postgres() {
+    readyz_reports_the_database(Backend::Postgres, "postgres").await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_the_database_goes_away() {
+    let app = spawn(Spawn {
+        backend: Backend::Postgres,
+        ..Spawn::default()
+    })
+    .await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    // Drop the server's database under it (FORCE ends its pooled connections).
+    let persistence::DatabaseSettings::Postgres { dsn, .. } = app.db.settings() else {
+        unreachable!()
+    };
+    let name = dsn.expose().rsplit('/').next().unwrap().to_owned();
+    let admin_url = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| persistence::testing::DEFAULT_TEST_POSTGRES_URL.to_owned());
+    let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+
+    let response = app.get("/readyz").await;
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body = expect_problem(response, 503, "service_unavailable").await;
+    assert!(
+        !body.to_string().contains(&name),
+        "the problem must not leak internals: {body}"
+    );
+    // Liveness is unaffected.
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_api_routes_are_problem_404s() {
+    let app = spawn_app().await;
+    for path in ["/api/v1/nothing-here", "/api", "/api/v1/prompts/x/y/z"] {
+        let body = expect_problem(app.get(path).await, 404, "not_found").await;
+        assert_eq!(body["type"], "/api/problems/not_found");
+    }
+    // Missing static files are 404s too, not the app shell.
+    expect_problem(app.get("/missing-bundle.js").await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn served_openapi_document_is_the_generated_one() {
+    let app = spawn_app().await;
+    let response = app.get("/api/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let served: serde_json::Value = response.json().await.unwrap();
+    let generated = serde_json::to_value(api::openapi::document()).unwrap();
+    assert_eq!(served, generated);
+    assert!(served["paths"]["/healthz"]["get"].is_object());
+    assert!(served["paths"]["/readyz"]["get"].is_object());
+    assert!(served["components"]["schemas"]["Problem"].is_object());
+}
+
+#[test]
+fn committed_openapi_document_is_up_to_date() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/openapi.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    let generated = api::openapi::document_json().unwrap();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is stale: run `cargo xtask openapi` and commit the result"
+    );
+}
+
+#[tokio::test]
+async fn docs_ui_works_offline() {
+    let app = spawn_app().await;
+    let page = app.get("/api/docs/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the docs page must not load anything from the internet"
+    );
+    // The assets are bundled in the binary, not fetched from a CDN.
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+        let response = app.get(&format!("/api/docs/{asset}")).await;
+        assert_eq!(response.status(), 200, "{asset}");
+    }
+    let initializer = app
+        .get("/api/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("/api/openapi.json"), "{initializer}");
+}
+
+#[tokio::test]
+async fn web_app_is_served_with_history_fallback() {
+    let app = spawn_app().await;
+    let root = app.get("/").await;
+    assert_eq!(root.status(), 200);
+    assert!(
+        root.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(root.text().await.unwrap(), INDEX_HTML);
+
+    // A deep link into the app gets the shell, so a reload keeps the page.
+    let deep = app.get("/prompts/welcome/versions").await;
+    assert_eq!(deep.status(), 200);
+    assert_eq!(deep.headers()["cache-control"], "no-cache");
+    assert_eq!(deep.text().await.unwrap(), INDEX_HTML);
+
+    let script = app.get("/app.js").await;
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+}
+
+#[tokio::test]
+async fn missing_web_app_is_a_clear_503() {
+    let app = spawn_app().await;
+    std::fs::remove_dir_all(app.dir.path().join("dist")).unwrap();
+    let restarted = start_server(&app.db, app.dir.path(), false).await;
+    let response = app.client.get(format!("{restarted}/")).send().await.unwrap();
+    let body = expect_problem(response, 503, "service_unavailable").await;
+    assert!(body["detail"].as_str().unwrap().contains("cargo xtask"), "{body}");
+}
+
+async fn local_dev_mode_seeds_a_fresh_database_once(backend: Backend) {
+    let app = spawn(Spawn {
+        backend,
+        local_dev_mode: true,
+    })
+    .await;
+    let db = app.db.database();
+    let subdomain = Subdomain::parse("localhost").unwrap();
+    let tenant = db
+        .system()
+        .tenant_by_subdomain(&subdomain)
+        .await
+        .unwrap()
+        .expect("tenant localhost");
+    assert!(tenant.is_active);
+
+    let email = Email::parse("admin@localhost").unwrap();
+    let (admin, hash) = db
+        .tenant(TenantScope::of(&tenant))
+        .credentials_by_email(&email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.role, Role::Admin);
+    let hash = hash.expect("the admin has a password");
+    assert!(hash.expose().starts_with("$pbkdf2-sha256$i=600000,"));
+    assert_eq!(
+        PasswordHasher::default().verify("admin123", hash.expose()),
+        Verification::Valid { needs_rehash: false }
+    );
+    let audit = db.tenant(TenantScope::of(&tenant)).list_audit(10).await.unwrap();
+    assert_eq!(audit.len(), 2, "tenant and admin creation are audited");
+
+    // The generated key is kept beside the SQLite file and reused by the next start.
+    let key_path = app.dir.path().join("prompts.db.secret");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    start_server(&app.db, app.dir.path(), true).await;
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
+    assert_eq!(
+        db.system().count_tenants().await.unwrap(),
+        1,
+        "a second start seeds nothing"
+    );
+    assert_eq!(
+        db.tenant(TenantScope::of(&tenant))
+            .list_users()
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn local_dev_mode_seeds_sqlite() {
+    local_dev_mode_seeds_a_fresh_database_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn local_dev_mode_seeds_postgres() {
+    local_dev_mode_seeds_a_fresh_database_once(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn without_local_dev_mode_nothing_is_seeded() {
+    let app = spawn(Spawn {
+        backend: Backend::Postgres,
+        local_dev_mode: false,
+    })
+    .await;
+    assert_eq!(app.db.database().system().count_tenants().await.unwrap(), 0);
+    assert!(!app.dir.path().join("prompts.db.secret").exists());
+}

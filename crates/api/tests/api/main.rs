@@ -1,0 +1,8 @@
+//! The server over real HTTP: each test starts its own server on a free port, against a fresh
+//! SQLite file or a fresh PostgreSQL database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod binary;
+mod foundation;
