@@ -121,13 +121,13 @@ impl Settings {
 
         let secret_key = match vars.get("SECRET_KEY") {
             Some(key) => {
-                if let Err(weak) = secret_key::check_strength(key) {
-                    if !local_dev_mode {
-                        return Err(refuse(
-                            "SECRET_KEY",
-                            format!("{weak}; set a random value of at least 32 characters"),
-                        ));
-                    }
+                if let Err(weak) = secret_key::check_strength(key)
+                    && !local_dev_mode
+                {
+                    return Err(refuse(
+                        "SECRET_KEY",
+                        format!("{weak}; set a random value of at least 32 characters"),
+                    ));
                 }
                 Some(Secret::new(key.to_owned()))
             }
@@ -159,10 +159,10 @@ impl Settings {
                 return Err(refuse("SSO_AUTHORITY", "must be an http(s) URL"));
             }
         }
-        if let Some(uri) = sso.redirect_uri.as_deref() {
-            if !is_http_url(uri) {
-                return Err(refuse("SSO_REDIRECT_URI", "must be an http(s) URL"));
-            }
+        if let Some(uri) = sso.redirect_uri.as_deref()
+            && !is_http_url(uri)
+        {
+            return Err(refuse("SSO_REDIRECT_URI", "must be an http(s) URL"));
         }
 
         let host = match vars.get("SERVER_HOST") {

@@ -40,10 +40,10 @@ fn main() -> ExitCode {
     }
 
     // A missing .env is normal; values already in the environment win over it.
-    if let Err(err) = dotenvy::dotenv() {
-        if !err.not_found() {
-            return fail(&format!("cannot read .env: {err}"));
-        }
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        return fail(&format!("cannot read .env: {err}"));
     }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,

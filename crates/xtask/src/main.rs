@@ -1,1 +1,328 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's task runner. Each task installs what it needs (the
+//! wasm32 target, wasm-bindgen, Chromium) so the two README commands work on a fresh machine.
+
+use std::env;
+use std::fs;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  run        build the web app, then run the server on http://localhost:7860
+             (LOCAL_DEV_MODE=true unless set in the environment or .env)
+  test       everything CI runs: formatting, lints, web app build, all tests on SQLite,
+             PostgreSQL and headless Chromium
+  frontend   build the web app into frontend/dist
+  openapi    regenerate openapi/openapi.json from the code";
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const DEFAULT_TEST_POSTGRES: &str = "127.0.0.1:5432";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let task = env::args().nth(1).unwrap_or_default();
+    let outcome = match task.as_str() {
+        "run" => run(),
+        "test" => test(),
+        "frontend" => frontend().map(|_| ()),
+        "openapi" => openapi(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask {task}: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result {
+    frontend()?;
+    let root = workspace_root();
+    let mut server = cargo();
+    server.args([
+        "run",
+        "--release",
+        "-p",
+        "api",
+        "--bin",
+        "prompt-manager",
+        "--",
+        "serve",
+    ]);
+    if env::var_os("LOCAL_DEV_MODE").is_none() && !root.join(".env").exists() {
+        server.env("LOCAL_DEV_MODE", "true");
+    }
+    step("starting the server on http://localhost:7860 (Ctrl-C stops it)");
+    exec(&mut server)
+}
+
+fn test() -> Result {
+    let started = Instant::now();
+    ensure_postgres()?;
+    ensure_chromium()?;
+    step("checking formatting");
+    exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("linting the server crates");
+    exec(cargo().args([
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "frontend",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    ensure_wasm_tools()?;
+    step("linting the web app");
+    exec(cargo().args([
+        "clippy",
+        "-p",
+        "frontend",
+        "--target",
+        WASM_TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    frontend()?;
+    step("running every test (SQLite, PostgreSQL, headless Chromium)");
+    exec(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
+    step(&format!("all checks passed in {:.0?}", started.elapsed()));
+    Ok(())
+}
+
+/// Builds the Leptos app for wasm32 and lays out `frontend/dist`; returns the dist folder.
+fn frontend() -> Result<PathBuf> {
+    ensure_wasm_tools()?;
+    let root = workspace_root();
+    step("building the web app (wasm32)");
+    exec(cargo().args([
+        "build",
+        "-p",
+        "frontend",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        "wasm-release",
+    ]))?;
+    let dist = root.join("frontend/dist");
+    if dist.exists() {
+        fs::remove_dir_all(&dist).map_err(|e| format!("cannot clear {}: {e}", dist.display()))?;
+    }
+    let wasm = target_dir().join(WASM_TARGET).join("wasm-release/frontend.wasm");
+    exec(
+        Command::new("wasm-bindgen")
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                "app",
+                "--out-dir",
+            ])
+            .arg(&dist)
+            .arg(&wasm),
+    )?;
+    for file in ["index.html", "boot.js", "style.css"] {
+        fs::copy(root.join("frontend").join(file), dist.join(file))
+            .map_err(|e| format!("cannot copy {file}: {e}"))?;
+    }
+    let bundle = dist.join("app_bg.wasm");
+    let raw = fs::metadata(&bundle).map_err(|e| e.to_string())?.len();
+    let gzipped = gzip_size(&bundle);
+    step(&format!(
+        "web app built in {}: app_bg.wasm {} KB ({} KB gzip)",
+        dist.display(),
+        raw / 1024,
+        gzipped.map_or("?".to_owned(), |g| (g / 1024).to_string())
+    ));
+    Ok(dist)
+}
+
+fn openapi() -> Result {
+    let output = cargo()
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "api",
+            "--bin",
+            "prompt-manager",
+            "--",
+            "openapi",
+        ])
+        .output();
+    let output = output.map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let path = workspace_root().join("openapi/openapi.json");
+    fs::write(&path, &output.stdout).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    step(&format!("wrote {}", path.display()));
+    Ok(())
+}
+
+/// The wasm32 target and the wasm-bindgen CLI matching the version in Cargo.lock.
+fn ensure_wasm_tools() -> Result {
+    let installed =
+        capture(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|line| line.trim() == WASM_TARGET) {
+        step("installing the wasm32 target");
+        exec(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    let wanted = locked_version("wasm-bindgen")?;
+    let have = capture(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if have.split_whitespace().nth(1) != Some(wanted.as_str()) {
+        step(&format!(
+            "installing wasm-bindgen-cli {wanted} (a few minutes, once)"
+        ));
+        // Not --locked: its lock file names a crate version the registry mirror here lacks.
+        exec(cargo().args(["install", "wasm-bindgen-cli", "--version", &wanted]))?;
+    }
+    Ok(())
+}
+
+/// Headless Chromium and ChromeDriver for the browser tests, from Debian's packages.
+fn ensure_chromium() -> Result {
+    if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists() {
+        return Ok(());
+    }
+    let is_root = capture(Command::new("id").arg("-u")).is_some_and(|id| id.trim() == "0");
+    if !is_root {
+        return Err("Chromium is missing: run `sudo apt-get install chromium chromium-driver`".to_owned());
+    }
+    step("installing chromium and chromium-driver (once)");
+    exec(Command::new("apt-get").arg("update").arg("-qq"))?;
+    exec(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// The test suite needs a real PostgreSQL server; start the local cluster if it is down.
+fn ensure_postgres() -> Result {
+    let address = postgres_address();
+    if reachable(&address) {
+        return Ok(());
+    }
+    if let Some(version) = fs::read_dir("/etc/postgresql")
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+    {
+        step("starting the local PostgreSQL cluster");
+        let version = version.file_name().to_string_lossy().into_owned();
+        let _ = exec(Command::new("pg_ctlcluster").args([
+            "--skip-systemctl-redirect",
+            &version,
+            "main",
+            "start",
+        ]));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if reachable(&address) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    Err(format!(
+        "PostgreSQL is not reachable at {address}. The tests need a real server: start one \
+         (user postgres, trust auth) or set TEST_POSTGRES_URL."
+    ))
+}
+
+/// `host:port` of TEST_POSTGRES_URL (postgres://user@host:port/db).
+fn postgres_address() -> String {
+    let Ok(url) = env::var("TEST_POSTGRES_URL") else {
+        return DEFAULT_TEST_POSTGRES.to_owned();
+    };
+    let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    }
+}
+
+fn reachable(address: &str) -> bool {
+    address
+        .to_socket_addrs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok())
+}
+
+/// A package's version as resolved in Cargo.lock.
+fn locked_version(package: &str) -> Result<String> {
+    let lock =
+        fs::read_to_string(workspace_root().join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == format!("name = \"{package}\"")
+            && let Some(version) = lines.next().and_then(|l| l.strip_prefix("version = \""))
+        {
+            return Ok(version.trim_end_matches('"').to_owned());
+        }
+    }
+    Err(format!("{package} is not in Cargo.lock"))
+}
+
+fn gzip_size(path: &Path) -> Option<u64> {
+    let output = Command::new("gzip").args(["-9", "-c"]).arg(path).output().ok()?;
+    output.status.success().then_some(output.stdout.len() as u64)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn exec(cmd: &mut Command) -> Result {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{:?} failed ({status})", cmd.get_program()))
+    }
+}
+
+fn capture(cmd: &mut Command) -> Option<String> {
+    let output = cmd.output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn step(message: &str) {
+    eprintln!("==> {message}");
+}

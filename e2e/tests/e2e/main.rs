@@ -1,0 +1,6 @@
+//! The real binary serving the real web app, seen from outside: over HTTP and in headless
+//! Chromium. `cargo xtask test` builds both first.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server;
+mod web_app;
