@@ -31,6 +31,13 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `WEB_DIST_DIR`: the built browser app served at `/`.
     pub web_dist_dir: PathBuf,
+    /// `SESSION_LIFETIME_MINUTES`: how long a session token lasts.
+    pub session_lifetime: chrono::Duration,
+    /// `LOGIN_MAX_FAILURES` and `LOGIN_WINDOW_SECONDS`: sign-in throttling.
+    pub login_limits: auth::login_throttle::ThrottleLimits,
+    /// `TRUST_PROXY_HEADERS`: take the client address from `X-Forwarded-For`/`Forwarded`
+    /// (only behind a proxy that sets them).
+    pub trust_proxy_headers: bool,
 }
 
 /// OpenID Connect single sign-on (the SSO issue builds the flow on these).
@@ -192,7 +199,16 @@ impl Settings {
             }
         };
 
+        let session_minutes = vars.number("SESSION_LIFETIME_MINUTES", 24 * 60, 5..=30 * 24 * 60)?;
+        let login_limits = auth::login_throttle::ThrottleLimits {
+            max_failures: vars.number("LOGIN_MAX_FAILURES", 5, 1..=1000)?,
+            window: std::time::Duration::from_secs(vars.number("LOGIN_WINDOW_SECONDS", 900, 1..=86_400)?),
+        };
+
         Ok(Self {
+            session_lifetime: chrono::Duration::minutes(i64::from(session_minutes)),
+            login_limits,
+            trust_proxy_headers: vars.flag("TRUST_PROXY_HEADERS", false)?,
             database,
             db_path,
             secret_key,
@@ -290,6 +306,9 @@ mod tests {
         assert_eq!(s.host.to_string(), "0.0.0.0");
         assert_eq!(s.port, 7860);
         assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.session_lifetime, chrono::Duration::hours(24));
+        assert_eq!(s.login_limits, auth::login_throttle::ThrottleLimits::default());
+        assert!(!s.trust_proxy_headers);
         assert_eq!(s.dev_secret_key_path(), PathBuf::from("prompts.db.secret"));
     }
 
@@ -336,6 +355,14 @@ mod tests {
         );
         assert_eq!(refused_variable(&[base, ("DB_POOL_SIZE", "0")]), "DB_POOL_SIZE");
         assert_eq!(refused_variable(&[base, ("LOG_FORMAT", "xml")]), "LOG_FORMAT");
+        assert_eq!(
+            refused_variable(&[base, ("SESSION_LIFETIME_MINUTES", "1")]),
+            "SESSION_LIFETIME_MINUTES"
+        );
+        assert_eq!(
+            refused_variable(&[base, ("LOGIN_MAX_FAILURES", "0")]),
+            "LOGIN_MAX_FAILURES"
+        );
         assert_eq!(
             refused_variable(&[base, ("SSO_ENABLED", "true")]),
             "SSO_CLIENT_ID"

@@ -1,6 +1,8 @@
 //! The HTTP server: configuration, routes, error mapping, OpenAPI document and the browser app.
 //! `main.rs` is only the command line around [`startup::Application`].
 
+pub mod access;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod openapi;
@@ -10,3 +12,4 @@ pub mod spa;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod views;

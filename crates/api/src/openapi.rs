@@ -2,7 +2,8 @@
 //! this adds the document's header and the shared schemas.
 
 use actix_web::App;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 #[derive(OpenApi)]
@@ -14,11 +15,36 @@ use utoipa_actix_web::AppExt;
         license(name = "MIT"),
     ),
     components(schemas(domain::wire::Problem, domain::wire::ErrorCode, domain::wire::FieldError)),
+    modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
+        (name = "auth", description = "Sign-in, sessions and the caller's own account"),
+        (name = "tokens", description = "API tokens for integrations"),
+        (name = "admin", description = "Administration"),
     )
 )]
 pub struct ApiDoc;
+
+/// `Authorization: Bearer <token>`, where the token is a session token from sign-in or an API
+/// token (`pmt_…`).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A session token from `POST /api/v1/auth/login`, or an API token (`pmt_…`).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The document as the server serves it at `/api/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {

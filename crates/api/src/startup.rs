@@ -17,8 +17,11 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
-use crate::state::AppState;
+use crate::state::{AppState, Passwords};
 use crate::{error, openapi, routes, seed, spa};
+use auth::login_throttle::LoginThrottle;
+use auth::password::PasswordHasher;
+use auth::session_token::SessionTokens;
 
 /// The largest JSON body any endpoint accepts.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -31,6 +34,8 @@ pub enum StartupError {
     Bind { addr: String, source: io::Error },
     #[error("secret key file {path}: {source}")]
     SecretKeyFile { path: PathBuf, source: io::Error },
+    #[error("credentials setup: {0}")]
+    Credentials(String),
     #[error("local development seed: {0}")]
     Seed(String),
 }
@@ -59,9 +64,22 @@ impl Application {
         let listener = TcpListener::bind((settings.host, settings.port)).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
 
+        let session_tokens =
+            SessionTokens::new(&secret_key).map_err(|e| StartupError::Credentials(e.to_string()))?;
+        let hasher = PasswordHasher::default();
+        let dummy_hash = web::block(move || hasher.hash("not a real password"))
+            .await
+            .map_err(|e| StartupError::Credentials(e.to_string()))?
+            .map_err(|e| StartupError::Credentials(e.to_string()))?;
+        // Half the cores hash passwords at most; the rest keep serving during sign-in bursts.
+        let hashing_permits = std::thread::available_parallelism().map_or(1, |n| n.get() / 2);
         let state = web::Data::new(AppState {
             db: db.clone(),
-            secret_key,
+            session_tokens,
+            session_lifetime: settings.session_lifetime,
+            passwords: Passwords::new(hasher, dummy_hash, hashing_permits),
+            login_throttle: LoginThrottle::new(settings.login_limits),
+            trust_proxy_headers: settings.trust_proxy_headers,
         });
         let dist = settings.web_dist_dir.clone();
         if !dist.join("index.html").is_file() {

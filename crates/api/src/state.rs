@@ -1,9 +1,49 @@
+use auth::login_throttle::LoginThrottle;
+use auth::password::PasswordHasher;
+use auth::session_token::SessionTokens;
 use domain::Secret;
 use persistence::Database;
+use tokio::sync::Semaphore;
 
 /// Shared by every request handler.
 pub struct AppState {
     pub db: Database,
-    /// Signs session tokens (used from the authentication issue on).
-    pub secret_key: Secret<String>,
+    pub session_tokens: SessionTokens,
+    pub session_lifetime: chrono::Duration,
+    pub passwords: Passwords,
+    pub login_throttle: LoginThrottle,
+    pub trust_proxy_headers: bool,
+}
+
+/// Password hashing with bounded parallelism: PBKDF2 is CPU-bound, so at most `permits`
+/// hashes run at once, leaving cores free for every other request during a burst of sign-ins.
+pub struct Passwords {
+    pub hasher: PasswordHasher,
+    /// Verified against when the account does not exist, so that case costs the same time.
+    pub dummy_hash: Secret<String>,
+    permits: Semaphore,
+}
+
+impl Passwords {
+    pub fn new(hasher: PasswordHasher, dummy_hash: Secret<String>, permits: usize) -> Self {
+        Self {
+            hasher,
+            dummy_hash,
+            permits: Semaphore::new(permits.max(1)),
+        }
+    }
+
+    /// Runs `work` on a blocking thread once a hashing permit is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T, crate::error::ApiError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| crate::error::ApiError::internal(&e))?;
+        let hasher = self.hasher;
+        Ok(actix_web::web::block(move || work(hasher)).await?)
+    }
 }

@@ -1,5 +1,8 @@
-//! Credentials: password hashing and the server's signing key. (Sessions, API tokens and SSO
-//! join this crate with the authentication issue.)
+//! Credentials: password hashing, session tokens (JWT), API tokens, the signing key, and the
+//! sign-in throttle. Storage of sessions and tokens is `persistence`'s; the rules are here.
 
+pub mod api_token;
+pub mod login_throttle;
 pub mod password;
 pub mod secret_key;
+pub mod session_token;

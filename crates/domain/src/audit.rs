@@ -12,15 +12,42 @@ use crate::{AuditEventId, TenantId, UserId};
 pub enum AuditAction {
     TenantCreated,
     UserCreated,
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+    Logout,
+    PasswordChanged,
+    ProfileUpdated,
+    ApiTokenCreated,
+    ApiTokenRevoked,
 }
 
 impl AuditAction {
-    pub const ALL: &[AuditAction] = &[AuditAction::TenantCreated, AuditAction::UserCreated];
+    pub const ALL: &[AuditAction] = &[
+        AuditAction::TenantCreated,
+        AuditAction::UserCreated,
+        AuditAction::LoginSucceeded,
+        AuditAction::LoginFailed,
+        AuditAction::LoginThrottled,
+        AuditAction::Logout,
+        AuditAction::PasswordChanged,
+        AuditAction::ProfileUpdated,
+        AuditAction::ApiTokenCreated,
+        AuditAction::ApiTokenRevoked,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             AuditAction::TenantCreated => "tenant.created",
             AuditAction::UserCreated => "user.created",
+            AuditAction::LoginSucceeded => "auth.login_succeeded",
+            AuditAction::LoginFailed => "auth.login_failed",
+            AuditAction::LoginThrottled => "auth.login_throttled",
+            AuditAction::Logout => "auth.logout",
+            AuditAction::PasswordChanged => "auth.password_changed",
+            AuditAction::ProfileUpdated => "auth.profile_updated",
+            AuditAction::ApiTokenCreated => "api_token.created",
+            AuditAction::ApiTokenRevoked => "api_token.revoked",
         }
     }
 }

@@ -11,6 +11,7 @@ macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(Uuid);
 
@@ -60,6 +61,10 @@ typed_id!(
 typed_id!(
     /// One row of the audit log.
     AuditEventId
+);
+typed_id!(
+    /// An API token for integrations.
+    ApiTokenId
 );
 
 #[cfg(test)]

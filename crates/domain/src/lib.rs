@@ -4,12 +4,14 @@
 //! ([`wire`]) as the server, so a request the UI builds is the request the API parses.
 //! Time is always a parameter; nothing here reads a clock.
 
+pub mod access;
 pub mod audit;
 pub mod ids;
 pub mod secret;
+pub mod session;
 pub mod tenant;
 pub mod user;
 pub mod wire;
 
-pub use ids::{AuditEventId, SessionId, TenantId, UserId};
+pub use ids::{ApiTokenId, AuditEventId, SessionId, TenantId, UserId};
 pub use secret::Secret;

@@ -22,6 +22,11 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// Missing, invalid, expired or revoked credentials.
     Unauthorized,
+    /// Sign-in failed. The same answer for an unknown email, a wrong password, an inactive
+    /// user or an inactive tenant.
+    InvalidCredentials,
+    /// Too many attempts; retry after the `Retry-After` header's seconds.
+    RateLimited,
     /// Authenticated, but the caller's role does not allow this.
     Forbidden,
     /// The request conflicts with existing data (for example a duplicate name).
@@ -43,6 +48,8 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Unauthorized => 401,
+            ErrorCode::InvalidCredentials => 401,
+            ErrorCode::RateLimited => 429,
             ErrorCode::Forbidden => 403,
             ErrorCode::Conflict => 409,
             ErrorCode::ServiceUnavailable => 503,
@@ -60,6 +67,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "Not found",
             ErrorCode::MethodNotAllowed => "Method not allowed",
             ErrorCode::Unauthorized => "Authentication required",
+            ErrorCode::InvalidCredentials => "Invalid credentials",
+            ErrorCode::RateLimited => "Too many requests",
             ErrorCode::Forbidden => "Not allowed",
             ErrorCode::Conflict => "Conflict",
             ErrorCode::ServiceUnavailable => "Service unavailable",
@@ -156,4 +165,161 @@ mod tests {
         assert_eq!(v["detail"], "no such prompt");
         assert!(v.get("errors").is_none());
     }
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// The organisation's subdomain. When absent, it is taken from the request's host
+    /// (`acme.prompts.example.com` → `acme`), else `localhost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// A user as the API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserView {
+    pub id: crate::UserId,
+    pub tenant_id: crate::TenantId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: crate::user::Role,
+    pub is_active: bool,
+    /// An admin of the system tenant, who manages every tenant.
+    pub is_system_admin: bool,
+    pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A tenant as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantView {
+    pub id: crate::TenantId,
+    pub name: String,
+    pub subdomain: String,
+    pub max_users: u32,
+    pub is_active: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A new session: send `token` as `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionResponse {
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    pub user: UserView,
+    pub tenant: TenantView,
+}
+
+/// `GET /api/v1/auth/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MeResponse {
+    pub user: UserView,
+    pub tenant: TenantView,
+}
+
+/// `PATCH /api/v1/auth/me`: absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateProfileRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+}
+
+/// `PUT /api/v1/auth/password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateApiTokenRequest {
+    /// A label to recognise the token by (1–100 characters).
+    pub name: String,
+    /// Defaults to `read`.
+    #[serde(default = "default_scope")]
+    pub scope: crate::session::TokenScope,
+    /// Days until the token stops working (1–3650); absent: it does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<u32>,
+}
+
+fn default_scope() -> crate::session::TokenScope {
+    crate::session::TokenScope::Read
+}
+
+/// An API token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiTokenView {
+    pub id: crate::ApiTokenId,
+    pub name: String,
+    /// The token's first characters, to tell tokens apart.
+    pub prefix: String,
+    pub scope: crate::session::TokenScope,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A just-created API token. `token` is shown this once and cannot be retrieved again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedApiToken {
+    pub token: String,
+    #[serde(flatten)]
+    pub details: ApiTokenView,
+}
+
+/// `GET /api/v1/tokens`: the caller's live tokens, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiTokenList {
+    pub items: Vec<ApiTokenView>,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEventView {
+    pub id: crate::AuditEventId,
+    pub tenant_id: Option<crate::TenantId>,
+    /// The acting user; absent when the system acted.
+    pub actor_user_id: Option<crate::UserId>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+    pub client_addr: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `GET /api/v1/audit-events`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEventList {
+    pub items: Vec<AuditEventView>,
+}
+
+/// `GET /api/v1/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantList {
+    pub items: Vec<TenantView>,
 }

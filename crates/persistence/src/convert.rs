@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use domain::audit::{Actor, AuditEvent, NewAuditEvent};
+use domain::session::{ApiToken, Session};
 use domain::tenant::{Subdomain, Tenant, TenantName};
 use domain::user::{Email, User};
-use domain::{AuditEventId, TenantId, UserId};
+use domain::{ApiTokenId, AuditEventId, SessionId, TenantId, UserId};
 use sea_orm::ActiveValue::Set;
 
 use crate::StoreError;
-use crate::entities::{audit_events, tenants, users};
+use crate::entities::{api_tokens, audit_events, sessions, tenants, users};
 use crate::error::corrupt;
 
 /// A new time-ordered (v7) id whose timestamp is `now`, so ids sort like creation times.
@@ -48,6 +49,32 @@ pub(crate) fn user(m: users::Model) -> Result<User, StoreError> {
         last_login_at: m.last_login_at,
         created_at: m.created_at,
         updated_at: m.updated_at,
+    })
+}
+
+pub(crate) fn session(m: sessions::Model) -> Session {
+    Session {
+        id: SessionId::from_uuid(m.id),
+        tenant_id: TenantId::from_uuid(m.tenant_id),
+        user_id: UserId::from_uuid(m.user_id),
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        revoked_at: m.revoked_at,
+    }
+}
+
+pub(crate) fn api_token(m: api_tokens::Model) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: ApiTokenId::from_uuid(m.id),
+        tenant_id: TenantId::from_uuid(m.tenant_id),
+        user_id: UserId::from_uuid(m.user_id),
+        name: m.name,
+        prefix: m.prefix,
+        scope: m.scope.parse().map_err(|e| corrupt("api_tokens.scope", e))?,
+        created_at: m.created_at,
+        expires_at: m.expires_at,
+        last_used_at: m.last_used_at,
+        revoked_at: m.revoked_at,
     })
 }
 

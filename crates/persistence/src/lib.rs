@@ -14,6 +14,13 @@ mod system;
 mod tenant;
 
 pub use database::{Backend, Database, DatabaseSettings, Transaction};
+
+/// Where a request came from, as recorded with sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub addr: Option<String>,
+    pub user_agent: Option<String>,
+}
 pub use error::StoreError;
 pub use scope::TenantScope;
 pub use system::SystemRepo;

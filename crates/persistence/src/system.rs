@@ -1,13 +1,14 @@
 use chrono::{DateTime, Utc};
 use domain::TenantId;
 use domain::audit::{AuditEvent, NewAuditEvent};
+use domain::session::ApiToken;
 use domain::tenant::{NewTenant, Subdomain, Tenant};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
-use crate::entities::{audit_events, tenants};
+use crate::entities::{api_tokens, audit_events, tenants};
 use crate::error::corrupt;
 use crate::{StoreError, convert};
 
@@ -67,6 +68,17 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
             .into_iter()
             .map(convert::tenant)
             .collect()
+    }
+
+    /// The API token with this SHA-256 hash, in whichever tenant it lives. This is the
+    /// authentication path for integrations: the tenant is only known once the token is found.
+    pub async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        api_tokens::Entity::find()
+            .filter(api_tokens::Column::TokenHash.eq(token_hash))
+            .one(self.conn)
+            .await?
+            .map(convert::api_token)
+            .transpose()
     }
 
     /// Records an event; `tenant_id` is `None` for system-wide events.

@@ -1,15 +1,17 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
+use domain::session::{ApiToken, NewApiToken, Session};
 use domain::user::{Email, NewUser, User};
-use domain::{Secret, UserId};
+use domain::{ApiTokenId, Secret, SessionId, UserId};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 
-use crate::entities::{audit_events, users};
-use crate::{StoreError, TenantScope, convert};
+use crate::entities::{api_tokens, audit_events, sessions, users};
+use crate::{ClientInfo, StoreError, TenantScope, convert};
 
 /// Operations on one tenant's data. Every query filters on the scope's tenant, so a row of
 /// another tenant is indistinguishable from a missing one.
@@ -99,6 +101,206 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             .filter(users::Column::IsActive.eq(true))
             .count(self.conn)
             .await?)
+    }
+
+    /// Records a successful sign-in.
+    pub async fn record_login(&self, user_id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_user(user_id, |row| row.last_login_at = Set(Some(now)), now)
+            .await
+    }
+
+    /// Replaces a user's password hash (a PHC string).
+    pub async fn set_password_hash(
+        &self,
+        user_id: UserId,
+        hash: Secret<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.update_user(
+            user_id,
+            |row| row.password_hash = Set(Some(hash.expose().clone())),
+            now,
+        )
+        .await
+    }
+
+    /// Changes a user's names; `None` keeps a name as it is. Returns the updated user.
+    pub async fn update_names(
+        &self,
+        user_id: UserId,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        self.update_user(
+            user_id,
+            |row| {
+                if let Some(first) = first_name {
+                    row.first_name = Set(first);
+                }
+                if let Some(last) = last_name {
+                    row.last_name = Set(last);
+                }
+            },
+            now,
+        )
+        .await?;
+        self.user_by_id(user_id).await
+    }
+
+    async fn update_user(
+        &self,
+        user_id: UserId,
+        change: impl FnOnce(&mut users::ActiveModel),
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut row = users::ActiveModel {
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        change(&mut row);
+        users::Entity::update_many()
+            .set(row)
+            .filter(users::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(users::Column::Id.eq(user_id.as_uuid()))
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Opens a session for a user of this tenant.
+    pub async fn create_session(
+        &self,
+        user_id: UserId,
+        expires_at: DateTime<Utc>,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<Session, StoreError> {
+        let row = sessions::ActiveModel {
+            id: Set(convert::new_id(now)),
+            tenant_id: Set(self.scope.tenant_id().as_uuid()),
+            user_id: Set(user_id.as_uuid()),
+            created_at: Set(now),
+            expires_at: Set(expires_at),
+            revoked_at: Set(None),
+            client_addr: Set(client.addr.clone()),
+            user_agent: Set(client.user_agent.clone()),
+        };
+        Ok(convert::session(row.insert(self.conn).await?))
+    }
+
+    pub async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(sessions::Entity::find()
+            .filter(sessions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(sessions::Column::Id.eq(id.as_uuid()))
+            .one(self.conn)
+            .await?
+            .map(convert::session))
+    }
+
+    /// Ends one session; returns whether it was live.
+    pub async fn revoke_session(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, now.into())
+            .filter(sessions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(sessions::Column::Id.eq(id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Ends every live session of a user, except `keep`; returns how many ended.
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut update = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, now.into())
+            .filter(sessions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
+        }
+        Ok(update.exec(self.conn).await?.rows_affected)
+    }
+
+    /// Stores a new API token for a user of this tenant.
+    pub async fn create_api_token(
+        &self,
+        new: NewApiToken,
+        now: DateTime<Utc>,
+    ) -> Result<ApiToken, StoreError> {
+        let row = api_tokens::ActiveModel {
+            id: Set(convert::new_id(now)),
+            tenant_id: Set(self.scope.tenant_id().as_uuid()),
+            user_id: Set(new.user_id.as_uuid()),
+            name: Set(new.name),
+            prefix: Set(new.prefix),
+            token_hash: Set(new.token_hash),
+            scope: Set(new.scope.as_str().to_owned()),
+            created_at: Set(now),
+            expires_at: Set(new.expires_at),
+            last_used_at: Set(None),
+            revoked_at: Set(None),
+        };
+        convert::api_token(row.insert(self.conn).await?)
+    }
+
+    /// A user's tokens that still work, newest first.
+    pub async fn live_api_tokens(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ApiToken>, StoreError> {
+        api_tokens::Entity::find()
+            .filter(api_tokens::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(api_tokens::Column::UserId.eq(user_id.as_uuid()))
+            .filter(api_tokens::Column::RevokedAt.is_null())
+            .filter(
+                api_tokens::Column::ExpiresAt
+                    .is_null()
+                    .or(api_tokens::Column::ExpiresAt.gt(now)),
+            )
+            .order_by_desc(api_tokens::Column::CreatedAt)
+            .order_by_desc(api_tokens::Column::Id)
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .map(convert::api_token)
+            .collect()
+    }
+
+    /// Revokes one of a user's tokens; returns whether a live token was revoked.
+    pub async fn revoke_api_token(
+        &self,
+        user_id: UserId,
+        id: ApiTokenId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = api_tokens::Entity::update_many()
+            .col_expr(api_tokens::Column::RevokedAt, now.into())
+            .filter(api_tokens::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(api_tokens::Column::UserId.eq(user_id.as_uuid()))
+            .filter(api_tokens::Column::Id.eq(id.as_uuid()))
+            .filter(api_tokens::Column::RevokedAt.is_null())
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Notes that a token was just used.
+    pub async fn touch_api_token(&self, id: ApiTokenId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        api_tokens::Entity::update_many()
+            .col_expr(api_tokens::Column::LastUsedAt, now.into())
+            .filter(api_tokens::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(api_tokens::Column::Id.eq(id.as_uuid()))
+            .exec(self.conn)
+            .await?;
+        Ok(())
     }
 
     pub async fn record_audit(&self, event: NewAuditEvent) -> Result<(), StoreError> {

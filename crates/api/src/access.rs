@@ -1,0 +1,235 @@
+//! Who may call which route: the one table of rules, and the extractor that enforces it.
+//!
+//! Every route of the API is listed in [`RULES`] with its [`Policy`]. Handlers that need a
+//! caller take a [`Principal`]; extracting it looks up the matched route's rule, authenticates
+//! the bearer credential (session token or API token) and applies the rule. A route without a
+//! rule refuses everybody. The API tests walk this table against every route in the OpenAPI
+//! document.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use auth::{api_token, session_token};
+use chrono::{DateTime, Utc};
+use domain::access::{Caller, Denial, Policy, Via};
+use domain::session::TokenScope;
+use domain::tenant::Tenant;
+use domain::user::User;
+use domain::wire::ErrorCode;
+use domain::{ApiTokenId, SessionId};
+use persistence::TenantScope;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Every API route and who may call it: (method, path pattern, policy).
+pub const RULES: &[(&str, &str, Policy)] = &[
+    ("GET", "/healthz", Policy::Public),
+    ("GET", "/readyz", Policy::Public),
+    ("POST", "/api/v1/auth/login", Policy::Public),
+    ("POST", "/api/v1/auth/logout", Policy::SelfService),
+    ("POST", "/api/v1/auth/refresh", Policy::SelfService),
+    ("GET", "/api/v1/auth/me", Policy::Reader),
+    ("PATCH", "/api/v1/auth/me", Policy::SelfService),
+    ("PUT", "/api/v1/auth/password", Policy::SelfService),
+    ("GET", "/api/v1/tokens", Policy::SelfService),
+    ("POST", "/api/v1/tokens", Policy::SelfService),
+    ("DELETE", "/api/v1/tokens/{id}", Policy::SelfService),
+    ("GET", "/api/v1/audit-events", Policy::TenantAdminRead),
+    ("GET", "/api/v1/tenants", Policy::SystemAdminRead),
+];
+
+/// `last_used_at` of an API token is written at most this often, not on every request.
+const TOKEN_USE_RESOLUTION: chrono::Duration = chrono::Duration::seconds(60);
+
+pub fn policy_for(method: &str, pattern: &str) -> Option<Policy> {
+    RULES
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == pattern)
+        .map(|(_, _, policy)| *policy)
+}
+
+/// An authenticated caller who passed the route's rule.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub tenant: Tenant,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Session(SessionId),
+    ApiToken { id: ApiTokenId, scope: TokenScope },
+}
+
+impl Principal {
+    pub fn scope(&self) -> TenantScope {
+        TenantScope::of(&self.tenant)
+    }
+
+    pub fn is_system_admin(&self) -> bool {
+        self.tenant.subdomain.is_system() && self.user.role == domain::user::Role::Admin
+    }
+
+    /// The session behind this request; `SelfService` routes always have one.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.credential {
+            Credential::Session(id) => Some(id),
+            Credential::ApiToken { .. } => None,
+        }
+    }
+
+    fn caller(&self) -> Caller {
+        Caller {
+            role: self.user.role,
+            is_system_admin: self.is_system_admin(),
+            via: match self.credential {
+                Credential::Session(_) => Via::Session,
+                Credential::ApiToken { scope, .. } => Via::ApiToken(scope),
+            },
+        }
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let pattern = req.match_pattern().unwrap_or_default();
+            let Some(policy) = policy_for(req.method().as_str(), &pattern) else {
+                return Err(ApiError::internal(&format!(
+                    "no access rule for {} {pattern}",
+                    req.method()
+                )));
+            };
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal(&"application state missing"))?;
+            let principal = match bearer(&req)? {
+                Some(credential) => Some(authenticate(state, credential, Utc::now()).await?),
+                None => None,
+            };
+            match policy.check(principal.as_ref().map(Principal::caller).as_ref()) {
+                Ok(()) => principal.ok_or_else(|| ApiError::internal(&"public route asked for a principal")),
+                Err(Denial::Unauthenticated) => Err(unauthorized("Sign in, or send an API token.")),
+                Err(Denial::Forbidden) => Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "Your role or token does not allow this.",
+                )),
+            }
+        })
+    }
+}
+
+fn unauthorized(detail: &str) -> ApiError {
+    ApiError::new(ErrorCode::Unauthorized, detail)
+}
+
+/// The bearer credential, if any. A malformed `Authorization` header is a 401, not anonymous.
+fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(header) = req.headers().get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = header
+        .to_str()
+        .map_err(|_| unauthorized("The Authorization header is malformed."))?;
+    match value.split_once(' ') {
+        Some((scheme, credential))
+            if scheme.eq_ignore_ascii_case("bearer") && !credential.trim().is_empty() =>
+        {
+            Ok(Some(credential.trim()))
+        }
+        _ => Err(unauthorized("Use `Authorization: Bearer <token>`.")),
+    }
+}
+
+/// What a credential claims, before it is checked against the database.
+struct Claimed {
+    tenant_id: domain::TenantId,
+    user_id: domain::UserId,
+    credential: Credential,
+    /// The role a session token was issued under.
+    session_role: Option<domain::user::Role>,
+    /// Whether the API token's `last_used_at` is stale enough to rewrite.
+    touch_token: bool,
+}
+
+/// Resolves a credential to a live user of an active tenant, or 401.
+async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) -> Result<Principal, ApiError> {
+    let invalid = || unauthorized("The token is invalid, expired or revoked.");
+    let claimed = if api_token::is_api_token(credential) {
+        let token = state
+            .db
+            .system()
+            .api_token_by_hash(&api_token::hash(credential))
+            .await?
+            .ok_or_else(invalid)?;
+        if !token.is_live(now) {
+            return Err(invalid());
+        }
+        Claimed {
+            tenant_id: token.tenant_id,
+            user_id: token.user_id,
+            credential: Credential::ApiToken {
+                id: token.id,
+                scope: token.scope,
+            },
+            session_role: None,
+            touch_token: token
+                .last_used_at
+                .is_none_or(|used| now - used >= TOKEN_USE_RESOLUTION),
+        }
+    } else if session_token::looks_like_jwt(credential) {
+        let claims = state.session_tokens.verify(credential).map_err(|_| invalid())?;
+        Claimed {
+            tenant_id: claims.tid,
+            user_id: claims.sub,
+            credential: Credential::Session(claims.jti),
+            session_role: Some(claims.role),
+            touch_token: false,
+        }
+    } else {
+        return Err(invalid());
+    };
+
+    let tenant = state
+        .db
+        .system()
+        .tenant_by_id(claimed.tenant_id)
+        .await?
+        .filter(|t| t.is_active)
+        .ok_or_else(invalid)?;
+    let repo = state.db.tenant(TenantScope::of(&tenant));
+    let user = repo
+        .user_by_id(claimed.user_id)
+        .await?
+        .filter(|u| u.is_active)
+        .ok_or_else(invalid)?;
+    match claimed.credential {
+        Credential::Session(session_id) => {
+            let session = repo.session(session_id).await?.ok_or_else(invalid)?;
+            // A role change ends sessions issued under the old role.
+            if !session.is_live(now) || session.user_id != user.id || claimed.session_role != Some(user.role)
+            {
+                return Err(invalid());
+            }
+        }
+        Credential::ApiToken { id, .. } => {
+            if claimed.touch_token {
+                repo.touch_api_token(id, now).await?;
+            }
+        }
+    }
+    Ok(Principal {
+        user,
+        tenant,
+        credential: claimed.credential,
+    })
+}

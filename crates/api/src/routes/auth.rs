@@ -1,0 +1,462 @@
+//! Sign-in, sessions and self-service.
+
+use std::time::Instant;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, get, patch, post, put, web};
+use auth::login_throttle::Gate;
+use auth::password::Verification;
+use auth::session_token::SessionClaims;
+use chrono::Utc;
+use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::tenant::{Subdomain, Tenant};
+use domain::user::{Email, User};
+use domain::wire::{
+    ChangePasswordRequest, ErrorCode, FieldError, LoginRequest, MeResponse, Problem, SessionResponse,
+    UpdateProfileRequest,
+};
+use persistence::TenantScope;
+
+use crate::access::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{client, views};
+
+const MIN_PASSWORD_LEN: usize = 8;
+const MAX_PASSWORD_LEN: usize = 1024;
+const MAX_NAME_LEN: usize = 100;
+
+/// Signs in with email and password. Every failure gets the same `invalid_credentials` answer.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = SessionResponse),
+        (status = 401, description = "Unknown email, wrong password, or inactive user or tenant", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Malformed email or tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts; see Retry-After", body = Problem,
+            content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest {
+        email,
+        password,
+        tenant,
+    } = body.into_inner();
+    let tenant_name =
+        tenant.unwrap_or_else(|| client::tenant_from_host(req.connection_info().host()).to_owned());
+    let mut errors = Vec::new();
+    let email = Email::parse(&email)
+        .map_err(|e| errors.push(field("email", e)))
+        .ok();
+    let subdomain = Subdomain::parse(tenant_name.trim())
+        .map_err(|e| errors.push(field("tenant", e)))
+        .ok();
+    let (Some(email), Some(subdomain)) = (email, subdomain) else {
+        return Err(ApiError::validation(errors));
+    };
+
+    let addr = client::address(&req, state.trust_proxy_headers);
+    let account = format!("{}/{}", subdomain.as_str(), email.as_str());
+    let now = Utc::now();
+    let tenant = state.db.system().tenant_by_subdomain(&subdomain).await?;
+    let audit = |action, target_id: Option<String>, details| NewAuditEvent {
+        actor: Actor::System,
+        action,
+        target_type: "user",
+        target_id,
+        details,
+        client_addr: Some(addr.clone()),
+        at: now,
+    };
+
+    match state.login_throttle.check(&account, &addr, Instant::now()) {
+        Gate::Closed { retry_after } => {
+            let event = audit(
+                AuditAction::LoginThrottled,
+                None,
+                serde_json::json!({ "email": email.as_str() }),
+            );
+            record(&state, tenant.as_ref(), event).await?;
+            let mut response = ApiError::new(
+                ErrorCode::RateLimited,
+                "Too many failed sign-ins. Try again later.",
+            )
+            .error_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.as_secs().into());
+            return Ok(response);
+        }
+        Gate::Open { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Gate::Open { .. } => {}
+    }
+
+    let candidate = match &tenant {
+        Some(t) if t.is_active => {
+            state
+                .db
+                .tenant(TenantScope::of(t))
+                .credentials_by_email(&email)
+                .await?
+        }
+        _ => None,
+    };
+    let (user, stored_hash, failure) = match (&tenant, candidate) {
+        (None, _) => (None, None, "unknown_tenant"),
+        (Some(t), _) if !t.is_active => (None, None, "inactive_tenant"),
+        (Some(_), None) => (None, None, "unknown_user"),
+        (Some(_), Some((user, _))) if !user.is_active => (Some(user), None, "inactive_user"),
+        (Some(_), Some((user, None))) => (Some(user), None, "no_password"),
+        (Some(_), Some((user, Some(hash)))) => (Some(user), Some(hash), "wrong_password"),
+    };
+    // Exactly one PBKDF2 verification on every path, so timing does not tell the cases apart.
+    let has_hash = stored_hash.is_some();
+    let hash = stored_hash.unwrap_or_else(|| state.passwords.dummy_hash.clone());
+    let attempt = password.clone();
+    let verification = state
+        .passwords
+        .run(move |hasher| hasher.verify(&attempt, hash.expose()))
+        .await?;
+    let password_ok = has_hash && matches!(verification, Verification::Valid { .. });
+
+    let authenticated = match (&tenant, user) {
+        (Some(tenant), Some(user)) if password_ok => Some((tenant.clone(), user)),
+        _ => None,
+    };
+    let Some((tenant_row, user)) = authenticated else {
+        state
+            .login_throttle
+            .record_failure(&account, &addr, Instant::now());
+        let event = audit(
+            AuditAction::LoginFailed,
+            None,
+            serde_json::json!({ "email": email.as_str(), "reason": failure }),
+        );
+        record(&state, tenant.as_ref(), event).await?;
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "The email, password or organisation is not right.",
+        ));
+    };
+
+    let tenant = tenant_row;
+    state.login_throttle.record_success(&account, &addr);
+    let repo = state.db.tenant(TenantScope::of(&tenant));
+    if let Verification::Valid { needs_rehash: true } = verification {
+        let rehashed = state.passwords.run(move |hasher| hasher.hash(&password)).await?;
+        match rehashed {
+            Ok(hash) => repo.set_password_hash(user.id, hash, now).await?,
+            Err(err) => tracing::warn!(error = %err, "re-hashing a password at sign-in failed"),
+        }
+    }
+    repo.record_login(user.id, now).await?;
+    let user = User {
+        last_login_at: Some(now),
+        ..user
+    };
+    let event = audit(
+        AuditAction::LoginSucceeded,
+        Some(user.id.to_string()),
+        serde_json::json!({}),
+    );
+    repo.record_audit(NewAuditEvent {
+        actor: Actor::User(user.id),
+        ..event
+    })
+    .await?;
+    let session = issue_session(&state, &req, &tenant, &user).await?;
+    Ok(HttpResponse::Ok().json(session))
+}
+
+/// Ends the current session at once.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/logout")]
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let repo = state.db.tenant(principal.scope());
+    if let Some(session) = principal.session_id() {
+        repo.revoke_session(session, now).await?;
+    }
+    repo.record_audit(self_event(
+        &state,
+        &req,
+        &principal,
+        AuditAction::Logout,
+        serde_json::json!({}),
+        now,
+    ))
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Replaces the current session with a new one; the old token stops working.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A new session", body = SessionResponse),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let session = issue_session(&state, &req, &principal.tenant, &principal.user).await?;
+    if let Some(old) = principal.session_id() {
+        state
+            .db
+            .tenant(principal.scope())
+            .revoke_session(old, Utc::now())
+            .await?;
+    }
+    Ok(HttpResponse::Ok().json(session))
+}
+
+/// The signed-in user and their tenant.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = MeResponse),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/auth/me")]
+pub async fn me(principal: Principal) -> web::Json<MeResponse> {
+    web::Json(MeResponse {
+        user: views::user(&principal.user, &principal.tenant),
+        tenant: views::tenant(&principal.tenant),
+    })
+}
+
+/// Changes the caller's own first and last name.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = UpdateProfileRequest,
+    responses(
+        (status = 200, description = "Updated", body = MeResponse),
+        (status = 422, description = "A name is too long", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/auth/me")]
+pub async fn update_me(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    body: web::Json<UpdateProfileRequest>,
+) -> Result<web::Json<MeResponse>, ApiError> {
+    let UpdateProfileRequest {
+        first_name,
+        last_name,
+    } = body.into_inner();
+    let first_name = first_name.map(|n| n.trim().to_owned());
+    let last_name = last_name.map(|n| n.trim().to_owned());
+    let errors: Vec<_> = [("first_name", &first_name), ("last_name", &last_name)]
+        .into_iter()
+        .filter(|(_, value)| value.as_ref().is_some_and(|v| v.chars().count() > MAX_NAME_LEN))
+        .map(|(name, _)| FieldError {
+            field: name.to_owned(),
+            message: format!("must be at most {MAX_NAME_LEN} characters"),
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let now = Utc::now();
+    let before =
+        serde_json::json!({ "first_name": principal.user.first_name, "last_name": principal.user.last_name });
+    let repo = state.db.tenant(principal.scope());
+    let user = repo
+        .update_names(principal.user.id, first_name, last_name, now)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Your account no longer exists."))?;
+    let after = serde_json::json!({ "first_name": user.first_name, "last_name": user.last_name });
+    if before != after {
+        let details = serde_json::json!({ "before": before, "after": after });
+        repo.record_audit(self_event(
+            &state,
+            &req,
+            &principal,
+            AuditAction::ProfileUpdated,
+            details,
+            now,
+        ))
+        .await?;
+    }
+    Ok(web::Json(MeResponse {
+        user: views::user(&user, &principal.tenant),
+        tenant: views::tenant(&principal.tenant),
+    }))
+}
+
+/// Changes the caller's password. Needs the current one; ends every other session.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; other sessions ended"),
+        (status = 422, description = "Current password wrong, or new password unacceptable", body = Problem,
+            content_type = "application/problem+json"),
+    )
+)]
+#[put("/auth/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ChangePasswordRequest {
+        current_password,
+        new_password,
+    } = body.into_inner();
+    let repo = state.db.tenant(principal.scope());
+    let stored = repo
+        .credentials_by_email(&principal.user.email)
+        .await?
+        .and_then(|(_, hash)| hash);
+    let has_hash = stored.is_some();
+    let stored = stored.unwrap_or_else(|| state.passwords.dummy_hash.clone());
+    let current = current_password.clone();
+    let verification = state
+        .passwords
+        .run(move |hasher| hasher.verify(&current, stored.expose()))
+        .await?;
+    let mut errors = Vec::new();
+    if !has_hash || verification == Verification::Invalid {
+        errors.push(FieldError {
+            field: "current_password".into(),
+            message: "is not your current password".into(),
+        });
+    }
+    let length = new_password.chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
+        errors.push(FieldError {
+            field: "new_password".into(),
+            message: format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
+        });
+    } else if new_password == current_password {
+        errors.push(FieldError {
+            field: "new_password".into(),
+            message: "must differ from the current password".into(),
+        });
+    } else if new_password.eq_ignore_ascii_case(principal.user.email.as_str()) {
+        errors.push(FieldError {
+            field: "new_password".into(),
+            message: "must not be your email address".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let hash = state
+        .passwords
+        .run(move |hasher| hasher.hash(&new_password))
+        .await?
+        .map_err(|e| ApiError::internal(&e))?;
+    let now = Utc::now();
+    repo.set_password_hash(principal.user.id, hash, now).await?;
+    let ended = repo
+        .revoke_user_sessions(principal.user.id, principal.session_id(), now)
+        .await?;
+    let details = serde_json::json!({ "other_sessions_ended": ended });
+    repo.record_audit(self_event(
+        &state,
+        &req,
+        &principal,
+        AuditAction::PasswordChanged,
+        details,
+        now,
+    ))
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Opens a session and signs its token.
+async fn issue_session(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: &Tenant,
+    user: &User,
+) -> Result<SessionResponse, ApiError> {
+    let now = Utc::now();
+    let expires_at = now + state.session_lifetime;
+    let client = client::info(req, state.trust_proxy_headers);
+    let session = state
+        .db
+        .tenant(TenantScope::of(tenant))
+        .create_session(user.id, expires_at, &client, now)
+        .await?;
+    let claims = SessionClaims::new(user.id, tenant.id, user.role, session.id, now, expires_at);
+    let token = state
+        .session_tokens
+        .sign(&claims)
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(SessionResponse {
+        token,
+        token_type: "Bearer".to_owned(),
+        expires_at,
+        user: views::user(user, tenant),
+        tenant: views::tenant(tenant),
+    })
+}
+
+/// An audit event about the caller's own account.
+pub fn self_event(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: &Principal,
+    action: AuditAction,
+    details: serde_json::Value,
+    at: chrono::DateTime<Utc>,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: Actor::User(principal.user.id),
+        action,
+        target_type: "user",
+        target_id: Some(principal.user.id.to_string()),
+        details,
+        client_addr: Some(client::address(req, state.trust_proxy_headers)),
+        at,
+    }
+}
+
+/// Records a sign-in event in its tenant's log, or system-wide when no tenant matched.
+async fn record(state: &AppState, tenant: Option<&Tenant>, event: NewAuditEvent) -> Result<(), ApiError> {
+    match tenant {
+        Some(t) => state.db.tenant(TenantScope::of(t)).record_audit(event).await?,
+        None => state.db.system().record_audit(None, event).await?,
+    }
+    Ok(())
+}
+
+fn field(name: &str, err: impl std::fmt::Display) -> FieldError {
+    FieldError {
+        field: name.to_owned(),
+        message: err.to_string(),
+    }
+}

@@ -1,0 +1,115 @@
+//! Who may call what. Each API route has one [`Policy`] (the table lives in the API crate);
+//! [`Policy::check`] decides for a [`Caller`].
+
+use crate::session::TokenScope;
+use crate::user::Role;
+
+/// How the caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A session from signing in (browser app, CLI).
+    Session,
+    /// An API token with its scope.
+    ApiToken(TokenScope),
+}
+
+/// An authenticated caller, reduced to what access decisions need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    /// An admin of the system tenant.
+    pub is_system_admin: bool,
+    pub via: Via,
+}
+
+/// The rule for one route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in caller, API tokens of either scope included. Reads only.
+    Reader,
+    /// A signed-in person acting on their own account (sessions only: an API token cannot
+    /// change passwords or mint tokens).
+    SelfService,
+    /// Tenant admins (and system admins); reads, so read-scope tokens of admins qualify.
+    TenantAdminRead,
+    /// System administrators only; reads.
+    SystemAdminRead,
+}
+
+/// Why access was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// No (valid) credentials: 401.
+    Unauthenticated,
+    /// Valid credentials without the right: 403.
+    Forbidden,
+}
+
+impl Policy {
+    pub fn check(self, caller: Option<&Caller>) -> Result<(), Denial> {
+        if self == Policy::Public {
+            return Ok(());
+        }
+        let caller = caller.ok_or(Denial::Unauthenticated)?;
+        let allowed = match self {
+            Policy::Public | Policy::Reader => true,
+            Policy::SelfService => caller.via == Via::Session,
+            Policy::TenantAdminRead => caller.role == Role::Admin,
+            Policy::SystemAdminRead => caller.role == Role::Admin && caller.is_system_admin,
+        };
+        if allowed { Ok(()) } else { Err(Denial::Forbidden) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(role: Role, is_system_admin: bool, via: Via) -> Caller {
+        Caller {
+            role,
+            is_system_admin,
+            via,
+        }
+    }
+
+    #[test]
+    fn anonymous_callers_get_only_public_routes() {
+        assert_eq!(Policy::Public.check(None), Ok(()));
+        for policy in [
+            Policy::Reader,
+            Policy::SelfService,
+            Policy::TenantAdminRead,
+            Policy::SystemAdminRead,
+        ] {
+            assert_eq!(policy.check(None), Err(Denial::Unauthenticated), "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_cannot_do_self_service() {
+        let token = caller(Role::Admin, true, Via::ApiToken(TokenScope::ReadWrite));
+        assert_eq!(Policy::SelfService.check(Some(&token)), Err(Denial::Forbidden));
+        assert_eq!(Policy::Reader.check(Some(&token)), Ok(()));
+        let readonly_session = caller(Role::Readonly, false, Via::Session);
+        assert_eq!(Policy::SelfService.check(Some(&readonly_session)), Ok(()));
+    }
+
+    #[test]
+    fn admin_routes_need_the_role() {
+        let user = caller(Role::User, false, Via::Session);
+        let admin = caller(Role::Admin, false, Via::Session);
+        let system_admin = caller(Role::Admin, true, Via::Session);
+        let admin_read_token = caller(Role::Admin, false, Via::ApiToken(TokenScope::Read));
+        assert_eq!(Policy::TenantAdminRead.check(Some(&user)), Err(Denial::Forbidden));
+        assert_eq!(Policy::TenantAdminRead.check(Some(&admin)), Ok(()));
+        assert_eq!(Policy::TenantAdminRead.check(Some(&admin_read_token)), Ok(()));
+        assert_eq!(
+            Policy::SystemAdminRead.check(Some(&admin)),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(Policy::SystemAdminRead.check(Some(&system_admin)), Ok(()));
+    }
+}
