@@ -17,23 +17,15 @@ pub async fn health() -> Result<Health, ApiFailure> {
 
 async fn json_or_problem<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, ApiFailure> {
     if response.ok() {
-        return response.json::<T>().await.map_err(|e| ApiFailure {
-            message: e.to_string(),
-        });
+        return response.json::<T>().await.map_err(|e| ApiFailure { message: e.to_string() });
     }
     let status = response.status();
     Err(match response.json::<Problem>().await {
-        Ok(problem) => ApiFailure {
-            message: problem.detail.unwrap_or(problem.title),
-        },
-        Err(_) => ApiFailure {
-            message: format!("The server answered {status}."),
-        },
+        Ok(problem) => ApiFailure { message: problem.detail.unwrap_or(problem.title) },
+        Err(_) => ApiFailure { message: format!("The server answered {status}.") },
     })
 }
 
 fn network_failure(err: gloo_net::Error) -> ApiFailure {
-    ApiFailure {
-        message: format!("The server cannot be reached ({err})."),
-    }
+    ApiFailure { message: format!("The server cannot be reached ({err}).") }
 }

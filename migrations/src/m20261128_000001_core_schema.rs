@@ -17,12 +17,7 @@ impl MigrationTrait for Migration {
                     .table(Tenants::Table)
                     .col(uuid_pk(Tenants::Id))
                     .col(ColumnDef::new(Tenants::Name).string_len(200).not_null())
-                    .col(
-                        ColumnDef::new(Tenants::Subdomain)
-                            .string_len(63)
-                            .not_null()
-                            .unique_key(),
-                    )
+                    .col(ColumnDef::new(Tenants::Subdomain).string_len(63).not_null().unique_key())
                     .col(ColumnDef::new(Tenants::MaxUsers).integer().not_null())
                     .col(ColumnDef::new(Tenants::IsActive).boolean().not_null())
                     .col(timestamp(Tenants::CreatedAt))
@@ -44,11 +39,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Users::Role).string_len(16).not_null())
                     .col(ColumnDef::new(Users::IsActive).boolean().not_null())
                     .col(ColumnDef::new(Users::SsoSubject).string_len(255).null())
-                    .col(
-                        ColumnDef::new(Users::LastLoginAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Users::LastLoginAt).timestamp_with_time_zone().null())
                     .col(timestamp(Users::CreatedAt))
                     .col(timestamp(Users::UpdatedAt))
                     .foreign_key(
@@ -60,13 +51,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        unique_index(
-            manager,
-            Users::Table,
-            "ux_users_tenant_email",
-            [Users::TenantId, Users::Email],
-        )
-        .await?;
+        unique_index(manager, Users::Table, "ux_users_tenant_email", [Users::TenantId, Users::Email]).await?;
         unique_index(
             manager,
             Users::Table,
@@ -106,13 +91,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        unique_index(
-            manager,
-            Prompts::Table,
-            "ux_prompts_tenant_name",
-            [Prompts::TenantId, Prompts::Name],
-        )
-        .await?;
+        unique_index(manager, Prompts::Table, "ux_prompts_tenant_name", [Prompts::TenantId, Prompts::Name])
+            .await?;
 
         manager
             .create_table(
@@ -158,11 +138,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Sessions::UserId).uuid().not_null())
                     .col(timestamp(Sessions::CreatedAt))
                     .col(timestamp(Sessions::ExpiresAt))
-                    .col(
-                        ColumnDef::new(Sessions::RevokedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(Sessions::RevokedAt).timestamp_with_time_zone().null())
                     .col(ColumnDef::new(Sessions::ClientAddr).string_len(64).null())
                     .col(ColumnDef::new(Sessions::UserAgent).string_len(512).null())
                     .foreign_key(
@@ -236,10 +212,7 @@ fn uuid_pk(col: impl IntoIden) -> ColumnDef {
 }
 
 fn timestamp(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
+    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
 }
 
 async fn unique_index<T: IntoIden, C: IntoIden>(

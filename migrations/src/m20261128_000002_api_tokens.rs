@@ -17,33 +17,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(ApiTokens::UserId).uuid().not_null())
                     .col(ColumnDef::new(ApiTokens::Name).string_len(100).not_null())
                     .col(ColumnDef::new(ApiTokens::Prefix).string_len(32).not_null())
-                    .col(
-                        ColumnDef::new(ApiTokens::TokenHash)
-                            .string_len(64)
-                            .not_null()
-                            .unique_key(),
-                    )
+                    .col(ColumnDef::new(ApiTokens::TokenHash).string_len(64).not_null().unique_key())
                     .col(ColumnDef::new(ApiTokens::Scope).string_len(16).not_null())
-                    .col(
-                        ColumnDef::new(ApiTokens::CreatedAt)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiTokens::ExpiresAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiTokens::LastUsedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
-                    .col(
-                        ColumnDef::new(ApiTokens::RevokedAt)
-                            .timestamp_with_time_zone()
-                            .null(),
-                    )
+                    .col(ColumnDef::new(ApiTokens::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(ApiTokens::ExpiresAt).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(ApiTokens::LastUsedAt).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(ApiTokens::RevokedAt).timestamp_with_time_zone().null())
                     .foreign_key(
                         ForeignKey::create()
                             .from(ApiTokens::Table, ApiTokens::TenantId)
@@ -72,9 +51,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(ApiTokens::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(ApiTokens::Table).to_owned()).await
     }
 }
 

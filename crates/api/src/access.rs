@@ -46,10 +46,7 @@ pub const RULES: &[(&str, &str, Policy)] = &[
 const TOKEN_USE_RESOLUTION: chrono::Duration = chrono::Duration::seconds(60);
 
 pub fn policy_for(method: &str, pattern: &str) -> Option<Policy> {
-    RULES
-        .iter()
-        .find(|(m, p, _)| *m == method && *p == pattern)
-        .map(|(_, _, policy)| *policy)
+    RULES.iter().find(|(m, p, _)| *m == method && *p == pattern).map(|(_, _, policy)| *policy)
 }
 
 /// An authenticated caller who passed the route's rule.
@@ -104,10 +101,7 @@ impl FromRequest for Principal {
         Box::pin(async move {
             let pattern = req.match_pattern().unwrap_or_default();
             let Some(policy) = policy_for(req.method().as_str(), &pattern) else {
-                return Err(ApiError::internal(&format!(
-                    "no access rule for {} {pattern}",
-                    req.method()
-                )));
+                return Err(ApiError::internal(&format!("no access rule for {} {pattern}", req.method())));
             };
             let state = req
                 .app_data::<web::Data<AppState>>()
@@ -119,10 +113,9 @@ impl FromRequest for Principal {
             match policy.check(principal.as_ref().map(Principal::caller).as_ref()) {
                 Ok(()) => principal.ok_or_else(|| ApiError::internal(&"public route asked for a principal")),
                 Err(Denial::Unauthenticated) => Err(unauthorized("Sign in, or send an API token.")),
-                Err(Denial::Forbidden) => Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "Your role or token does not allow this.",
-                )),
+                Err(Denial::Forbidden) => {
+                    Err(ApiError::new(ErrorCode::Forbidden, "Your role or token does not allow this."))
+                }
             }
         })
     }
@@ -137,9 +130,7 @@ fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     let Some(header) = req.headers().get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = header
-        .to_str()
-        .map_err(|_| unauthorized("The Authorization header is malformed."))?;
+    let value = header.to_str().map_err(|_| unauthorized("The Authorization header is malformed."))?;
     match value.split_once(' ') {
         Some((scheme, credential))
             if scheme.eq_ignore_ascii_case("bearer") && !credential.trim().is_empty() =>
@@ -165,26 +156,17 @@ struct Claimed {
 async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) -> Result<Principal, ApiError> {
     let invalid = || unauthorized("The token is invalid, expired or revoked.");
     let claimed = if api_token::is_api_token(credential) {
-        let token = state
-            .db
-            .system()
-            .api_token_by_hash(&api_token::hash(credential))
-            .await?
-            .ok_or_else(invalid)?;
+        let token =
+            state.db.system().api_token_by_hash(&api_token::hash(credential)).await?.ok_or_else(invalid)?;
         if !token.is_live(now) {
             return Err(invalid());
         }
         Claimed {
             tenant_id: token.tenant_id,
             user_id: token.user_id,
-            credential: Credential::ApiToken {
-                id: token.id,
-                scope: token.scope,
-            },
+            credential: Credential::ApiToken { id: token.id, scope: token.scope },
             session_role: None,
-            touch_token: token
-                .last_used_at
-                .is_none_or(|used| now - used >= TOKEN_USE_RESOLUTION),
+            touch_token: token.last_used_at.is_none_or(|used| now - used >= TOKEN_USE_RESOLUTION),
         }
     } else if session_token::looks_like_jwt(credential) {
         let claims = state.session_tokens.verify(credential).map_err(|_| invalid())?;
@@ -207,11 +189,7 @@ async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) ->
         .filter(|t| t.is_active)
         .ok_or_else(invalid)?;
     let repo = state.db.tenant(TenantScope::of(&tenant));
-    let user = repo
-        .user_by_id(claimed.user_id)
-        .await?
-        .filter(|u| u.is_active)
-        .ok_or_else(invalid)?;
+    let user = repo.user_by_id(claimed.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
     match claimed.credential {
         Credential::Session(session_id) => {
             let session = repo.session(session_id).await?.ok_or_else(invalid)?;
@@ -227,9 +205,5 @@ async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) ->
             }
         }
     }
-    Ok(Principal {
-        user,
-        tenant,
-        credential: claimed.credential,
-    })
+    Ok(Principal { user, tenant, credential: claimed.credential })
 }

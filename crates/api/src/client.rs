@@ -11,8 +11,7 @@ pub fn address(req: &HttpRequest, trust_proxy_headers: bool) -> String {
     if trust_proxy_headers && let Some(addr) = req.connection_info().realip_remote_addr() {
         return strip_port(addr).to_owned();
     }
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
+    req.peer_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string())
 }
 
 pub fn info(req: &HttpRequest, trust_proxy_headers: bool) -> ClientInfo {
@@ -21,10 +20,7 @@ pub fn info(req: &HttpRequest, trust_proxy_headers: bool) -> ClientInfo {
         .get(actix_web::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(512).collect());
-    ClientInfo {
-        addr: Some(address(req, trust_proxy_headers)),
-        user_agent,
-    }
+    ClientInfo { addr: Some(address(req, trust_proxy_headers)), user_agent }
 }
 
 /// The tenant a host names: `acme.prompts.example.com` and `acme.localhost` → `acme`; a bare

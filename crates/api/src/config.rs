@@ -72,10 +72,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn refuse(variable: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        reason: reason.into(),
-    }
+    ConfigError { variable, reason: reason.into() }
 }
 
 impl Settings {
@@ -90,16 +87,8 @@ impl Settings {
         let db_path = PathBuf::from(vars.get("DB_PATH").unwrap_or("prompts.db"));
         let pool_size = vars.number("DB_POOL_SIZE", DEFAULT_POOL_SIZE, 1..=1000)?;
 
-        let database = match vars
-            .get("DB_TYPE")
-            .unwrap_or("sqlite")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "sqlite" => DatabaseSettings::Sqlite {
-                path: db_path.clone(),
-                pool_size,
-            },
+        let database = match vars.get("DB_TYPE").unwrap_or("sqlite").to_ascii_lowercase().as_str() {
+            "sqlite" => DatabaseSettings::Sqlite { path: db_path.clone(), pool_size },
             "postgres" | "postgresql" => {
                 let dsn = vars.get("POSTGRES_DSN").ok_or_else(|| {
                     refuse(
@@ -108,15 +97,9 @@ impl Settings {
                     )
                 })?;
                 if !(dsn.starts_with("postgres://") || dsn.starts_with("postgresql://")) {
-                    return Err(refuse(
-                        "POSTGRES_DSN",
-                        "must start with postgres:// or postgresql://",
-                    ));
+                    return Err(refuse("POSTGRES_DSN", "must start with postgres:// or postgresql://"));
                 }
-                DatabaseSettings::Postgres {
-                    dsn: Secret::new(dsn.to_owned()),
-                    pool_size,
-                }
+                DatabaseSettings::Postgres { dsn: Secret::new(dsn.to_owned()), pool_size }
             }
             other => {
                 return Err(refuse(
@@ -175,20 +158,12 @@ impl Settings {
         let host = match vars.get("SERVER_HOST") {
             None => IpAddr::from([0, 0, 0, 0]),
             Some(raw) => raw.parse().map_err(|_| {
-                refuse(
-                    "SERVER_HOST",
-                    format!("{raw:?} is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)"),
-                )
+                refuse("SERVER_HOST", format!("{raw:?} is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)"))
             })?,
         };
         let port = vars.number("SERVER_PORT", DEFAULT_PORT, 0..=u16::MAX)?;
 
-        let log_format = match vars
-            .get("LOG_FORMAT")
-            .unwrap_or("text")
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        let log_format = match vars.get("LOG_FORMAT").unwrap_or("text").to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             other => {
@@ -248,10 +223,7 @@ impl Vars {
             None => Ok(default),
             Some("true" | "1" | "yes" | "on") => Ok(true),
             Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(other) => Err(refuse(
-                name,
-                format!("{other:?} is not a boolean (expected true or false)"),
-            )),
+            Some(other) => Err(refuse(name, format!("{other:?} is not a boolean (expected true or false)"))),
         }
     }
 
@@ -271,11 +243,7 @@ impl Vars {
             Ok(n) if range.contains(&n) => Ok(n),
             _ => Err(refuse(
                 name,
-                format!(
-                    "{raw:?} is not a number from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
+                format!("{raw:?} is not a number from {} to {}", range.start(), range.end()),
             )),
         }
     }
@@ -314,10 +282,7 @@ mod tests {
 
     #[test]
     fn postgres_needs_a_dsn() {
-        assert_eq!(
-            refused_variable(&[("SECRET_KEY", STRONG_KEY), ("DB_TYPE", "postgres")]),
-            "POSTGRES_DSN"
-        );
+        assert_eq!(refused_variable(&[("SECRET_KEY", STRONG_KEY), ("DB_TYPE", "postgres")]), "POSTGRES_DSN");
         assert_eq!(
             refused_variable(&[
                 ("SECRET_KEY", STRONG_KEY),
@@ -333,10 +298,7 @@ mod tests {
             ("DB_POOL_SIZE", "25"),
         ])
         .unwrap();
-        assert!(matches!(
-            s.database,
-            DatabaseSettings::Postgres { pool_size: 25, .. }
-        ));
+        assert!(matches!(s.database, DatabaseSettings::Postgres { pool_size: 25, .. }));
     }
 
     #[test]
@@ -345,45 +307,24 @@ mod tests {
         assert_eq!(refused_variable(&[base, ("DB_TYPE", "mysql")]), "DB_TYPE");
         assert_eq!(refused_variable(&[base, ("SERVER_PORT", "70000")]), "SERVER_PORT");
         assert_eq!(refused_variable(&[base, ("SERVER_PORT", "http")]), "SERVER_PORT");
-        assert_eq!(
-            refused_variable(&[base, ("SERVER_HOST", "localhost:80")]),
-            "SERVER_HOST"
-        );
-        assert_eq!(
-            refused_variable(&[base, ("LOCAL_DEV_MODE", "maybe")]),
-            "LOCAL_DEV_MODE"
-        );
+        assert_eq!(refused_variable(&[base, ("SERVER_HOST", "localhost:80")]), "SERVER_HOST");
+        assert_eq!(refused_variable(&[base, ("LOCAL_DEV_MODE", "maybe")]), "LOCAL_DEV_MODE");
         assert_eq!(refused_variable(&[base, ("DB_POOL_SIZE", "0")]), "DB_POOL_SIZE");
         assert_eq!(refused_variable(&[base, ("LOG_FORMAT", "xml")]), "LOG_FORMAT");
-        assert_eq!(
-            refused_variable(&[base, ("SESSION_LIFETIME_MINUTES", "1")]),
-            "SESSION_LIFETIME_MINUTES"
-        );
-        assert_eq!(
-            refused_variable(&[base, ("LOGIN_MAX_FAILURES", "0")]),
-            "LOGIN_MAX_FAILURES"
-        );
-        assert_eq!(
-            refused_variable(&[base, ("SSO_ENABLED", "true")]),
-            "SSO_CLIENT_ID"
-        );
+        assert_eq!(refused_variable(&[base, ("SESSION_LIFETIME_MINUTES", "1")]), "SESSION_LIFETIME_MINUTES");
+        assert_eq!(refused_variable(&[base, ("LOGIN_MAX_FAILURES", "0")]), "LOGIN_MAX_FAILURES");
+        assert_eq!(refused_variable(&[base, ("SSO_ENABLED", "true")]), "SSO_CLIENT_ID");
         assert_eq!(
             refused_variable(&[base, ("SSO_ENABLED", "true"), ("SSO_CLIENT_ID", "app")]),
             "SSO_AUTHORITY"
         );
-        assert_eq!(
-            refused_variable(&[base, ("SSO_REDIRECT_URI", "callback")]),
-            "SSO_REDIRECT_URI"
-        );
+        assert_eq!(refused_variable(&[base, ("SSO_REDIRECT_URI", "callback")]), "SSO_REDIRECT_URI");
     }
 
     #[test]
     fn secret_key_is_required_and_strong_outside_local_dev() {
         assert_eq!(refused_variable(&[]), "SECRET_KEY");
-        assert_eq!(
-            refused_variable(&[("SECRET_KEY", "your-secure-secret-key")]),
-            "SECRET_KEY"
-        );
+        assert_eq!(refused_variable(&[("SECRET_KEY", "your-secure-secret-key")]), "SECRET_KEY");
         assert_eq!(refused_variable(&[("SECRET_KEY", "short")]), "SECRET_KEY");
         assert_eq!(refused_variable(&[("SECRET_KEY", "")]), "SECRET_KEY");
         // Local development generates a key file when none is given.
@@ -413,17 +354,9 @@ mod tests {
 
     #[test]
     fn booleans_accept_common_spellings() {
-        for (raw, expected) in [
-            ("TRUE", true),
-            ("1", true),
-            ("yes", true),
-            ("off", false),
-            ("0", false),
-        ] {
+        for (raw, expected) in [("TRUE", true), ("1", true), ("yes", true), ("off", false), ("0", false)] {
             assert_eq!(
-                parse(&[("LOCAL_DEV_MODE", raw), ("SECRET_KEY", STRONG_KEY)])
-                    .unwrap()
-                    .local_dev_mode,
+                parse(&[("LOCAL_DEV_MODE", raw), ("SECRET_KEY", STRONG_KEY)]).unwrap().local_dev_mode,
                 expected
             );
         }

@@ -17,9 +17,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self {
-            problem: Problem::new(code, Some(detail.into())),
-        }
+        Self { problem: Problem::new(code, Some(detail.into())) }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -28,10 +26,8 @@ impl ApiError {
 
     /// A validation failure with one entry per offending field.
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let mut problem = Problem::new(
-            ErrorCode::ValidationFailed,
-            Some("Some fields are not valid.".to_owned()),
-        );
+        let mut problem =
+            Problem::new(ErrorCode::ValidationFailed, Some("Some fields are not valid.".to_owned()));
         problem.errors = errors;
         Self { problem }
     }
@@ -39,9 +35,7 @@ impl ApiError {
     /// A failure the client cannot act on. The cause is logged, never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self {
-            problem: Problem::new(ErrorCode::InternalError, None),
-        }
+        Self { problem: Problem::new(ErrorCode::InternalError, None) }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -67,7 +61,8 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
-        if self.problem.code == ErrorCode::Unauthorized {
+        // Every 401 names the scheme to use (RFC 9110).
+        if self.problem.status == 401 {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
         if self.problem.code == ErrorCode::ServiceUnavailable {
@@ -75,9 +70,7 @@ impl ResponseError for ApiError {
         }
         match serde_json::to_string(&self.problem) {
             Ok(body) => response.body(body),
-            Err(_) => HttpResponse::InternalServerError()
-                .content_type(ContentType::plaintext())
-                .finish(),
+            Err(_) => HttpResponse::InternalServerError().content_type(ContentType::plaintext()).finish(),
         }
     }
 }
@@ -88,10 +81,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict => Self::new(ErrorCode::Conflict, "This conflicts with existing data."),
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
-                Self::new(
-                    ErrorCode::ServiceUnavailable,
-                    "The database is unavailable; try again shortly.",
-                )
+                Self::new(ErrorCode::ServiceUnavailable, "The database is unavailable; try again shortly.")
             }
             other => Self::internal(&other),
         }
@@ -108,14 +98,12 @@ impl From<error::BlockingError> for ApiError {
 pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     use error::JsonPayloadError as E;
     let api_error = match &err {
-        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("The body must be at most {limit} bytes."),
-        ),
-        E::ContentType => ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            "Send the body as application/json.",
-        ),
+        E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => {
+            ApiError::new(ErrorCode::PayloadTooLarge, format!("The body must be at most {limit} bytes."))
+        }
+        E::ContentType => {
+            ApiError::new(ErrorCode::UnsupportedMediaType, "Send the body as application/json.")
+        }
         E::Deserialize(cause) => ApiError::new(ErrorCode::InvalidJson, cause.to_string()),
         _ => ApiError::new(ErrorCode::InvalidJson, "The body could not be read."),
     };
@@ -124,20 +112,12 @@ pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web
 
 /// Malformed query strings.
 pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::validation(vec![FieldError {
-        field: "query".into(),
-        message: err.to_string(),
-    }])
-    .into()
+    ApiError::validation(vec![FieldError { field: "query".into(), message: err.to_string() }]).into()
 }
 
 /// Malformed path segments (such as an id that is not a UUID).
 pub fn path_error(err: error::PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::validation(vec![FieldError {
-        field: "path".into(),
-        message: err.to_string(),
-    }])
-    .into()
+    ApiError::validation(vec![FieldError { field: "path".into(), message: err.to_string() }]).into()
 }
 
 #[cfg(test)]
@@ -183,10 +163,7 @@ mod tests {
         let err: actix_web::Error = ApiError::new(ErrorCode::Unauthorized, "no token").into();
         let (status, _, response) = problem_of(err).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
-            "Bearer"
-        );
+        assert_eq!(response.headers().get(header::WWW_AUTHENTICATE).unwrap(), "Bearer");
     }
 
     #[actix_web::test]

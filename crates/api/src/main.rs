@@ -7,11 +7,7 @@ use api::startup::{Application, ShutdownSignal};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "prompt-manager",
-    version,
-    about = "AI Prompt Manager: multi-tenant prompt server"
-)]
+#[command(name = "prompt-manager", version, about = "AI Prompt Manager: multi-tenant prompt server")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -58,9 +54,8 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Migrate => {
-                let db = persistence::Database::connect(&settings.database)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let db =
+                    persistence::Database::connect(&settings.database).await.map_err(|e| e.to_string())?;
                 db.migrate().await.map_err(|e| e.to_string())?;
                 tracing::info!("database schema is up to date");
                 Ok(())

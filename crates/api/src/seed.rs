@@ -31,17 +31,8 @@ pub async fn seed_local_dev(db: &Database) -> Result<bool, StartupError> {
 
     let now = Utc::now();
     let tx = db.begin().await?;
-    let tenant = tx
-        .system()
-        .create_tenant(
-            NewTenant {
-                name,
-                subdomain,
-                max_users: DEFAULT_MAX_USERS,
-            },
-            now,
-        )
-        .await?;
+    let tenant =
+        tx.system().create_tenant(NewTenant { name, subdomain, max_users: DEFAULT_MAX_USERS }, now).await?;
     let scoped = tx.tenant(TenantScope::of(&tenant));
     let admin = scoped
         .create_user(

@@ -26,11 +26,7 @@ where
         }
     });
     if dist.is_dir() {
-        app.service(
-            Files::new("/", dist)
-                .index_file("index.html")
-                .default_handler(fallback_service),
-        )
+        app.service(Files::new("/", dist).index_file("index.html").default_handler(fallback_service))
     } else {
         app.default_service(fallback_service)
     }
@@ -49,9 +45,7 @@ async fn fallback(req: &actix_web::HttpRequest, index: &Path) -> HttpResponse {
         Ok(Ok(file)) => {
             let mut response = file.into_response(req);
             // The shell names the current bundle: always revalidate it.
-            response
-                .headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             response
         }
         Ok(Err(_)) | Err(_) => ApiError::new(

@@ -57,10 +57,7 @@ impl Application {
         }
 
         let addr = format!("{}:{}", settings.host, settings.port);
-        let bind_error = |source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        };
+        let bind_error = |source| StartupError::Bind { addr: addr.clone(), source };
         let listener = TcpListener::bind((settings.host, settings.port)).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
 
@@ -88,11 +85,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let (app, api) = App::new()
                 .app_data(state.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(JSON_BODY_LIMIT)
-                        .error_handler(error::json_error),
-                )
+                .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(error::json_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .wrap(security_headers())
@@ -104,9 +97,7 @@ impl Application {
                         if let Some(id) =
                             request_id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
                         {
-                            response
-                                .headers_mut()
-                                .insert(HeaderName::from_static("x-request-id"), id);
+                            response.headers_mut().insert(HeaderName::from_static("x-request-id"), id);
                         }
                         Ok(response)
                     }
@@ -177,10 +168,7 @@ pub struct ShutdownSignal {
 
 impl ShutdownSignal {
     pub fn install() -> io::Result<Self> {
-        Ok(Self {
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-        })
+        Ok(Self { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
     }
 
     async fn recv(mut self) {
@@ -210,11 +198,8 @@ fn resolve_secret_key(settings: &Settings) -> Result<Secret<String>, StartupErro
         return Ok(key.clone());
     }
     let path = settings.dev_secret_key_path();
-    let (key, created) =
-        auth::secret_key::load_or_create(&path).map_err(|source| StartupError::SecretKeyFile {
-            path: path.clone(),
-            source,
-        })?;
+    let (key, created) = auth::secret_key::load_or_create(&path)
+        .map_err(|source| StartupError::SecretKeyFile { path: path.clone(), source })?;
     if created {
         tracing::info!(path = %path.display(), "generated a local development secret key");
     }

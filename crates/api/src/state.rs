@@ -26,11 +26,7 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new(hasher: PasswordHasher, dummy_hash: Secret<String>, permits: usize) -> Self {
-        Self {
-            hasher,
-            dummy_hash,
-            permits: Semaphore::new(permits.max(1)),
-        }
+        Self { hasher, dummy_hash, permits: Semaphore::new(permits.max(1)) }
     }
 
     /// Runs `work` on a blocking thread once a hashing permit is free.
@@ -38,11 +34,7 @@ impl Passwords {
         &self,
         work: impl FnOnce(PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, crate::error::ApiError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| crate::error::ApiError::internal(&e))?;
+        let _permit = self.permits.acquire().await.map_err(|e| crate::error::ApiError::internal(&e))?;
         let hasher = self.hasher;
         Ok(actix_web::web::block(move || work(hasher)).await?)
     }

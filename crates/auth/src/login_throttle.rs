@@ -25,10 +25,7 @@ pub struct ThrottleLimits {
 
 impl Default for ThrottleLimits {
     fn default() -> Self {
-        Self {
-            max_failures: 5,
-            window: Duration::from_secs(15 * 60),
-        }
+        Self { max_failures: 5, window: Duration::from_secs(15 * 60) }
     }
 }
 
@@ -55,10 +52,7 @@ enum Key {
 
 impl LoginThrottle {
     pub fn new(limits: ThrottleLimits) -> Self {
-        Self {
-            limits,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { limits, failures: Mutex::new(HashMap::new()) }
     }
 
     /// Decides on an attempt for `account` (tenant and email) from `addr`.
@@ -77,9 +71,7 @@ impl LoginThrottle {
             }
         }
         if !retry_after.is_zero() {
-            return Gate::Closed {
-                retry_after: retry_after.max(Duration::from_secs(1)),
-            };
+            return Gate::Closed { retry_after: retry_after.max(Duration::from_secs(1)) };
         }
         let pair = failures
             .get(&Key::AccountAtAddress(account.to_owned(), addr.to_owned()))
@@ -110,23 +102,14 @@ impl LoginThrottle {
 
     /// A successful sign-in forgets this account's failures from this address.
     pub fn record_success(&self, account: &str, addr: &str) {
-        self.lock()
-            .remove(&Key::AccountAtAddress(account.to_owned(), addr.to_owned()));
+        self.lock().remove(&Key::AccountAtAddress(account.to_owned(), addr.to_owned()));
     }
 
     fn buckets(&self, account: &str, addr: &str) -> [(Key, u32, Duration); 3] {
         let ThrottleLimits { max_failures, window } = self.limits;
         [
-            (
-                Key::AccountAtAddress(account.to_owned(), addr.to_owned()),
-                max_failures,
-                window,
-            ),
-            (
-                Key::Address(addr.to_owned()),
-                max_failures.saturating_mul(4),
-                window,
-            ),
+            (Key::AccountAtAddress(account.to_owned(), addr.to_owned()), max_failures, window),
+            (Key::Address(addr.to_owned()), max_failures.saturating_mul(4), window),
             (
                 Key::Account(account.to_owned()),
                 max_failures.saturating_mul(3),
@@ -137,9 +120,7 @@ impl LoginThrottle {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, VecDeque<Instant>>> {
         // A panic while holding the lock leaves only counters behind; keep using them.
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -156,31 +137,18 @@ mod tests {
     const WINDOW: Duration = Duration::from_secs(900);
 
     fn throttle() -> LoginThrottle {
-        LoginThrottle::new(ThrottleLimits {
-            max_failures: 4,
-            window: WINDOW,
-        })
+        LoginThrottle::new(ThrottleLimits { max_failures: 4, window: WINDOW })
     }
 
     #[test]
     fn slows_then_refuses_one_account_from_one_address() {
         let t = throttle();
         let start = Instant::now();
-        assert_eq!(
-            t.check("acme/a", "1.1.1.1", start),
-            Gate::Open {
-                delay: Duration::ZERO
-            }
-        );
+        assert_eq!(t.check("acme/a", "1.1.1.1", start), Gate::Open { delay: Duration::ZERO });
         for i in 0..3 {
             t.record_failure("acme/a", "1.1.1.1", start + Duration::from_secs(i));
         }
-        assert_eq!(
-            t.check("acme/a", "1.1.1.1", start),
-            Gate::Open {
-                delay: Duration::from_millis(250)
-            }
-        );
+        assert_eq!(t.check("acme/a", "1.1.1.1", start), Gate::Open { delay: Duration::from_millis(250) });
         t.record_failure("acme/a", "1.1.1.1", start + Duration::from_secs(3));
         let Gate::Closed { retry_after } = t.check("acme/a", "1.1.1.1", start + Duration::from_secs(10))
         else {
@@ -205,10 +173,7 @@ mod tests {
         assert!(
             matches!(t.check("acme/a", "2.2.2.2", start), Gate::Closed { retry_after } if retry_after <= ACCOUNT_WIDE_WINDOW)
         );
-        assert!(matches!(
-            t.check("acme/a", "2.2.2.2", start + ACCOUNT_WIDE_WINDOW),
-            Gate::Open { .. }
-        ));
+        assert!(matches!(t.check("acme/a", "2.2.2.2", start + ACCOUNT_WIDE_WINDOW), Gate::Open { .. }));
     }
 
     #[test]
@@ -218,14 +183,8 @@ mod tests {
         for i in 0..16 {
             t.record_failure(&format!("acme/user{i}"), "3.3.3.3", start);
         }
-        assert!(matches!(
-            t.check("acme/fresh", "3.3.3.3", start),
-            Gate::Closed { .. }
-        ));
-        assert!(matches!(
-            t.check("acme/fresh", "4.4.4.4", start),
-            Gate::Open { .. }
-        ));
+        assert!(matches!(t.check("acme/fresh", "3.3.3.3", start), Gate::Closed { .. }));
+        assert!(matches!(t.check("acme/fresh", "4.4.4.4", start), Gate::Open { .. }));
     }
 
     #[test]
@@ -236,11 +195,6 @@ mod tests {
             t.record_failure("acme/a", "1.1.1.1", start);
         }
         t.record_success("acme/a", "1.1.1.1");
-        assert_eq!(
-            t.check("acme/a", "1.1.1.1", start),
-            Gate::Open {
-                delay: Duration::ZERO
-            }
-        );
+        assert_eq!(t.check("acme/a", "1.1.1.1", start), Gate::Open { delay: Duration::ZERO });
     }
 }

@@ -36,10 +36,7 @@ pub struct PasswordHasher {
 
 impl Default for PasswordHasher {
     fn default() -> Self {
-        Self {
-            hasher: Pbkdf2::SHA256,
-            rounds: RECOMMENDED_ROUNDS,
-        }
+        Self { hasher: Pbkdf2::SHA256, rounds: RECOMMENDED_ROUNDS }
     }
 }
 
@@ -47,10 +44,7 @@ impl PasswordHasher {
     /// A hasher at a non-default cost. Only explicit test configuration should lower it.
     pub fn with_rounds(rounds: u32) -> Result<Self, PasswordError> {
         let params = Params::new(rounds).map_err(|_| PasswordError::TooFewRounds(rounds))?;
-        Ok(Self {
-            hasher: Pbkdf2::new(pbkdf2::Algorithm::Pbkdf2Sha256, params),
-            rounds,
-        })
+        Ok(Self { hasher: Pbkdf2::new(pbkdf2::Algorithm::Pbkdf2Sha256, params), rounds })
     }
 
     pub fn rounds(&self) -> u32 {
@@ -90,35 +84,22 @@ mod tests {
         let hasher = PasswordHasher::default();
         assert_eq!(hasher.rounds(), 600_000);
         let hash = hasher.hash("admin123").unwrap();
-        assert!(
-            hash.expose().starts_with("$pbkdf2-sha256$i=600000,"),
-            "{}",
-            hash.expose()
-        );
-        assert_eq!(
-            hasher.verify("admin123", hash.expose()),
-            Verification::Valid { needs_rehash: false }
-        );
+        assert!(hash.expose().starts_with("$pbkdf2-sha256$i=600000,"), "{}", hash.expose());
+        assert_eq!(hasher.verify("admin123", hash.expose()), Verification::Valid { needs_rehash: false });
         assert_eq!(hasher.verify("admin124", hash.expose()), Verification::Invalid);
     }
 
     #[test]
     fn salts_differ_between_hashes() {
         let hasher = PasswordHasher::with_rounds(1_000).unwrap();
-        assert_ne!(
-            hasher.hash("same").unwrap().expose(),
-            hasher.hash("same").unwrap().expose()
-        );
+        assert_ne!(hasher.hash("same").unwrap().expose(), hasher.hash("same").unwrap().expose());
     }
 
     #[test]
     fn weaker_hashes_verify_and_ask_for_rehash() {
         let old = PasswordHasher::with_rounds(1_000).unwrap().hash("pw").unwrap();
         let current = PasswordHasher::with_rounds(2_000).unwrap();
-        assert_eq!(
-            current.verify("pw", old.expose()),
-            Verification::Valid { needs_rehash: true }
-        );
+        assert_eq!(current.verify("pw", old.expose()), Verification::Valid { needs_rehash: true });
     }
 
     #[test]
@@ -130,9 +111,6 @@ mod tests {
 
     #[test]
     fn too_few_rounds_are_refused() {
-        assert!(matches!(
-            PasswordHasher::with_rounds(10),
-            Err(PasswordError::TooFewRounds(10))
-        ));
+        assert!(matches!(PasswordHasher::with_rounds(10), Err(PasswordError::TooFewRounds(10))));
     }
 }

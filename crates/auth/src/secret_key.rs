@@ -64,10 +64,7 @@ pub fn load_or_create(path: &Path) -> io::Result<(Secret<String>, bool)> {
         Ok(_) => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "{} does not hold a usable key; delete it to generate a new one",
-                    path.display()
-                ),
+                format!("{} does not hold a usable key; delete it to generate a new one", path.display()),
             ));
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -93,10 +90,7 @@ mod tests {
 
     #[test]
     fn examples_and_short_keys_are_weak() {
-        assert_eq!(
-            check_strength("your-secure-secret-key"),
-            Err(WeakKey::KnownExample)
-        );
+        assert_eq!(check_strength("your-secure-secret-key"), Err(WeakKey::KnownExample));
         assert_eq!(check_strength("CHANGEME"), Err(WeakKey::KnownExample));
         assert_eq!(check_strength("short"), Err(WeakKey::TooShort));
         assert!(check_strength(generate().expose()).is_ok());

@@ -30,14 +30,7 @@ impl SessionClaims {
         issued: DateTime<Utc>,
         expires: DateTime<Utc>,
     ) -> Self {
-        Self {
-            sub: user,
-            tid: tenant,
-            role,
-            jti: session,
-            iat: issued.timestamp(),
-            exp: expires.timestamp(),
-        }
+        Self { sub: user, tid: tenant, role, jti: session, iat: issued.timestamp(), exp: expires.timestamp() }
     }
 }
 
@@ -126,10 +119,7 @@ mod tests {
     #[test]
     fn refuses_other_keys_algorithms_and_expired_tokens() {
         let c = claims(Duration::hours(1));
-        let other_key = SessionTokens::new(&Secret::new("x".repeat(40)))
-            .unwrap()
-            .sign(&c)
-            .unwrap();
+        let other_key = SessionTokens::new(&Secret::new("x".repeat(40))).unwrap().sign(&c).unwrap();
         assert!(tokens().verify(&other_key).is_err());
 
         let hs512 = jsonwebtoken::encode(
@@ -140,15 +130,11 @@ mod tests {
         .unwrap();
         assert!(tokens().verify(&hs512).is_err(), "only HS256 is accepted");
 
-        let expired = tokens()
-            .sign(&claims(Duration::seconds(-(CLOCK_SKEW_LEEWAY_SECS as i64) - 5)))
-            .unwrap();
+        let expired =
+            tokens().sign(&claims(Duration::seconds(-(CLOCK_SKEW_LEEWAY_SECS as i64) - 5))).unwrap();
         assert!(tokens().verify(&expired).is_err());
         let within_leeway = tokens().sign(&claims(Duration::seconds(-5))).unwrap();
-        assert!(
-            tokens().verify(&within_leeway).is_ok(),
-            "small clock skew is tolerated"
-        );
+        assert!(tokens().verify(&within_leeway).is_ok(), "small clock skew is tolerated");
     }
 
     #[test]

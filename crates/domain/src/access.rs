@@ -68,22 +68,14 @@ mod tests {
     use super::*;
 
     fn caller(role: Role, is_system_admin: bool, via: Via) -> Caller {
-        Caller {
-            role,
-            is_system_admin,
-            via,
-        }
+        Caller { role, is_system_admin, via }
     }
 
     #[test]
     fn anonymous_callers_get_only_public_routes() {
         assert_eq!(Policy::Public.check(None), Ok(()));
-        for policy in [
-            Policy::Reader,
-            Policy::SelfService,
-            Policy::TenantAdminRead,
-            Policy::SystemAdminRead,
-        ] {
+        for policy in [Policy::Reader, Policy::SelfService, Policy::TenantAdminRead, Policy::SystemAdminRead]
+        {
             assert_eq!(policy.check(None), Err(Denial::Unauthenticated), "{policy:?}");
         }
     }
@@ -106,10 +98,7 @@ mod tests {
         assert_eq!(Policy::TenantAdminRead.check(Some(&user)), Err(Denial::Forbidden));
         assert_eq!(Policy::TenantAdminRead.check(Some(&admin)), Ok(()));
         assert_eq!(Policy::TenantAdminRead.check(Some(&admin_read_token)), Ok(()));
-        assert_eq!(
-            Policy::SystemAdminRead.check(Some(&admin)),
-            Err(Denial::Forbidden)
-        );
+        assert_eq!(Policy::SystemAdminRead.check(Some(&admin)), Err(Denial::Forbidden));
         assert_eq!(Policy::SystemAdminRead.check(Some(&system_admin)), Ok(()));
     }
 }

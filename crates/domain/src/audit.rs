@@ -65,11 +65,7 @@ pub struct UnknownAuditAction(pub String);
 impl FromStr for AuditAction {
     type Err = UnknownAuditAction;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| UnknownAuditAction(s.to_owned()))
+        Self::ALL.iter().copied().find(|a| a.as_str() == s).ok_or_else(|| UnknownAuditAction(s.to_owned()))
     }
 }
 

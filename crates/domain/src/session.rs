@@ -126,12 +126,6 @@ mod tests {
         };
         assert!(session.is_live(now));
         assert!(!session.is_live(now + Duration::hours(1)));
-        assert!(
-            !Session {
-                revoked_at: Some(now),
-                ..session
-            }
-            .is_live(now)
-        );
+        assert!(!Session { revoked_at: Some(now), ..session }.is_live(now));
     }
 }

@@ -36,10 +36,7 @@ impl Subdomain {
         if raw.len() > 63 {
             return Err(SubdomainError::TooLong);
         }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err(SubdomainError::InvalidCharacter);
         }
         if raw.starts_with('-') || raw.ends_with('-') {

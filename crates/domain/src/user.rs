@@ -135,10 +135,7 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(
-            Email::parse("  Admin@LocalHost ").unwrap().as_str(),
-            "admin@localhost"
-        );
+        assert_eq!(Email::parse("  Admin@LocalHost ").unwrap().as_str(), "admin@localhost");
     }
 
     #[test]

@@ -78,10 +78,8 @@ impl ErrorCode {
 
     /// The `type` URI of the problem document.
     pub fn type_uri(self) -> String {
-        let name = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let name =
+            serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         format!("/api/problems/{name}")
     }
 }

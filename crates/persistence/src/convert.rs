@@ -16,11 +16,7 @@ use crate::error::corrupt;
 /// A new time-ordered (v7) id whose timestamp is `now`, so ids sort like creation times.
 pub(crate) fn new_id(now: DateTime<Utc>) -> uuid::Uuid {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        secs,
-        now.timestamp_subsec_nanos(),
-    ))
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, now.timestamp_subsec_nanos()))
 }
 
 pub(crate) fn tenant(m: tenants::Model) -> Result<Tenant, StoreError> {
@@ -99,9 +95,7 @@ pub(crate) fn audit_event(m: audit_events::Model) -> Result<AuditEvent, StoreErr
     Ok(AuditEvent {
         id: AuditEventId::from_uuid(m.id),
         tenant_id: m.tenant_id.map(TenantId::from_uuid),
-        actor: m
-            .actor_user_id
-            .map_or(Actor::System, |id| Actor::User(UserId::from_uuid(id))),
+        actor: m.actor_user_id.map_or(Actor::System, |id| Actor::User(UserId::from_uuid(id))),
         action: m.action.parse().map_err(|e| corrupt("audit_events.action", e))?,
         target_type: m.target_type,
         target_id: m.target_id,

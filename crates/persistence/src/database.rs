@@ -50,16 +50,14 @@ impl Database {
             DatabaseSettings::Sqlite { path, pool_size } => {
                 let mut options = ConnectOptions::new(format!("sqlite://{}", path.display()));
                 let path = path.clone();
-                options
-                    .max_connections(*pool_size)
-                    .map_sqlx_sqlite_opts(move |opts| {
-                        opts.filename(&path)
-                            .create_if_missing(true)
-                            .journal_mode(SqliteJournalMode::Wal)
-                            .synchronous(SqliteSynchronous::Normal)
-                            .foreign_keys(true)
-                            .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                    });
+                options.max_connections(*pool_size).map_sqlx_sqlite_opts(move |opts| {
+                    opts.filename(&path)
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .foreign_keys(true)
+                        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                });
                 options
             }
             DatabaseSettings::Postgres { dsn, pool_size } => {
@@ -69,10 +67,7 @@ impl Database {
             }
         };
         let mut options = options;
-        options
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_timeout(ACQUIRE_TIMEOUT)
-            .sqlx_logging(false);
+        options.acquire_timeout(ACQUIRE_TIMEOUT).connect_timeout(ACQUIRE_TIMEOUT).sqlx_logging(false);
         let conn = sea_orm::Database::connect(options).await?;
         Ok(Self { conn })
     }
@@ -109,9 +104,7 @@ impl Database {
     /// Starts a transaction; repositories taken from it see and write the same snapshot, and
     /// nothing is kept unless [`Transaction::commit`] is called.
     pub async fn begin(&self) -> Result<Transaction, StoreError> {
-        Ok(Transaction {
-            tx: self.conn.begin().await?,
-        })
+        Ok(Transaction { tx: self.conn.begin().await? })
     }
 
     #[cfg(feature = "test-support")]

@@ -30,8 +30,5 @@ impl From<DbErr> for StoreError {
 }
 
 pub(crate) fn corrupt(column: &'static str, reason: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        column,
-        reason: reason.to_string(),
-    }
+    StoreError::Corrupt { column, reason: reason.to_string() }
 }

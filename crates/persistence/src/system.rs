@@ -37,6 +37,22 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
         convert::tenant(row.insert(self.conn).await?)
     }
 
+    /// Activates or deactivates a tenant; its users cannot sign in or use sessions meanwhile.
+    pub async fn set_tenant_active(
+        &self,
+        id: TenantId,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tenants::Entity::update_many()
+            .col_expr(tenants::Column::IsActive, active.into())
+            .col_expr(tenants::Column::UpdatedAt, now.into())
+            .filter(tenants::Column::Id.eq(id.as_uuid()))
+            .exec(self.conn)
+            .await?;
+        Ok(())
+    }
+
     pub async fn tenant_by_subdomain(&self, subdomain: &Subdomain) -> Result<Option<Tenant>, StoreError> {
         tenants::Entity::find()
             .filter(tenants::Column::Subdomain.eq(subdomain.as_str()))
@@ -47,11 +63,7 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
     }
 
     pub async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
-        tenants::Entity::find_by_id(id.as_uuid())
-            .one(self.conn)
-            .await?
-            .map(convert::tenant)
-            .transpose()
+        tenants::Entity::find_by_id(id.as_uuid()).one(self.conn).await?.map(convert::tenant).transpose()
     }
 
     pub async fn count_tenants(&self) -> Result<u64, StoreError> {

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
 use domain::session::{ApiToken, NewApiToken, Session};
-use domain::user::{Email, NewUser, User};
+use domain::user::{Email, NewUser, Role, User};
 use domain::{ApiTokenId, Secret, SessionId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::ExprTrait;
@@ -71,11 +71,7 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         &self,
         email: &Email,
     ) -> Result<Option<(User, Option<Secret<String>>)>, StoreError> {
-        let Some(row) = self
-            .users()
-            .filter(users::Column::Email.eq(email.as_str()))
-            .one(self.conn)
-            .await?
+        let Some(row) = self.users().filter(users::Column::Email.eq(email.as_str())).one(self.conn).await?
         else {
             return Ok(None);
         };
@@ -96,17 +92,12 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
     }
 
     pub async fn count_active_users(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .users()
-            .filter(users::Column::IsActive.eq(true))
-            .count(self.conn)
-            .await?)
+        Ok(self.users().filter(users::Column::IsActive.eq(true)).count(self.conn).await?)
     }
 
     /// Records a successful sign-in.
     pub async fn record_login(&self, user_id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.update_user(user_id, |row| row.last_login_at = Set(Some(now)), now)
-            .await
+        self.update_user(user_id, |row| row.last_login_at = Set(Some(now)), now).await
     }
 
     /// Replaces a user's password hash (a PHC string).
@@ -116,12 +107,22 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         hash: Secret<String>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.update_user(
-            user_id,
-            |row| row.password_hash = Set(Some(hash.expose().clone())),
-            now,
-        )
-        .await
+        self.update_user(user_id, |row| row.password_hash = Set(Some(hash.expose().clone())), now).await
+    }
+
+    /// Activates or deactivates a user. Callers also end the user's sessions.
+    pub async fn set_user_active(
+        &self,
+        user_id: UserId,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.update_user(user_id, |row| row.is_active = Set(active), now).await
+    }
+
+    /// Changes a user's role. Callers also end the user's sessions.
+    pub async fn set_role(&self, user_id: UserId, role: Role, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update_user(user_id, |row| row.role = Set(role.as_str().to_owned()), now).await
     }
 
     /// Changes a user's names; `None` keeps a name as it is. Returns the updated user.
@@ -154,10 +155,7 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         change: impl FnOnce(&mut users::ActiveModel),
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut row = users::ActiveModel {
-            updated_at: Set(now),
-            ..Default::default()
-        };
+        let mut row = users::ActiveModel { updated_at: Set(now), ..Default::default() };
         change(&mut row);
         users::Entity::update_many()
             .set(row)
@@ -260,11 +258,7 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             .filter(api_tokens::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(api_tokens::Column::UserId.eq(user_id.as_uuid()))
             .filter(api_tokens::Column::RevokedAt.is_null())
-            .filter(
-                api_tokens::Column::ExpiresAt
-                    .is_null()
-                    .or(api_tokens::Column::ExpiresAt.gt(now)),
-            )
+            .filter(api_tokens::Column::ExpiresAt.is_null().or(api_tokens::Column::ExpiresAt.gt(now)))
             .order_by_desc(api_tokens::Column::CreatedAt)
             .order_by_desc(api_tokens::Column::Id)
             .all(self.conn)

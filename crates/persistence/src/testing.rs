@@ -54,36 +54,22 @@ impl TestDatabase {
     /// A new SQLite file in its own temporary directory.
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
-        let settings = DatabaseSettings::Sqlite {
-            path: dir.path().join("test.db"),
-            pool_size: 5,
-        };
-        let database = Database::connect(&settings)
-            .await
-            .expect("open the SQLite test database");
-        database
-            .migrate()
-            .await
-            .expect("migrate the SQLite test database");
-        Self {
-            database,
-            settings,
-            cleanup: Cleanup::Sqlite(dir),
-        }
+        let settings = DatabaseSettings::Sqlite { path: dir.path().join("test.db"), pool_size: 5 };
+        let database = Database::connect(&settings).await.expect("open the SQLite test database");
+        database.migrate().await.expect("migrate the SQLite test database");
+        Self { database, settings, cleanup: Cleanup::Sqlite(dir) }
     }
 
     /// A new database on the test PostgreSQL server.
     pub async fn postgres() -> Self {
         let admin_url = postgres_admin_url();
         let name = format!("pm_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = sea_orm::Database::connect(&admin_url)
-            .await
-            .unwrap_or_else(|err| {
-                panic!(
-                    "PostgreSQL at {} is unreachable ({err}). Start it, or point TEST_POSTGRES_URL at one.",
-                    redact(&admin_url)
-                )
-            });
+        let admin = sea_orm::Database::connect(&admin_url).await.unwrap_or_else(|err| {
+            panic!(
+                "PostgreSQL at {} is unreachable ({err}). Start it, or point TEST_POSTGRES_URL at one.",
+                redact(&admin_url)
+            )
+        });
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
             .await
@@ -91,22 +77,10 @@ impl TestDatabase {
         admin.close().await.ok();
 
         let dsn = replace_database(&admin_url, &name);
-        let settings = DatabaseSettings::Postgres {
-            dsn: Secret::new(dsn),
-            pool_size: 5,
-        };
-        let database = Database::connect(&settings)
-            .await
-            .expect("open the PostgreSQL test database");
-        database
-            .migrate()
-            .await
-            .expect("migrate the PostgreSQL test database");
-        Self {
-            database,
-            settings,
-            cleanup: Cleanup::Postgres { admin_url, name },
-        }
+        let settings = DatabaseSettings::Postgres { dsn: Secret::new(dsn), pool_size: 5 };
+        let database = Database::connect(&settings).await.expect("open the PostgreSQL test database");
+        database.migrate().await.expect("migrate the PostgreSQL test database");
+        Self { database, settings, cleanup: Cleanup::Postgres { admin_url, name } }
     }
 
     pub fn database(&self) -> &Database {
@@ -129,10 +103,7 @@ impl TestDatabase {
 pub async fn query_text(database: &Database, sql: &str) -> Option<String> {
     let conn = database.connection();
     let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            sql.to_owned(),
-        ))
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql.to_owned()))
         .await
         .expect("run the query")?;
     row.try_get_by_index::<String>(0)
@@ -151,10 +122,7 @@ impl Drop for TestDatabase {
         let (admin_url, name) = (admin_url.clone(), name.clone());
         let drop_sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
                 let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
                 admin.execute_unprepared(&drop_sql).await.ok()?;
@@ -198,14 +166,8 @@ mod tests {
 
     #[test]
     fn replaces_the_database_in_urls() {
-        assert_eq!(
-            replace_database("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u@h:5432", "x"),
-            "postgres://u@h:5432/x"
-        );
+        assert_eq!(replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
         assert_eq!(
             replace_database("postgres://u@h/db?sslmode=disable", "x"),
             "postgres://u@h/x?sslmode=disable"

@@ -42,16 +42,11 @@ fn new_user(email: &str, role: Role) -> NewUser {
 }
 
 async fn tenant(db: &Database, subdomain: &str) -> Tenant {
-    db.system()
-        .create_tenant(new_tenant(subdomain), at(0))
-        .await
-        .unwrap()
+    db.system().create_tenant(new_tenant(subdomain), at(0)).await.unwrap()
 }
 
 async fn migrations_create_every_table_and_are_idempotent(db: Database) {
-    db.migrate()
-        .await
-        .expect("a second run changes nothing and succeeds");
+    db.migrate().await.expect("a second run changes nothing and succeeds");
     let table_query = match db.backend() {
         Backend::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN",
         Backend::Postgres => {
@@ -83,11 +78,7 @@ async fn tenants_are_created_and_found_by_subdomain(db: Database) {
 
 async fn duplicate_subdomain_is_a_conflict(db: Database) {
     tenant(&db, "acme").await;
-    let err = db
-        .system()
-        .create_tenant(new_tenant("acme"), at(1))
-        .await
-        .unwrap_err();
+    let err = db.system().create_tenant(new_tenant("acme"), at(1)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
     assert_eq!(db.system().list_tenants().await.unwrap().len(), 1);
 }
@@ -96,28 +87,15 @@ async fn users_are_scoped_to_their_tenant(db: Database) {
     let acme = TenantScope::of(&tenant(&db, "acme").await);
     let globex = TenantScope::of(&tenant(&db, "globex").await);
 
-    let alice = db
-        .tenant(acme)
-        .create_user(new_user("Alice@Acme.test", Role::Admin), at(1))
-        .await
-        .unwrap();
+    let alice = db.tenant(acme).create_user(new_user("Alice@Acme.test", Role::Admin), at(1)).await.unwrap();
     assert_eq!(alice.email.as_str(), "alice@acme.test");
     assert_eq!(alice.tenant_id, acme.tenant_id());
     assert!(alice.has_password);
-    db.tenant(globex)
-        .create_user(new_user("bob@globex.test", Role::User), at(2))
-        .await
-        .unwrap();
+    db.tenant(globex).create_user(new_user("bob@globex.test", Role::User), at(2)).await.unwrap();
 
     let email = Email::parse("ALICE@acme.test").unwrap();
-    assert_eq!(
-        db.tenant(acme).user_by_email(&email).await.unwrap().as_ref(),
-        Some(&alice)
-    );
-    assert_eq!(
-        db.tenant(acme).user_by_id(alice.id).await.unwrap().as_ref(),
-        Some(&alice)
-    );
+    assert_eq!(db.tenant(acme).user_by_email(&email).await.unwrap().as_ref(), Some(&alice));
+    assert_eq!(db.tenant(acme).user_by_id(alice.id).await.unwrap().as_ref(), Some(&alice));
 
     // From another tenant, Alice does not exist.
     assert_eq!(db.tenant(globex).user_by_email(&email).await.unwrap(), None);
@@ -127,35 +105,18 @@ async fn users_are_scoped_to_their_tenant(db: Database) {
     assert_eq!(globex_users[0].email.as_str(), "bob@globex.test");
     assert_eq!(db.tenant(acme).count_active_users().await.unwrap(), 1);
 
-    let (user, hash) = db
-        .tenant(acme)
-        .credentials_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let (user, hash) = db.tenant(acme).credentials_by_email(&email).await.unwrap().unwrap();
     assert_eq!(user, alice);
     assert_eq!(hash.unwrap().expose(), "$pbkdf2-sha256$i=1000,l=32$c2FsdA$aGFzaA");
-    assert!(
-        db.tenant(globex)
-            .credentials_by_email(&email)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(db.tenant(globex).credentials_by_email(&email).await.unwrap().is_none());
 }
 
 async fn emails_are_unique_per_tenant_only(db: Database) {
     let acme = TenantScope::of(&tenant(&db, "acme").await);
     let globex = TenantScope::of(&tenant(&db, "globex").await);
-    db.tenant(acme)
-        .create_user(new_user("sam@example.test", Role::User), at(1))
-        .await
-        .unwrap();
+    db.tenant(acme).create_user(new_user("sam@example.test", Role::User), at(1)).await.unwrap();
 
-    let duplicate = db
-        .tenant(acme)
-        .create_user(new_user("SAM@example.test", Role::Readonly), at(2))
-        .await;
+    let duplicate = db.tenant(acme).create_user(new_user("SAM@example.test", Role::Readonly), at(2)).await;
     assert!(matches!(duplicate, Err(StoreError::Conflict)), "{duplicate:?}");
     db.tenant(globex)
         .create_user(new_user("sam@example.test", Role::User), at(3))
@@ -178,10 +139,7 @@ async fn audit_events_are_scoped_to_their_tenant(db: Database) {
     db.tenant(acme).record_audit(event("first", 1)).await.unwrap();
     db.tenant(acme).record_audit(event("second", 2)).await.unwrap();
     db.tenant(globex).record_audit(event("other", 3)).await.unwrap();
-    db.system()
-        .record_audit(None, event("system-wide", 4))
-        .await
-        .unwrap();
+    db.system().record_audit(None, event("system-wide", 4)).await.unwrap();
 
     let acme_log = db.tenant(acme).list_audit(10).await.unwrap();
     let targets: Vec<_> = acme_log.iter().filter_map(|e| e.target_id.as_deref()).collect();
@@ -191,20 +149,13 @@ async fn audit_events_are_scoped_to_their_tenant(db: Database) {
     assert_eq!(acme_log[0].created_at, at(2));
 
     assert_eq!(db.system().list_audit(10).await.unwrap().len(), 4);
-    assert_eq!(
-        db.system().list_audit(1).await.unwrap()[0].target_id.as_deref(),
-        Some("system-wide")
-    );
+    assert_eq!(db.system().list_audit(1).await.unwrap()[0].target_id.as_deref(), Some("system-wide"));
 }
 
 async fn dropped_transaction_keeps_nothing(db: Database) {
     {
         let tx = db.begin().await.unwrap();
-        let t = tx
-            .system()
-            .create_tenant(new_tenant("ghost"), at(0))
-            .await
-            .unwrap();
+        let t = tx.system().create_tenant(new_tenant("ghost"), at(0)).await.unwrap();
         tx.tenant(TenantScope::of(&t))
             .create_user(new_user("a@ghost.test", Role::Admin), at(0))
             .await
@@ -214,10 +165,7 @@ async fn dropped_transaction_keeps_nothing(db: Database) {
     assert_eq!(db.system().count_tenants().await.unwrap(), 0);
 
     let tx = db.begin().await.unwrap();
-    tx.system()
-        .create_tenant(new_tenant("kept"), at(0))
-        .await
-        .unwrap();
+    tx.system().create_tenant(new_tenant("kept"), at(0)).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(db.system().count_tenants().await.unwrap(), 1);
 }
@@ -225,18 +173,10 @@ async fn dropped_transaction_keeps_nothing(db: Database) {
 async fn foreign_keys_are_enforced(db: Database) {
     // A scope for a tenant that was rolled back: the row it points at does not exist.
     let tx = db.begin().await.unwrap();
-    let vanished = TenantScope::of(
-        &tx.system()
-            .create_tenant(new_tenant("gone"), at(0))
-            .await
-            .unwrap(),
-    );
+    let vanished = TenantScope::of(&tx.system().create_tenant(new_tenant("gone"), at(0)).await.unwrap());
     drop(tx);
 
-    let result = db
-        .tenant(vanished)
-        .create_user(new_user("x@gone.test", Role::User), at(1))
-        .await;
+    let result = db.tenant(vanished).create_user(new_user("x@gone.test", Role::User), at(1)).await;
     assert!(matches!(result, Err(StoreError::Database(_))), "{result:?}");
 }
 
@@ -248,9 +188,6 @@ mod sqlite_settings {
         let db = TestDatabase::sqlite().await;
         assert_eq!(db.query_text("PRAGMA journal_mode").await.as_deref(), Some("wal"));
         assert_eq!(db.query_text("PRAGMA foreign_keys").await.as_deref(), Some("1"));
-        assert_eq!(
-            db.query_text("PRAGMA busy_timeout").await.as_deref(),
-            Some("5000")
-        );
+        assert_eq!(db.query_text("PRAGMA busy_timeout").await.as_deref(), Some("5000"));
     }
 }

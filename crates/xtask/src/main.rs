@@ -48,16 +48,7 @@ fn run() -> Result {
     frontend()?;
     let root = workspace_root();
     let mut server = cargo();
-    server.args([
-        "run",
-        "--release",
-        "-p",
-        "api",
-        "--bin",
-        "prompt-manager",
-        "--",
-        "serve",
-    ]);
+    server.args(["run", "--release", "-p", "api", "--bin", "prompt-manager", "--", "serve"]);
     if env::var_os("LOCAL_DEV_MODE").is_none() && !root.join(".env").exists() {
         server.env("LOCAL_DEV_MODE", "true");
     }
@@ -84,16 +75,7 @@ fn test() -> Result {
     ]))?;
     ensure_wasm_tools()?;
     step("linting the web app");
-    exec(cargo().args([
-        "clippy",
-        "-p",
-        "frontend",
-        "--target",
-        WASM_TARGET,
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    exec(cargo().args(["clippy", "-p", "frontend", "--target", WASM_TARGET, "--", "-D", "warnings"]))?;
     frontend()?;
     step("running every test (SQLite, PostgreSQL, headless Chromium)");
     exec(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
@@ -106,15 +88,7 @@ fn frontend() -> Result<PathBuf> {
     ensure_wasm_tools()?;
     let root = workspace_root();
     step("building the web app (wasm32)");
-    exec(cargo().args([
-        "build",
-        "-p",
-        "frontend",
-        "--target",
-        WASM_TARGET,
-        "--profile",
-        "wasm-release",
-    ]))?;
+    exec(cargo().args(["build", "-p", "frontend", "--target", WASM_TARGET, "--profile", "wasm-release"]))?;
     let dist = root.join("frontend/dist");
     if dist.exists() {
         fs::remove_dir_all(&dist).map_err(|e| format!("cannot clear {}: {e}", dist.display()))?;
@@ -122,14 +96,7 @@ fn frontend() -> Result<PathBuf> {
     let wasm = target_dir().join(WASM_TARGET).join("wasm-release/frontend.wasm");
     exec(
         Command::new("wasm-bindgen")
-            .args([
-                "--target",
-                "web",
-                "--no-typescript",
-                "--out-name",
-                "app",
-                "--out-dir",
-            ])
+            .args(["--target", "web", "--no-typescript", "--out-name", "app", "--out-dir"])
             .arg(&dist)
             .arg(&wasm),
     )?;
@@ -150,18 +117,8 @@ fn frontend() -> Result<PathBuf> {
 }
 
 fn openapi() -> Result {
-    let output = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "api",
-            "--bin",
-            "prompt-manager",
-            "--",
-            "openapi",
-        ])
-        .output();
+    let output =
+        cargo().args(["run", "--quiet", "-p", "api", "--bin", "prompt-manager", "--", "openapi"]).output();
     let output = output.map_err(|e| format!("cannot run cargo: {e}"))?;
     if !output.status.success() {
         return Err(String::from_utf8_lossy(&output.stderr).into_owned());
@@ -183,9 +140,7 @@ fn ensure_wasm_tools() -> Result {
     let wanted = locked_version("wasm-bindgen")?;
     let have = capture(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
     if have.split_whitespace().nth(1) != Some(wanted.as_str()) {
-        step(&format!(
-            "installing wasm-bindgen-cli {wanted} (a few minutes, once)"
-        ));
+        step(&format!("installing wasm-bindgen-cli {wanted} (a few minutes, once)"));
         // Not --locked: its lock file names a crate version the registry mirror here lacks.
         exec(cargo().args(["install", "wasm-bindgen-cli", "--version", &wanted]))?;
     }
@@ -216,10 +171,8 @@ fn ensure_postgres() -> Result {
     if reachable(&address) {
         return Ok(());
     }
-    if let Some(version) = fs::read_dir("/etc/postgresql")
-        .ok()
-        .and_then(|mut d| d.next())
-        .and_then(|e| e.ok())
+    if let Some(version) =
+        fs::read_dir("/etc/postgresql").ok().and_then(|mut d| d.next()).and_then(|e| e.ok())
     {
         step("starting the local PostgreSQL cluster");
         let version = version.file_name().to_string_lossy().into_owned();
@@ -251,11 +204,7 @@ fn postgres_address() -> String {
     let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
     let authority = after_scheme.split(['/', '?']).next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    }
+    if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:5432") }
 }
 
 fn reachable(address: &str) -> bool {
@@ -288,10 +237,7 @@ fn gzip_size(path: &Path) -> Option<u64> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
 }
 
 fn target_dir() -> PathBuf {
@@ -305,22 +251,13 @@ fn cargo() -> Command {
 }
 
 fn exec(cmd: &mut Command) -> Result {
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{:?} failed ({status})", cmd.get_program()))
-    }
+    let status = cmd.status().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    if status.success() { Ok(()) } else { Err(format!("{:?} failed ({status})", cmd.get_program())) }
 }
 
 fn capture(cmd: &mut Command) -> Option<String> {
     let output = cmd.output().ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn step(message: &str) {

@@ -25,20 +25,13 @@ fn binary() -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let binary = target.join("debug/prompt-manager");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo xtask test`",
-        binary.display()
-    );
+    assert!(binary.exists(), "{} is missing: run `cargo xtask test`", binary.display());
     binary
 }
 
 pub fn dist() -> PathBuf {
     let dist = workspace_root().join("frontend/dist");
-    assert!(
-        dist.join("app_bg.wasm").exists(),
-        "the web app is not built: run `cargo xtask frontend`"
-    );
+    assert!(dist.join("app_bg.wasm").exists(), "the web app is not built: run `cargo xtask frontend`");
     dist
 }
 
@@ -69,9 +62,5 @@ pub fn start() -> Server {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    Server {
-        url: format!("http://127.0.0.1:{port}"),
-        child,
-        _dir: dir,
-    }
+    Server { url: format!("http://127.0.0.1:{port}"), child, _dir: dir }
 }

@@ -15,30 +15,16 @@ async fn the_bundle_is_served_with_the_right_types() {
     assert!(html.contains("<title>AI Prompt Manager</title>"), "{html}");
     assert!(!html.contains("https://"), "no CDN: the app must work offline");
 
-    let wasm = client
-        .get(format!("{}/app_bg.wasm", server.url))
-        .send()
-        .await
-        .unwrap();
+    let wasm = client.get(format!("{}/app_bg.wasm", server.url)).send().await.unwrap();
     assert_eq!(wasm.status(), 200);
     assert_eq!(wasm.headers()["content-type"], "application/wasm");
     let bytes = wasm.bytes().await.unwrap();
     assert_eq!(&bytes[..4], b"\0asm");
 
     for script in ["/app.js", "/boot.js"] {
-        let response = client
-            .get(format!("{}{script}", server.url))
-            .send()
-            .await
-            .unwrap();
+        let response = client.get(format!("{}{script}", server.url)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{script}");
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .contains("javascript"),
-            "{script}"
-        );
+        assert!(response.headers()["content-type"].to_str().unwrap().contains("javascript"), "{script}");
     }
 }
 
@@ -67,13 +53,7 @@ fn the_app_renders_in_headless_chromium() {
         .expect("chromium runs (cargo xtask test installs it)");
     let dom = String::from_utf8_lossy(&output.stdout);
     assert!(dom.contains("AI Prompt Manager"), "{dom}");
-    assert!(
-        dom.contains(r#"<label for="email">Email</label>"#),
-        "the WASM app rendered the form: {dom}"
-    );
+    assert!(dom.contains(r#"<label for="email">Email</label>"#), "the WASM app rendered the form: {dom}");
     let version = env!("CARGO_PKG_VERSION");
-    assert!(
-        dom.contains(&format!("Server {version} is up.")),
-        "the app reached the API: {dom}"
-    );
+    assert!(dom.contains(&format!("Server {version} is up.")), "the app reached the API: {dom}");
 }

@@ -42,9 +42,7 @@ pub async fn list_audit_events(
     } else {
         state.db.tenant(principal.scope()).list_audit(limit).await?
     };
-    Ok(web::Json(AuditEventList {
-        items: events.into_iter().map(views::audit_event).collect(),
-    }))
+    Ok(web::Json(AuditEventList { items: events.into_iter().map(views::audit_event).collect() }))
 }
 
 /// Every tenant, oldest first (system administrators only).
@@ -62,7 +60,5 @@ pub async fn list_tenants(
     _principal: Principal,
 ) -> Result<web::Json<TenantList>, ApiError> {
     let tenants = state.db.system().list_tenants().await?;
-    Ok(web::Json(TenantList {
-        items: tenants.iter().map(views::tenant).collect(),
-    }))
+    Ok(web::Json(TenantList { items: tenants.iter().map(views::tenant).collect() }))
 }

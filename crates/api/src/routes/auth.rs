@@ -45,20 +45,12 @@ pub async fn login(
     req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let LoginRequest {
-        email,
-        password,
-        tenant,
-    } = body.into_inner();
+    let LoginRequest { email, password, tenant } = body.into_inner();
     let tenant_name =
         tenant.unwrap_or_else(|| client::tenant_from_host(req.connection_info().host()).to_owned());
     let mut errors = Vec::new();
-    let email = Email::parse(&email)
-        .map_err(|e| errors.push(field("email", e)))
-        .ok();
-    let subdomain = Subdomain::parse(tenant_name.trim())
-        .map_err(|e| errors.push(field("tenant", e)))
-        .ok();
+    let email = Email::parse(&email).map_err(|e| errors.push(field("email", e))).ok();
+    let subdomain = Subdomain::parse(tenant_name.trim()).map_err(|e| errors.push(field("tenant", e))).ok();
     let (Some(email), Some(subdomain)) = (email, subdomain) else {
         return Err(ApiError::validation(errors));
     };
@@ -79,20 +71,13 @@ pub async fn login(
 
     match state.login_throttle.check(&account, &addr, Instant::now()) {
         Gate::Closed { retry_after } => {
-            let event = audit(
-                AuditAction::LoginThrottled,
-                None,
-                serde_json::json!({ "email": email.as_str() }),
-            );
+            let event =
+                audit(AuditAction::LoginThrottled, None, serde_json::json!({ "email": email.as_str() }));
             record(&state, tenant.as_ref(), event).await?;
-            let mut response = ApiError::new(
-                ErrorCode::RateLimited,
-                "Too many failed sign-ins. Try again later.",
-            )
-            .error_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after.as_secs().into());
+            let mut response =
+                ApiError::new(ErrorCode::RateLimited, "Too many failed sign-ins. Try again later.")
+                    .error_response();
+            response.headers_mut().insert(header::RETRY_AFTER, retry_after.as_secs().into());
             return Ok(response);
         }
         Gate::Open { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
@@ -100,13 +85,7 @@ pub async fn login(
     }
 
     let candidate = match &tenant {
-        Some(t) if t.is_active => {
-            state
-                .db
-                .tenant(TenantScope::of(t))
-                .credentials_by_email(&email)
-                .await?
-        }
+        Some(t) if t.is_active => state.db.tenant(TenantScope::of(t)).credentials_by_email(&email).await?,
         _ => None,
     };
     let (user, stored_hash, failure) = match (&tenant, candidate) {
@@ -121,10 +100,7 @@ pub async fn login(
     let has_hash = stored_hash.is_some();
     let hash = stored_hash.unwrap_or_else(|| state.passwords.dummy_hash.clone());
     let attempt = password.clone();
-    let verification = state
-        .passwords
-        .run(move |hasher| hasher.verify(&attempt, hash.expose()))
-        .await?;
+    let verification = state.passwords.run(move |hasher| hasher.verify(&attempt, hash.expose())).await?;
     let password_ok = has_hash && matches!(verification, Verification::Valid { .. });
 
     let authenticated = match (&tenant, user) {
@@ -132,9 +108,7 @@ pub async fn login(
         _ => None,
     };
     let Some((tenant_row, user)) = authenticated else {
-        state
-            .login_throttle
-            .record_failure(&account, &addr, Instant::now());
+        state.login_throttle.record_failure(&account, &addr, Instant::now());
         let event = audit(
             AuditAction::LoginFailed,
             None,
@@ -158,20 +132,9 @@ pub async fn login(
         }
     }
     repo.record_login(user.id, now).await?;
-    let user = User {
-        last_login_at: Some(now),
-        ..user
-    };
-    let event = audit(
-        AuditAction::LoginSucceeded,
-        Some(user.id.to_string()),
-        serde_json::json!({}),
-    );
-    repo.record_audit(NewAuditEvent {
-        actor: Actor::User(user.id),
-        ..event
-    })
-    .await?;
+    let user = User { last_login_at: Some(now), ..user };
+    let event = audit(AuditAction::LoginSucceeded, Some(user.id.to_string()), serde_json::json!({}));
+    repo.record_audit(NewAuditEvent { actor: Actor::User(user.id), ..event }).await?;
     let session = issue_session(&state, &req, &tenant, &user).await?;
     Ok(HttpResponse::Ok().json(session))
 }
@@ -196,15 +159,8 @@ pub async fn logout(
     if let Some(session) = principal.session_id() {
         repo.revoke_session(session, now).await?;
     }
-    repo.record_audit(self_event(
-        &state,
-        &req,
-        &principal,
-        AuditAction::Logout,
-        serde_json::json!({}),
-        now,
-    ))
-    .await?;
+    repo.record_audit(self_event(&state, &req, &principal, AuditAction::Logout, serde_json::json!({}), now))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -225,11 +181,7 @@ pub async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let session = issue_session(&state, &req, &principal.tenant, &principal.user).await?;
     if let Some(old) = principal.session_id() {
-        state
-            .db
-            .tenant(principal.scope())
-            .revoke_session(old, Utc::now())
-            .await?;
+        state.db.tenant(principal.scope()).revoke_session(old, Utc::now()).await?;
     }
     Ok(HttpResponse::Ok().json(session))
 }
@@ -268,10 +220,7 @@ pub async fn update_me(
     principal: Principal,
     body: web::Json<UpdateProfileRequest>,
 ) -> Result<web::Json<MeResponse>, ApiError> {
-    let UpdateProfileRequest {
-        first_name,
-        last_name,
-    } = body.into_inner();
+    let UpdateProfileRequest { first_name, last_name } = body.into_inner();
     let first_name = first_name.map(|n| n.trim().to_owned());
     let last_name = last_name.map(|n| n.trim().to_owned());
     let errors: Vec<_> = [("first_name", &first_name), ("last_name", &last_name)]
@@ -296,15 +245,8 @@ pub async fn update_me(
     let after = serde_json::json!({ "first_name": user.first_name, "last_name": user.last_name });
     if before != after {
         let details = serde_json::json!({ "before": before, "after": after });
-        repo.record_audit(self_event(
-            &state,
-            &req,
-            &principal,
-            AuditAction::ProfileUpdated,
-            details,
-            now,
-        ))
-        .await?;
+        repo.record_audit(self_event(&state, &req, &principal, AuditAction::ProfileUpdated, details, now))
+            .await?;
     }
     Ok(web::Json(MeResponse {
         user: views::user(&user, &principal.tenant),
@@ -330,22 +272,13 @@ pub async fn change_password(
     principal: Principal,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ChangePasswordRequest {
-        current_password,
-        new_password,
-    } = body.into_inner();
+    let ChangePasswordRequest { current_password, new_password } = body.into_inner();
     let repo = state.db.tenant(principal.scope());
-    let stored = repo
-        .credentials_by_email(&principal.user.email)
-        .await?
-        .and_then(|(_, hash)| hash);
+    let stored = repo.credentials_by_email(&principal.user.email).await?.and_then(|(_, hash)| hash);
     let has_hash = stored.is_some();
     let stored = stored.unwrap_or_else(|| state.passwords.dummy_hash.clone());
     let current = current_password.clone();
-    let verification = state
-        .passwords
-        .run(move |hasher| hasher.verify(&current, stored.expose()))
-        .await?;
+    let verification = state.passwords.run(move |hasher| hasher.verify(&current, stored.expose())).await?;
     let mut errors = Vec::new();
     if !has_hash || verification == Verification::Invalid {
         errors.push(FieldError {
@@ -380,19 +313,10 @@ pub async fn change_password(
         .map_err(|e| ApiError::internal(&e))?;
     let now = Utc::now();
     repo.set_password_hash(principal.user.id, hash, now).await?;
-    let ended = repo
-        .revoke_user_sessions(principal.user.id, principal.session_id(), now)
-        .await?;
+    let ended = repo.revoke_user_sessions(principal.user.id, principal.session_id(), now).await?;
     let details = serde_json::json!({ "other_sessions_ended": ended });
-    repo.record_audit(self_event(
-        &state,
-        &req,
-        &principal,
-        AuditAction::PasswordChanged,
-        details,
-        now,
-    ))
-    .await?;
+    repo.record_audit(self_event(&state, &req, &principal, AuditAction::PasswordChanged, details, now))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -406,16 +330,10 @@ async fn issue_session(
     let now = Utc::now();
     let expires_at = now + state.session_lifetime;
     let client = client::info(req, state.trust_proxy_headers);
-    let session = state
-        .db
-        .tenant(TenantScope::of(tenant))
-        .create_session(user.id, expires_at, &client, now)
-        .await?;
+    let session =
+        state.db.tenant(TenantScope::of(tenant)).create_session(user.id, expires_at, &client, now).await?;
     let claims = SessionClaims::new(user.id, tenant.id, user.role, session.id, now, expires_at);
-    let token = state
-        .session_tokens
-        .sign(&claims)
-        .map_err(|e| ApiError::internal(&e))?;
+    let token = state.session_tokens.sign(&claims).map_err(|e| ApiError::internal(&e))?;
     Ok(SessionResponse {
         token,
         token_type: "Bearer".to_owned(),
@@ -455,8 +373,5 @@ async fn record(state: &AppState, tenant: Option<&Tenant>, event: NewAuditEvent)
 }
 
 fn field(name: &str, err: impl std::fmt::Display) -> FieldError {
-    FieldError {
-        field: name.to_owned(),
-        message: err.to_string(),
-    }
+    FieldError { field: name.to_owned(), message: err.to_string() }
 }

@@ -11,10 +11,7 @@ use crate::state::AppState;
 )]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
-    web::Json(Health {
-        status: "ok".to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-    })
+    web::Json(Health { status: "ok".to_owned(), version: env!("CARGO_PKG_VERSION").to_owned() })
 }
 
 /// Readiness: the database answers, so requests can be served.
@@ -30,10 +27,7 @@ pub async fn healthz() -> web::Json<Health> {
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
     let database = state.db.backend().as_str().to_owned();
     match state.db.ping().await {
-        Ok(()) => Ok(web::Json(Readiness {
-            status: "ok".to_owned(),
-            database,
-        })),
+        Ok(()) => Ok(web::Json(Readiness { status: "ok".to_owned(), database })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             Err(ApiError::new(

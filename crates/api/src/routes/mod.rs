@@ -29,6 +29,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// Any other path under `/api/v1`.
-async fn unknown_route(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+async fn unknown_route(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
     Err(crate::error::ApiError::not_found(format!("Nothing is served at {}.", req.path())))
 }

@@ -31,14 +31,8 @@ pub async fn list_tokens(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<web::Json<ApiTokenList>, ApiError> {
-    let tokens = state
-        .db
-        .tenant(principal.scope())
-        .live_api_tokens(principal.user.id, Utc::now())
-        .await?;
-    Ok(web::Json(ApiTokenList {
-        items: tokens.iter().map(views::api_token).collect(),
-    }))
+    let tokens = state.db.tenant(principal.scope()).live_api_tokens(principal.user.id, Utc::now()).await?;
+    Ok(web::Json(ApiTokenList { items: tokens.iter().map(views::api_token).collect() }))
 }
 
 /// Creates a token that acts as the caller, within its scope and never beyond the caller's
@@ -59,11 +53,7 @@ pub async fn create_token(
     principal: Principal,
     body: web::Json<CreateApiTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let CreateApiTokenRequest {
-        name,
-        scope,
-        expires_in_days,
-    } = body.into_inner();
+    let CreateApiTokenRequest { name, scope, expires_in_days } = body.into_inner();
     let name = name.trim().to_owned();
     let mut errors = Vec::new();
     if name.is_empty() || name.chars().count() > MAX_TOKEN_NAME_LEN {
@@ -105,15 +95,8 @@ pub async fn create_token(
         )
         .await?;
     let details = serde_json::json!({ "token_id": token.id, "name": token.name, "prefix": token.prefix, "scope": token.scope });
-    repo.record_audit(self_event(
-        &state,
-        &req,
-        &principal,
-        AuditAction::ApiTokenCreated,
-        details,
-        now,
-    ))
-    .await?;
+    repo.record_audit(self_event(&state, &req, &principal, AuditAction::ApiTokenCreated, details, now))
+        .await?;
     Ok(HttpResponse::Created().json(CreatedApiToken {
         token: generated.secret.expose().clone(),
         details: views::api_token(&token),
@@ -144,14 +127,7 @@ pub async fn revoke_token(
         return Err(ApiError::not_found("You have no live token with this id."));
     }
     let details = serde_json::json!({ "token_id": id });
-    repo.record_audit(self_event(
-        &state,
-        &req,
-        &principal,
-        AuditAction::ApiTokenRevoked,
-        details,
-        now,
-    ))
-    .await?;
+    repo.record_audit(self_event(&state, &req, &principal, AuditAction::ApiTokenRevoked, details, now))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

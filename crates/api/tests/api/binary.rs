@@ -12,18 +12,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_prompt-manager");
 /// The binary with a clean environment (no inherited settings, no `.env` from the repo).
 fn command(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .current_dir(dir)
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env_clear().current_dir(dir).env("PATH", std::env::var("PATH").unwrap_or_default());
     cmd
 }
 
 fn refuses(dir: &std::path::Path, vars: &[(&str, &str)], variable: &str) {
-    let output = command(dir)
-        .args(["serve"])
-        .envs(vars.iter().copied())
-        .output()
-        .unwrap();
+    let output = command(dir).args(["serve"]).envs(vars.iter().copied()).output().unwrap();
     assert!(!output.status.success(), "{vars:?} must not start");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<_> = stderr.lines().collect();
@@ -40,15 +34,8 @@ fn bad_configuration_stops_start_up_with_one_line() {
     refuses(dir.path(), &[key, ("DB_TYPE", "postgres")], "POSTGRES_DSN");
     refuses(dir.path(), &[key, ("SERVER_PORT", "99999")], "SERVER_PORT");
     refuses(dir.path(), &[], "SECRET_KEY");
-    refuses(
-        dir.path(),
-        &[("SECRET_KEY", "your-secure-secret-key")],
-        "SECRET_KEY",
-    );
-    assert!(
-        !dir.path().join("prompts.db").exists(),
-        "nothing is created before the config is valid"
-    );
+    refuses(dir.path(), &[("SECRET_KEY", "your-secure-secret-key")], "SECRET_KEY");
+    assert!(!dir.path().join("prompts.db").exists(), "nothing is created before the config is valid");
 }
 
 #[test]
@@ -98,20 +85,14 @@ fn serves_json_logs_and_stops_gracefully_on_sigterm() {
     assert!(connection.is_ok(), "the logged port accepts connections");
     drop(connection); // an open connection would hold graceful shutdown for its full timeout
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the server did not stop on SIGTERM"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "the server did not stop on SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "graceful stop exits 0, got {status}");

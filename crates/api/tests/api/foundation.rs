@@ -25,11 +25,7 @@ async fn healthz_answers_with_version_and_request_id() {
 }
 
 async fn readyz_reports_the_database(backend: Backend, expected: &str) {
-    let app = spawn(Spawn {
-        backend,
-        ..Spawn::default()
-    })
-    .await;
+    let app = spawn(Spawn { backend, ..Spawn::default() }).await;
     let response = app.get("/readyz").await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -48,33 +44,21 @@ async fn readyz_on_postgres() {
 
 #[tokio::test]
 async fn readyz_is_503_when_the_database_goes_away() {
-    let app = spawn(Spawn {
-        backend: Backend::Postgres,
-        ..Spawn::default()
-    })
-    .await;
+    let app = spawn(Spawn { backend: Backend::Postgres, ..Spawn::default() }).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     // Drop the server's database under it (FORCE ends its pooled connections).
-    let persistence::DatabaseSettings::Postgres { dsn, .. } = app.db.settings() else {
-        unreachable!()
-    };
+    let persistence::DatabaseSettings::Postgres { dsn, .. } = app.db.settings() else { unreachable!() };
     let name = dsn.expose().rsplit('/').next().unwrap().to_owned();
     let admin_url = std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| persistence::testing::DEFAULT_TEST_POSTGRES_URL.to_owned());
     let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
-    admin
-        .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .await
-        .unwrap();
+    admin.execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await.unwrap();
 
     let response = app.get("/readyz").await;
     assert_eq!(response.headers()["retry-after"], "5");
     let body = expect_problem(response, 503, "service_unavailable").await;
-    assert!(
-        !body.to_string().contains(&name),
-        "the problem must not leak internals: {body}"
-    );
+    assert!(!body.to_string().contains(&name), "the problem must not leak internals: {body}");
     // Liveness is unaffected.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
@@ -121,21 +105,13 @@ async fn docs_ui_works_offline() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    assert!(
-        !html.contains("https://"),
-        "the docs page must not load anything from the internet"
-    );
+    assert!(!html.contains("https://"), "the docs page must not load anything from the internet");
     // The assets are bundled in the binary, not fetched from a CDN.
     for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
         let response = app.get(&format!("/api/docs/{asset}")).await;
         assert_eq!(response.status(), 200, "{asset}");
     }
-    let initializer = app
-        .get("/api/docs/swagger-initializer.js")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let initializer = app.get("/api/docs/swagger-initializer.js").await.text().await.unwrap();
     assert!(initializer.contains("/api/openapi.json"), "{initializer}");
 }
 
@@ -144,12 +120,7 @@ async fn web_app_is_served_with_history_fallback() {
     let app = spawn_app().await;
     let root = app.get("/").await;
     assert_eq!(root.status(), 200);
-    assert!(
-        root.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(root.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert_eq!(root.text().await.unwrap(), INDEX_HTML);
 
     // A deep link into the app gets the shell, so a reload keeps the page.
@@ -160,12 +131,7 @@ async fn web_app_is_served_with_history_fallback() {
 
     let script = app.get("/app.js").await;
     assert_eq!(script.status(), 200);
-    assert!(
-        script.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("javascript")
-    );
+    assert!(script.headers()["content-type"].to_str().unwrap().contains("javascript"));
 }
 
 #[tokio::test]
@@ -179,28 +145,15 @@ async fn missing_web_app_is_a_clear_503() {
 }
 
 async fn local_dev_mode_seeds_a_fresh_database_once(backend: Backend) {
-    let app = spawn(Spawn {
-        backend,
-        local_dev_mode: true,
-    })
-    .await;
+    let app = spawn(Spawn { backend, local_dev_mode: true, ..Spawn::default() }).await;
     let db = app.db.database();
     let subdomain = Subdomain::parse("localhost").unwrap();
-    let tenant = db
-        .system()
-        .tenant_by_subdomain(&subdomain)
-        .await
-        .unwrap()
-        .expect("tenant localhost");
+    let tenant = db.system().tenant_by_subdomain(&subdomain).await.unwrap().expect("tenant localhost");
     assert!(tenant.is_active);
 
     let email = Email::parse("admin@localhost").unwrap();
-    let (admin, hash) = db
-        .tenant(TenantScope::of(&tenant))
-        .credentials_by_email(&email)
-        .await
-        .unwrap()
-        .unwrap();
+    let (admin, hash) =
+        db.tenant(TenantScope::of(&tenant)).credentials_by_email(&email).await.unwrap().unwrap();
     assert_eq!(admin.role, Role::Admin);
     let hash = hash.expect("the admin has a password");
     assert!(hash.expose().starts_with("$pbkdf2-sha256$i=600000,"));
@@ -216,19 +169,8 @@ async fn local_dev_mode_seeds_a_fresh_database_once(backend: Backend) {
     let key = std::fs::read_to_string(&key_path).unwrap();
     start_server(&app.db, app.dir.path(), true).await;
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
-    assert_eq!(
-        db.system().count_tenants().await.unwrap(),
-        1,
-        "a second start seeds nothing"
-    );
-    assert_eq!(
-        db.tenant(TenantScope::of(&tenant))
-            .list_users()
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(db.system().count_tenants().await.unwrap(), 1, "a second start seeds nothing");
+    assert_eq!(db.tenant(TenantScope::of(&tenant)).list_users().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -243,11 +185,7 @@ async fn local_dev_mode_seeds_postgres() {
 
 #[tokio::test]
 async fn without_local_dev_mode_nothing_is_seeded() {
-    let app = spawn(Spawn {
-        backend: Backend::Postgres,
-        local_dev_mode: false,
-    })
-    .await;
+    let app = spawn(Spawn { backend: Backend::Postgres, ..Spawn::default() }).await;
     assert_eq!(app.db.database().system().count_tenants().await.unwrap(), 0);
     assert!(!app.dir.path().join("prompts.db.secret").exists());
 }
