@@ -1,17 +1,19 @@
 //! Who may call which route: the one table of rules, and the extractor that enforces it.
 //!
-//! Every route of the API is listed in [`RULES`] with its [`Policy`]. Handlers that need a
-//! caller take a [`Principal`]; extracting it looks up the matched route's rule, authenticates
-//! the bearer credential (session token or API token) and applies the rule. A route without a
-//! rule refuses everybody. The API tests walk this table against every route in the OpenAPI
-//! document.
+//! Every route of the API is listed in [`RULES`] with its [`Policy`]. The [`enforce`]
+//! middleware runs before any handler or body parsing: it finds the request's route pattern,
+//! authenticates the bearer credential (session token or API token), applies the rule and hands
+//! the [`Principal`] to the handler. A handler that asks for a `Principal` on a route without a
+//! rule gets none and fails closed. The API tests walk this table against every route in the
+//! OpenAPI document.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Ready, ready};
 
-use actix_web::dev::Payload;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use auth::{api_token, session_token};
 use chrono::{DateTime, Utc};
 use domain::access::{Caller, Denial, Policy, Via};
@@ -92,32 +94,57 @@ impl Principal {
     }
 }
 
+/// Applies the route's rule before the request reaches its handler.
+pub async fn enforce(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // The pattern comes from the app's resource map, so it is known before routing.
+    let pattern = req.match_pattern().unwrap_or_default();
+    let policy = match policy_for(req.method().as_str(), &pattern) {
+        // No rule: not an API route (or not this method); routing answers 404.
+        None | Some(Policy::Public) => return Ok(next.call(req).await?.map_into_boxed_body()),
+        Some(policy) => policy,
+    };
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let decision = match state {
+        Some(state) => authorize(&state, req.request(), policy).await,
+        None => Err(ApiError::internal(&"application state missing")),
+    };
+    match decision {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Err(err) => Ok(req.error_response(err)),
+    }
+}
+
+async fn authorize(state: &AppState, req: &HttpRequest, policy: Policy) -> Result<Principal, ApiError> {
+    let principal = match bearer(req)? {
+        Some(credential) => Some(authenticate(state, credential, Utc::now()).await?),
+        None => None,
+    };
+    match policy.check(principal.as_ref().map(Principal::caller).as_ref()) {
+        Ok(()) => {
+            principal.ok_or_else(|| ApiError::internal(&"a non-public rule let an anonymous caller in"))
+        }
+        Err(Denial::Unauthenticated) => Err(unauthorized("Sign in, or send an API token.")),
+        Err(Denial::Forbidden) => {
+            Err(ApiError::new(ErrorCode::Forbidden, "Your role or token does not allow this."))
+        }
+    }
+}
+
+/// The caller that [`enforce`] authorised for this request.
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+    type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let pattern = req.match_pattern().unwrap_or_default();
-            let Some(policy) = policy_for(req.method().as_str(), &pattern) else {
-                return Err(ApiError::internal(&format!("no access rule for {} {pattern}", req.method())));
-            };
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::internal(&"application state missing"))?;
-            let principal = match bearer(&req)? {
-                Some(credential) => Some(authenticate(state, credential, Utc::now()).await?),
-                None => None,
-            };
-            match policy.check(principal.as_ref().map(Principal::caller).as_ref()) {
-                Ok(()) => principal.ok_or_else(|| ApiError::internal(&"public route asked for a principal")),
-                Err(Denial::Unauthenticated) => Err(unauthorized("Sign in, or send an API token.")),
-                Err(Denial::Forbidden) => {
-                    Err(ApiError::new(ErrorCode::Forbidden, "Your role or token does not allow this."))
-                }
-            }
-        })
+        ready(req.extensions().get::<Principal>().cloned().ok_or_else(|| {
+            ApiError::internal(&format!("no access rule for {} {}", req.method(), req.path()))
+        }))
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use domain::Secret;
 use persistence::{Database, StoreError};
@@ -18,7 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
 use crate::state::{AppState, Passwords};
-use crate::{error, openapi, routes, seed, spa};
+use crate::{access, error, openapi, routes, seed, spa};
 use auth::login_throttle::LoginThrottle;
 use auth::password::PasswordHasher;
 use auth::session_token::SessionTokens;
@@ -88,6 +88,7 @@ impl Application {
                 .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(error::json_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .wrap(from_fn(access::enforce))
                 .wrap(security_headers())
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();

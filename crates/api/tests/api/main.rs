@@ -4,6 +4,7 @@
 
 mod support;
 
+mod access_rules;
 mod auth;
 mod binary;
 mod foundation;
