@@ -40,8 +40,21 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/tokens", Policy::SelfService),
     ("POST", "/api/v1/tokens", Policy::SelfService),
     ("DELETE", "/api/v1/tokens/{id}", Policy::SelfService),
-    ("GET", "/api/v1/audit-events", Policy::TenantAdminRead),
     ("GET", "/api/v1/tenants", Policy::SystemAdminRead),
+    ("POST", "/api/v1/tenants", Policy::SystemAdmin),
+    ("GET", "/api/v1/tenants/{id}", Policy::SystemAdminRead),
+    ("PATCH", "/api/v1/tenants/{id}", Policy::SystemAdmin),
+    ("DELETE", "/api/v1/tenants/{id}", Policy::SystemAdmin),
+    ("GET", "/api/v1/users", Policy::TenantAdminRead),
+    ("POST", "/api/v1/users", Policy::TenantAdmin),
+    ("GET", "/api/v1/users/{id}", Policy::TenantAdminRead),
+    ("PATCH", "/api/v1/users/{id}", Policy::TenantAdmin),
+    ("DELETE", "/api/v1/users/{id}", Policy::TenantAdmin),
+    ("POST", "/api/v1/users/{id}/password", Policy::TenantAdmin),
+    ("GET", "/api/v1/audit-events", Policy::TenantAdminRead),
+    ("GET", "/api/v1/audit-events/export", Policy::TenantAdminRead),
+    ("GET", "/api/v1/analytics", Policy::TenantAdminRead),
+    ("GET", "/api/v1/analytics/system", Policy::SystemAdminRead),
 ];
 
 /// `last_used_at` of an API token is written at most this often, not on every request.

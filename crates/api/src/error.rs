@@ -32,6 +32,14 @@ impl ApiError {
         Self { problem }
     }
 
+    /// A 409 naming the field whose value clashes with existing data.
+    pub fn conflict(error: FieldError) -> Self {
+        let mut problem =
+            Problem::new(ErrorCode::Conflict, Some(format!("{} {}.", error.field, error.message)));
+        problem.errors = vec![error];
+        Self { problem }
+    }
+
     /// A failure the client cannot act on. The cause is logged, never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

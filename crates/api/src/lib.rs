@@ -2,6 +2,7 @@
 //! `main.rs` is only the command line around [`startup::Application`].
 
 pub mod access;
+pub mod admin;
 pub mod client;
 pub mod config;
 pub mod error;

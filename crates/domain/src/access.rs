@@ -34,8 +34,12 @@ pub enum Policy {
     SelfService,
     /// Tenant admins (and system admins); reads, so read-scope tokens of admins qualify.
     TenantAdminRead,
+    /// Tenant admins (and system admins) changing data: sessions or read-write tokens.
+    TenantAdmin,
     /// System administrators only; reads.
     SystemAdminRead,
+    /// System administrators only, changing data.
+    SystemAdmin,
 }
 
 /// Why access was refused.
@@ -53,11 +57,16 @@ impl Policy {
             return Ok(());
         }
         let caller = caller.ok_or(Denial::Unauthenticated)?;
+        let may_write = caller.via != Via::ApiToken(TokenScope::Read);
+        let admin = caller.role == Role::Admin;
+        let system_admin = admin && caller.is_system_admin;
         let allowed = match self {
             Policy::Public | Policy::Reader => true,
             Policy::SelfService => caller.via == Via::Session,
-            Policy::TenantAdminRead => caller.role == Role::Admin,
-            Policy::SystemAdminRead => caller.role == Role::Admin && caller.is_system_admin,
+            Policy::TenantAdminRead => admin,
+            Policy::TenantAdmin => admin && may_write,
+            Policy::SystemAdminRead => system_admin,
+            Policy::SystemAdmin => system_admin && may_write,
         };
         if allowed { Ok(()) } else { Err(Denial::Forbidden) }
     }
@@ -100,5 +109,18 @@ mod tests {
         assert_eq!(Policy::TenantAdminRead.check(Some(&admin_read_token)), Ok(()));
         assert_eq!(Policy::SystemAdminRead.check(Some(&admin)), Err(Denial::Forbidden));
         assert_eq!(Policy::SystemAdminRead.check(Some(&system_admin)), Ok(()));
+        assert_eq!(Policy::SystemAdmin.check(Some(&system_admin)), Ok(()));
+        assert_eq!(Policy::SystemAdmin.check(Some(&admin)), Err(Denial::Forbidden));
+    }
+
+    #[test]
+    fn read_tokens_never_change_data() {
+        let read = caller(Role::Admin, true, Via::ApiToken(TokenScope::Read));
+        let read_write = caller(Role::Admin, true, Via::ApiToken(TokenScope::ReadWrite));
+        assert_eq!(Policy::TenantAdmin.check(Some(&read)), Err(Denial::Forbidden));
+        assert_eq!(Policy::SystemAdmin.check(Some(&read)), Err(Denial::Forbidden));
+        assert_eq!(Policy::TenantAdminRead.check(Some(&read)), Ok(()));
+        assert_eq!(Policy::TenantAdmin.check(Some(&read_write)), Ok(()));
+        assert_eq!(Policy::SystemAdmin.check(Some(&read_write)), Ok(()));
     }
 }

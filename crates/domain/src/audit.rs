@@ -11,7 +11,12 @@ use crate::{AuditEventId, TenantId, UserId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditAction {
     TenantCreated,
+    TenantUpdated,
+    TenantDeleted,
     UserCreated,
+    UserUpdated,
+    UserDeleted,
+    PasswordReset,
     LoginSucceeded,
     LoginFailed,
     LoginThrottled,
@@ -25,7 +30,12 @@ pub enum AuditAction {
 impl AuditAction {
     pub const ALL: &[AuditAction] = &[
         AuditAction::TenantCreated,
+        AuditAction::TenantUpdated,
+        AuditAction::TenantDeleted,
         AuditAction::UserCreated,
+        AuditAction::UserUpdated,
+        AuditAction::UserDeleted,
+        AuditAction::PasswordReset,
         AuditAction::LoginSucceeded,
         AuditAction::LoginFailed,
         AuditAction::LoginThrottled,
@@ -39,7 +49,12 @@ impl AuditAction {
     pub const fn as_str(self) -> &'static str {
         match self {
             AuditAction::TenantCreated => "tenant.created",
+            AuditAction::TenantUpdated => "tenant.updated",
+            AuditAction::TenantDeleted => "tenant.deleted",
             AuditAction::UserCreated => "user.created",
+            AuditAction::UserUpdated => "user.updated",
+            AuditAction::UserDeleted => "user.deleted",
+            AuditAction::PasswordReset => "user.password_reset",
             AuditAction::LoginSucceeded => "auth.login_succeeded",
             AuditAction::LoginFailed => "auth.login_failed",
             AuditAction::LoginThrottled => "auth.login_throttled",

@@ -66,6 +66,10 @@ typed_id!(
     /// An API token for integrations.
     ApiTokenId
 );
+typed_id!(
+    /// A prompt.
+    PromptId
+);
 
 #[cfg(test)]
 mod tests {

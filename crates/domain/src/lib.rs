@@ -7,11 +7,12 @@
 pub mod access;
 pub mod audit;
 pub mod ids;
+pub mod prompt;
 pub mod secret;
 pub mod session;
 pub mod tenant;
 pub mod user;
 pub mod wire;
 
-pub use ids::{ApiTokenId, AuditEventId, SessionId, TenantId, UserId};
+pub use ids::{ApiTokenId, AuditEventId, PromptId, SessionId, TenantId, UserId};
 pub use secret::Secret;

@@ -56,6 +56,33 @@ impl<'de> Deserialize<'de> for Email {
     }
 }
 
+/// Longest first or last name.
+pub const MAX_NAME_LEN: usize = 100;
+/// Password length bounds (characters).
+pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// A first or last name: trimmed, at most [`MAX_NAME_LEN`] characters (may be empty).
+pub fn normalize_name(raw: &str) -> Result<String, String> {
+    let trimmed = raw.trim();
+    if trimmed.chars().count() > MAX_NAME_LEN {
+        return Err(format!("must be at most {MAX_NAME_LEN} characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Whether a new password is acceptable for the account `email`; the reason when not.
+pub fn check_new_password(password: &str, email: &Email) -> Result<(), String> {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
+        return Err(format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"));
+    }
+    if password.trim().eq_ignore_ascii_case(email.as_str()) {
+        return Err("must not be the email address".to_owned());
+    }
+    Ok(())
+}
+
 /// What a user may do inside their tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -146,6 +173,17 @@ mod tests {
         }
         let long = format!("{}@x.io", "a".repeat(250));
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
+    }
+
+    #[test]
+    fn password_policy() {
+        let email = Email::parse("a@b.test").unwrap();
+        assert!(check_new_password("long enough", &email).is_ok());
+        assert!(check_new_password("short", &email).is_err());
+        assert!(check_new_password("A@B.test", &email).is_err());
+        assert!(check_new_password(&"x".repeat(1025), &email).is_err());
+        assert_eq!(normalize_name("  Ada "), Ok("Ada".to_owned()));
+        assert!(normalize_name(&"x".repeat(101)).is_err());
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub enum ErrorCode {
     Forbidden,
     /// The request conflicts with existing data (for example a duplicate name).
     Conflict,
+    /// The tenant has as many active users as its `max_users` allows.
+    UserLimitReached,
+    /// The change would leave a tenant (or the system) without an active administrator.
+    LastAdmin,
+    /// The system tenant cannot be deactivated or deleted.
+    SystemTenant,
+    /// The tenant still holds data; confirm the deletion to remove it.
+    TenantNotEmpty,
     /// A dependency (such as the database) is unavailable; try again later.
     ServiceUnavailable,
     /// Something failed on the server; the response carries no further detail.
@@ -52,6 +60,10 @@ impl ErrorCode {
             ErrorCode::RateLimited => 429,
             ErrorCode::Forbidden => 403,
             ErrorCode::Conflict => 409,
+            ErrorCode::UserLimitReached => 409,
+            ErrorCode::LastAdmin => 409,
+            ErrorCode::SystemTenant => 409,
+            ErrorCode::TenantNotEmpty => 409,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,
         }
@@ -71,6 +83,10 @@ impl ErrorCode {
             ErrorCode::RateLimited => "Too many requests",
             ErrorCode::Forbidden => "Not allowed",
             ErrorCode::Conflict => "Conflict",
+            ErrorCode::UserLimitReached => "User limit reached",
+            ErrorCode::LastAdmin => "Last administrator",
+            ErrorCode::SystemTenant => "System tenant",
+            ErrorCode::TenantNotEmpty => "Tenant not empty",
             ErrorCode::ServiceUnavailable => "Service unavailable",
             ErrorCode::InternalError => "Internal server error",
         }
@@ -92,6 +108,12 @@ pub struct FieldError {
     pub field: String,
     /// Why it was refused, for people.
     pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
 }
 
 /// An RFC 9457 problem document (`application/problem+json`).
@@ -313,11 +335,144 @@ pub struct AuditEventView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEventList {
     pub items: Vec<AuditEventView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
-/// `GET /api/v1/tenants`.
+/// `GET /api/v1/tenants`, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantList {
     pub items: Vec<TenantView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateTenantRequest {
+    pub name: String,
+    /// Lowercase letters, digits and inner hyphens; unique.
+    pub subdomain: String,
+    /// Active users allowed (1–1,000,000); default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_users: Option<u32>,
+}
+
+/// `PATCH /api/v1/tenants/{id}`: absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateTenantRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_users: Option<u32>,
+    /// `false` deactivates: its users can no longer sign in and their sessions end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+}
+
+/// `GET /api/v1/users`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserList {
+    pub items: Vec<UserView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateUserRequest {
+    pub email: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    pub role: crate::user::Role,
+    /// The initial password (8–1024 characters); absent for a user who signs in by SSO only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// System administrators only: the tenant to create the user in (default: their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<crate::TenantId>,
+}
+
+/// `PATCH /api/v1/users/{id}`: absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateUserRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    /// A role change ends the user's sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::user::Role>,
+    /// `false` deactivates (sessions end); `true` reactivates (within the tenant's `max_users`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+}
+
+/// `POST /api/v1/users/{id}/password`: an administrator sets a new password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResetPasswordRequest {
+    pub new_password: String,
+}
+
+/// Counts by a key (a role, a category, a day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Count {
+    pub key: String,
+    pub count: u64,
+}
+
+/// A user and how many prompts they own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Contributor {
+    pub user_id: crate::UserId,
+    pub email: String,
+    pub prompts: u64,
+}
+
+/// Usage of one tenant, or of the whole system summed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Analytics {
+    pub users_total: u64,
+    pub users_active: u64,
+    pub users_by_role: Vec<Count>,
+    pub logins_last_7_days: u64,
+    pub logins_last_30_days: u64,
+    pub prompts_total: u64,
+    pub prompts_by_category: Vec<Count>,
+    /// Prompts created per UTC day over the last 30 days (days without any are omitted).
+    pub prompts_per_day: Vec<Count>,
+    /// The five users owning the most prompts.
+    pub top_contributors: Vec<Contributor>,
+}
+
+/// One tenant's row in the system-wide analytics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TenantUsage {
+    pub tenant_id: crate::TenantId,
+    pub subdomain: String,
+    pub users_total: u64,
+    pub users_active: u64,
+    pub prompts_total: u64,
+    pub logins_last_30_days: u64,
+}
+
+/// `GET /api/v1/analytics/system`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SystemAnalytics {
+    pub totals: Analytics,
+    pub tenants: Vec<TenantUsage>,
 }

@@ -13,10 +13,14 @@ use crate::StoreError;
 use crate::entities::{api_tokens, audit_events, sessions, tenants, users};
 use crate::error::corrupt;
 
-/// A new time-ordered (v7) id whose timestamp is `now`, so ids sort like creation times.
+/// Keeps ids minted in the same millisecond in creation order (a counter in the v7 layout).
+static ID_CONTEXT: std::sync::Mutex<uuid::ContextV7> = std::sync::Mutex::new(uuid::ContextV7::new());
+
+/// A new time-ordered (v7) id whose timestamp is `now`, so ids sort like creation times and
+/// keyset pages by id list items in creation order.
 pub(crate) fn new_id(now: DateTime<Utc>) -> uuid::Uuid {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, now.timestamp_subsec_nanos()))
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(&ID_CONTEXT, secs, now.timestamp_subsec_nanos()))
 }
 
 pub(crate) fn tenant(m: tenants::Model) -> Result<Tenant, StoreError> {

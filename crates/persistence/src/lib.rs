@@ -5,10 +5,12 @@
 //! tenant. Cross-tenant reads and writes live in [`SystemRepo`], whose name says it is for
 //! system administration paths only. Entities never leave this crate.
 
+mod analytics;
 mod convert;
 mod database;
 mod entities;
 mod error;
+mod query;
 mod scope;
 mod system;
 mod tenant;
@@ -22,6 +24,7 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 pub use error::StoreError;
+pub use query::{AuditFilter, Page, UserFilter};
 pub use scope::TenantScope;
 pub use system::SystemRepo;
 pub use tenant::TenantRepo;

@@ -1,15 +1,18 @@
 use chrono::{DateTime, Utc};
-use domain::TenantId;
 use domain::audit::{AuditEvent, NewAuditEvent};
 use domain::session::ApiToken;
-use domain::tenant::{NewTenant, Subdomain, Tenant};
+use domain::tenant::{NewTenant, Subdomain, Tenant, TenantName};
+use domain::wire::{Analytics, TenantUsage};
+use domain::{AuditEventId, TenantId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
-use crate::entities::{api_tokens, audit_events, tenants};
+use crate::entities::{api_tokens, audit_events, prompts, tenants, users};
 use crate::error::corrupt;
+use crate::query::{AuditFilter, Page, contains_ci};
 use crate::{StoreError, convert};
 
 /// Cross-tenant operations. Only system-administration paths (and start-up) may use these;
@@ -70,16 +73,91 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
         Ok(tenants::Entity::find().count(self.conn).await?)
     }
 
-    /// Every tenant, oldest first.
-    pub async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        tenants::Entity::find()
-            .order_by_asc(tenants::Column::CreatedAt)
-            .order_by_asc(tenants::Column::Id)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(convert::tenant)
-            .collect()
+    /// One page of tenants, oldest first, after the tenant `after`; `q` matches name or
+    /// subdomain case-insensitively.
+    pub async fn list_tenants(
+        &self,
+        q: Option<&str>,
+        after: Option<TenantId>,
+        limit: u64,
+    ) -> Result<Page<Tenant>, StoreError> {
+        let mut query = tenants::Entity::find();
+        if let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) {
+            query = query.filter(
+                Condition::any()
+                    .add(contains_ci(tenants::Column::Name, q))
+                    .add(contains_ci(tenants::Column::Subdomain, q)),
+            );
+        }
+        if let Some(after) = after {
+            query = query.filter(tenants::Column::Id.gt(after.as_uuid()));
+        }
+        let rows = query.order_by_asc(tenants::Column::Id).limit(limit + 1).all(self.conn).await?;
+        let tenants = rows.into_iter().map(convert::tenant).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(tenants, limit, |t| t.id.as_uuid()))
+    }
+
+    /// Changes a tenant; `None` keeps a field as it is. Returns the updated tenant.
+    pub async fn update_tenant(
+        &self,
+        id: TenantId,
+        name: Option<TenantName>,
+        max_users: Option<u32>,
+        is_active: Option<bool>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Tenant>, StoreError> {
+        let mut row = tenants::ActiveModel { updated_at: Set(now), ..Default::default() };
+        if let Some(name) = name {
+            row.name = Set(name.as_str().to_owned());
+        }
+        if let Some(max_users) = max_users {
+            row.max_users = Set(i32::try_from(max_users).map_err(|e| corrupt("tenants.max_users", e))?);
+        }
+        if let Some(active) = is_active {
+            row.is_active = Set(active);
+        }
+        tenants::Entity::update_many()
+            .set(row)
+            .filter(tenants::Column::Id.eq(id.as_uuid()))
+            .exec(self.conn)
+            .await?;
+        self.tenant_by_id(id).await
+    }
+
+    /// Deletes a tenant and, through the schema's cascades, everything it owns (users, prompts,
+    /// settings, sessions, tokens). Audit events stay. Returns whether it existed.
+    pub async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError> {
+        let result = tenants::Entity::delete_by_id(id.as_uuid()).exec(self.conn).await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// How many users and prompts a tenant holds.
+    pub async fn tenant_contents(&self, id: TenantId) -> Result<(u64, u64), StoreError> {
+        let users =
+            users::Entity::find().filter(users::Column::TenantId.eq(id.as_uuid())).count(self.conn).await?;
+        let prompts = prompts::Entity::find()
+            .filter(prompts::Column::TenantId.eq(id.as_uuid()))
+            .count(self.conn)
+            .await?;
+        Ok((users, prompts))
+    }
+
+    /// The tenant a user belongs to: how a system administrator's request for a user by id
+    /// finds the tenant scope to work in.
+    pub async fn tenant_of_user(&self, user: UserId) -> Result<Option<TenantId>, StoreError> {
+        let tenant: Option<uuid::Uuid> = users::Entity::find_by_id(user.as_uuid())
+            .select_only()
+            .column(users::Column::TenantId)
+            .into_tuple()
+            .one(self.conn)
+            .await?;
+        Ok(tenant.map(TenantId::from_uuid))
+    }
+
+    /// Every tenant's figures summed, and one row per tenant.
+    pub async fn analytics(&self, now: DateTime<Utc>) -> Result<(Analytics, Vec<TenantUsage>), StoreError> {
+        let totals = crate::analytics::analytics(self.conn, None, now).await?;
+        Ok((totals, crate::analytics::tenant_usage(self.conn, now).await?))
     }
 
     /// The API token with this SHA-256 hash, in whichever tenant it lives. This is the
@@ -105,17 +183,19 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
         Ok(())
     }
 
-    /// The whole audit log, newest first, across tenants.
+    /// The latest audit events across tenants, newest first.
     pub async fn list_audit(&self, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
-        use sea_orm::QuerySelect;
-        audit_events::Entity::find()
-            .order_by_desc(audit_events::Column::CreatedAt)
-            .order_by_desc(audit_events::Column::Id)
-            .limit(limit)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(convert::audit_event)
-            .collect()
+        Ok(self.list_audit_page(None, &AuditFilter::default(), None, limit).await?.items)
+    }
+
+    /// One page of the audit log across tenants (or of `tenant`), newest first.
+    pub async fn list_audit_page(
+        &self,
+        tenant: Option<TenantId>,
+        filter: &AuditFilter,
+        before: Option<AuditEventId>,
+        limit: u64,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        crate::query::audit_page(self.conn, tenant, filter, before, limit).await
     }
 }

@@ -1,16 +1,19 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
+use domain::prompt::NewPrompt;
 use domain::session::{ApiToken, NewApiToken, Session};
 use domain::user::{Email, NewUser, Role, User};
-use domain::{ApiTokenId, Secret, SessionId, UserId};
+use domain::wire::Analytics;
+use domain::{ApiTokenId, AuditEventId, PromptId, Secret, SessionId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
-use crate::entities::{api_tokens, audit_events, sessions, users};
+use crate::entities::{api_tokens, audit_events, prompts, sessions, users};
+use crate::query::{AuditFilter, Page, UserFilter, contains_ci};
 use crate::{ClientInfo, StoreError, TenantScope, convert};
 
 /// Operations on one tenant's data. Every query filters on the scope's tenant, so a row of
@@ -77,6 +80,113 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         };
         let hash = row.password_hash.clone().map(Secret::new);
         Ok(Some((convert::user(row)?, hash)))
+    }
+
+    /// One page of the tenant's users, oldest first, after the user `after`.
+    pub async fn list_users_page(
+        &self,
+        filter: &UserFilter,
+        after: Option<UserId>,
+        limit: u64,
+    ) -> Result<Page<User>, StoreError> {
+        let mut query = self.users();
+        if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            query = query.filter(
+                Condition::any()
+                    .add(contains_ci(users::Column::Email, q))
+                    .add(contains_ci(users::Column::FirstName, q))
+                    .add(contains_ci(users::Column::LastName, q)),
+            );
+        }
+        if let Some(role) = filter.role {
+            query = query.filter(users::Column::Role.eq(role.as_str()));
+        }
+        if let Some(active) = filter.active {
+            query = query.filter(users::Column::IsActive.eq(active));
+        }
+        if let Some(after) = after {
+            query = query.filter(users::Column::Id.gt(after.as_uuid()));
+        }
+        let rows = query.order_by_asc(users::Column::Id).limit(limit + 1).all(self.conn).await?;
+        let users = rows.into_iter().map(convert::user).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(users, limit, |u| u.id.as_uuid()))
+    }
+
+    /// Active admins of this tenant.
+    pub async fn count_active_admins(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .users()
+            .filter(users::Column::IsActive.eq(true))
+            .filter(users::Column::Role.eq(Role::Admin.as_str()))
+            .count(self.conn)
+            .await?)
+    }
+
+    /// Deletes a user. Their prompts go to `transfer_to` (a user of this tenant), or keep no
+    /// owner ("deleted user") when `None`. Returns whether the user existed.
+    pub async fn delete_user(&self, id: UserId, transfer_to: Option<UserId>) -> Result<bool, StoreError> {
+        prompts::Entity::update_many()
+            .col_expr(prompts::Column::UserId, transfer_to.map(|u| u.as_uuid()).into())
+            .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(prompts::Column::UserId.eq(id.as_uuid()))
+            .exec(self.conn)
+            .await?;
+        let deleted = users::Entity::delete_many()
+            .filter(users::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(self.conn)
+            .await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    /// Ends every live session in the tenant (deactivation).
+    pub async fn revoke_all_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, now.into())
+            .filter(sessions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(self.conn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Stores a prompt owned by a user of this tenant.
+    pub async fn create_prompt(&self, new: NewPrompt, now: DateTime<Utc>) -> Result<PromptId, StoreError> {
+        let id = convert::new_id(now);
+        prompts::Entity::insert(prompts::ActiveModel {
+            id: Set(id),
+            tenant_id: Set(self.scope.tenant_id().as_uuid()),
+            user_id: Set(Some(new.owner.as_uuid())),
+            name: Set(new.name),
+            title: Set(new.title),
+            content: Set(new.content),
+            category: Set(new.category),
+            tags: Set(serde_json::to_string(&new.tags).unwrap_or_else(|_| "[]".to_owned())),
+            is_enhancement_prompt: Set(new.is_enhancement_prompt),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(self.conn)
+        .await?;
+        Ok(PromptId::from_uuid(id))
+    }
+
+    /// Who owns each of the tenant's prompts (`None`: a deleted user), for checks.
+    pub async fn prompt_owners(&self) -> Result<Vec<Option<UserId>>, StoreError> {
+        let owners: Vec<Option<uuid::Uuid>> = prompts::Entity::find()
+            .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .select_only()
+            .column(prompts::Column::UserId)
+            .order_by_asc(prompts::Column::Id)
+            .into_tuple()
+            .all(self.conn)
+            .await?;
+        Ok(owners.into_iter().map(|o| o.map(UserId::from_uuid)).collect())
+    }
+
+    /// This tenant's usage figures.
+    pub async fn analytics(&self, now: DateTime<Utc>) -> Result<Analytics, StoreError> {
+        crate::analytics::analytics(self.conn, Some(self.scope.tenant_id()), now).await
     }
 
     /// The tenant's users, oldest first.
@@ -304,18 +414,19 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         Ok(())
     }
 
-    /// This tenant's audit log, newest first.
+    /// This tenant's latest audit events, newest first.
     pub async fn list_audit(&self, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
-        audit_events::Entity::find()
-            .filter(audit_events::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
-            .order_by_desc(audit_events::Column::CreatedAt)
-            .order_by_desc(audit_events::Column::Id)
-            .limit(limit)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(convert::audit_event)
-            .collect()
+        Ok(self.list_audit_page(&AuditFilter::default(), None, limit).await?.items)
+    }
+
+    /// One page of this tenant's audit log, newest first, before the event `before`.
+    pub async fn list_audit_page(
+        &self,
+        filter: &AuditFilter,
+        before: Option<AuditEventId>,
+        limit: u64,
+    ) -> Result<Page<AuditEvent>, StoreError> {
+        crate::query::audit_page(self.conn, Some(self.scope.tenant_id()), filter, before, limit).await
     }
 
     fn users(&self) -> sea_orm::Select<users::Entity> {

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::prompt::NewPrompt;
 use domain::tenant::{NewTenant, Subdomain, Tenant, TenantName};
 use domain::user::{Email, NewUser, Role};
 use persistence::testing::query_text;
-use persistence::{Backend, Database, StoreError, TenantScope};
+use persistence::{Backend, Database, StoreError, TenantScope, UserFilter};
 
 persistence::test_on_both_databases!(
     migrations_create_every_table_and_are_idempotent,
@@ -17,6 +18,9 @@ persistence::test_on_both_databases!(
     audit_events_are_scoped_to_their_tenant,
     dropped_transaction_keeps_nothing,
     foreign_keys_are_enforced,
+    lists_page_by_cursor_and_search_literally,
+    deleting_a_user_keeps_or_transfers_their_prompts,
+    analytics_are_counted_by_the_database,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -80,7 +84,7 @@ async fn duplicate_subdomain_is_a_conflict(db: Database) {
     tenant(&db, "acme").await;
     let err = db.system().create_tenant(new_tenant("acme"), at(1)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
-    assert_eq!(db.system().list_tenants().await.unwrap().len(), 1);
+    assert_eq!(db.system().list_tenants(None, None, 10).await.unwrap().items.len(), 1);
 }
 
 async fn users_are_scoped_to_their_tenant(db: Database) {
@@ -190,4 +194,121 @@ mod sqlite_settings {
         assert_eq!(db.query_text("PRAGMA foreign_keys").await.as_deref(), Some("1"));
         assert_eq!(db.query_text("PRAGMA busy_timeout").await.as_deref(), Some("5000"));
     }
+}
+
+async fn lists_page_by_cursor_and_search_literally(db: Database) {
+    for name in ["alpha", "beta", "gamma", "delta", "per-cent"] {
+        tenant(&db, name).await;
+    }
+    let first = db.system().list_tenants(None, None, 2).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    let cursor = first.next_cursor.expect("more pages");
+    let second = db.system().list_tenants(None, Some(domain::TenantId::from_uuid(cursor)), 10).await.unwrap();
+    assert_eq!(second.items.len(), 3);
+    assert_eq!(second.next_cursor, None);
+    let all: Vec<_> =
+        first.items.iter().chain(&second.items).map(|t| t.subdomain.as_str().to_owned()).collect();
+    assert_eq!(all, ["alpha", "beta", "gamma", "delta", "per-cent"], "creation order, no overlap");
+
+    let found = db.system().list_tenants(Some("ELT"), None, 10).await.unwrap();
+    assert_eq!(found.items.iter().map(|t| t.subdomain.as_str()).collect::<Vec<_>>(), ["delta"]);
+    // LIKE wildcards in the search text are matched literally.
+    assert!(db.system().list_tenants(Some("%"), None, 10).await.unwrap().items.is_empty());
+    assert!(db.system().list_tenants(Some("_"), None, 10).await.unwrap().items.is_empty());
+
+    let scope = TenantScope::of(&first.items[0]);
+    db.tenant(scope).create_user(new_user("Zed@x.test", Role::Admin), at(1)).await.unwrap();
+    db.tenant(scope).create_user(new_user("amy@x.test", Role::Readonly), at(2)).await.unwrap();
+    let filter = UserFilter { q: Some("zed".into()), ..UserFilter::default() };
+    let zed = db.tenant(scope).list_users_page(&filter, None, 10).await.unwrap();
+    assert_eq!(zed.items.len(), 1);
+    let readonly = UserFilter { role: Some(Role::Readonly), ..UserFilter::default() };
+    assert_eq!(
+        db.tenant(scope).list_users_page(&readonly, None, 10).await.unwrap().items[0].email.as_str(),
+        "amy@x.test"
+    );
+}
+
+fn prompt(owner: domain::UserId, name: &str, category: &str) -> NewPrompt {
+    NewPrompt {
+        owner,
+        name: name.into(),
+        title: name.into(),
+        content: "Hello {{name}}".into(),
+        category: category.into(),
+        tags: vec!["t".into()],
+        is_enhancement_prompt: false,
+    }
+}
+
+async fn deleting_a_user_keeps_or_transfers_their_prompts(db: Database) {
+    let scope = TenantScope::of(&tenant(&db, "acme").await);
+    let repo = db.tenant(scope);
+    let ann = repo.create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let ben = repo.create_user(new_user("ben@acme.test", Role::User), at(2)).await.unwrap();
+    let cat = repo.create_user(new_user("cat@acme.test", Role::User), at(3)).await.unwrap();
+    repo.create_prompt(prompt(ann.id, "a", "x"), at(4)).await.unwrap();
+    repo.create_prompt(prompt(ben.id, "b", "x"), at(5)).await.unwrap();
+
+    assert!(repo.delete_user(ann.id, Some(cat.id)).await.unwrap());
+    assert!(repo.delete_user(ben.id, None).await.unwrap());
+    assert_eq!(repo.prompt_owners().await.unwrap(), [Some(cat.id), None]);
+    assert!(!repo.delete_user(ann.id, None).await.unwrap(), "already gone");
+}
+
+async fn analytics_are_counted_by_the_database(db: Database) {
+    let acme = tenant(&db, "acme").await;
+    let other = tenant(&db, "other").await;
+    let repo = db.tenant(TenantScope::of(&acme));
+    let now = Utc::now();
+    let ann = repo.create_user(new_user("ann@acme.test", Role::Admin), now).await.unwrap();
+    let ben = repo.create_user(new_user("ben@acme.test", Role::User), now).await.unwrap();
+    repo.create_user(new_user("cy@acme.test", Role::User), now).await.unwrap();
+    repo.set_user_active(ben.id, false, now).await.unwrap();
+    for (i, category) in ["Writing", "Writing", "Code"].iter().enumerate() {
+        repo.create_prompt(prompt(ann.id, &format!("p{i}"), category), now - Duration::days(i as i64))
+            .await
+            .unwrap();
+    }
+    repo.create_prompt(prompt(ben.id, "old", "Code"), now - Duration::days(40)).await.unwrap();
+    let login = |at| NewAuditEvent {
+        actor: Actor::User(ann.id),
+        action: AuditAction::LoginSucceeded,
+        target_type: "user",
+        target_id: None,
+        details: serde_json::json!({}),
+        client_addr: None,
+        at,
+    };
+    repo.record_audit(login(now - Duration::days(1))).await.unwrap();
+    repo.record_audit(login(now - Duration::days(10))).await.unwrap();
+    repo.record_audit(login(now - Duration::days(60))).await.unwrap();
+    let other_admin =
+        db.tenant(TenantScope::of(&other)).create_user(new_user("o@o.test", Role::Admin), now).await.unwrap();
+    db.tenant(TenantScope::of(&other))
+        .create_prompt(prompt(other_admin.id, "o", "Other"), now)
+        .await
+        .unwrap();
+
+    let a = repo.analytics(now).await.unwrap();
+    assert_eq!((a.users_total, a.users_active), (3, 2));
+    let roles: Vec<_> = a.users_by_role.iter().map(|c| (c.key.as_str(), c.count)).collect();
+    assert_eq!(roles, [("admin", 1), ("user", 2)]);
+    assert_eq!((a.logins_last_7_days, a.logins_last_30_days), (1, 2));
+    assert_eq!(a.prompts_total, 4);
+    let categories: Vec<_> = a.prompts_by_category.iter().map(|c| (c.key.as_str(), c.count)).collect();
+    assert_eq!(categories, [("Code", 2), ("Writing", 2)]);
+    let days: Vec<_> = a.prompts_per_day.iter().map(|c| (c.key.clone(), c.count)).collect();
+    let day = |d: i64| (now - Duration::days(d)).format("%Y-%m-%d").to_string();
+    assert_eq!(days, [(day(2), 1), (day(1), 1), (day(0), 1)], "the 40-day-old prompt is outside the window");
+    assert_eq!(a.top_contributors.len(), 2);
+    assert_eq!((a.top_contributors[0].email.as_str(), a.top_contributors[0].prompts), ("ann@acme.test", 3));
+
+    let (totals, tenants) = db.system().analytics(now).await.unwrap();
+    assert_eq!((totals.users_total, totals.prompts_total), (4, 5));
+    let acme_row = tenants.iter().find(|t| t.tenant_id == acme.id).unwrap();
+    assert_eq!(
+        (acme_row.users_total, acme_row.users_active, acme_row.prompts_total, acme_row.logins_last_30_days),
+        (3, 2, 4, 2)
+    );
 }

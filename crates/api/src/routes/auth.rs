@@ -10,7 +10,7 @@ use auth::session_token::SessionClaims;
 use chrono::Utc;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
 use domain::tenant::{Subdomain, Tenant};
-use domain::user::{Email, User};
+use domain::user::{Email, User, check_new_password, normalize_name};
 use domain::wire::{
     ChangePasswordRequest, ErrorCode, FieldError, LoginRequest, MeResponse, Problem, SessionResponse,
     UpdateProfileRequest,
@@ -21,10 +21,6 @@ use crate::access::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::{client, views};
-
-const MIN_PASSWORD_LEN: usize = 8;
-const MAX_PASSWORD_LEN: usize = 1024;
-const MAX_NAME_LEN: usize = 100;
 
 /// Signs in with email and password. Every failure gets the same `invalid_credentials` answer.
 #[utoipa::path(
@@ -49,8 +45,10 @@ pub async fn login(
     let tenant_name =
         tenant.unwrap_or_else(|| client::tenant_from_host(req.connection_info().host()).to_owned());
     let mut errors = Vec::new();
-    let email = Email::parse(&email).map_err(|e| errors.push(field("email", e))).ok();
-    let subdomain = Subdomain::parse(tenant_name.trim()).map_err(|e| errors.push(field("tenant", e))).ok();
+    let email = Email::parse(&email).map_err(|e| errors.push(FieldError::new("email", e.to_string()))).ok();
+    let subdomain = Subdomain::parse(tenant_name.trim())
+        .map_err(|e| errors.push(FieldError::new("tenant", e.to_string())))
+        .ok();
     let (Some(email), Some(subdomain)) = (email, subdomain) else {
         return Err(ApiError::validation(errors));
     };
@@ -221,16 +219,12 @@ pub async fn update_me(
     body: web::Json<UpdateProfileRequest>,
 ) -> Result<web::Json<MeResponse>, ApiError> {
     let UpdateProfileRequest { first_name, last_name } = body.into_inner();
-    let first_name = first_name.map(|n| n.trim().to_owned());
-    let last_name = last_name.map(|n| n.trim().to_owned());
-    let errors: Vec<_> = [("first_name", &first_name), ("last_name", &last_name)]
-        .into_iter()
-        .filter(|(_, value)| value.as_ref().is_some_and(|v| v.chars().count() > MAX_NAME_LEN))
-        .map(|(name, _)| FieldError {
-            field: name.to_owned(),
-            message: format!("must be at most {MAX_NAME_LEN} characters"),
-        })
-        .collect();
+    let mut errors = Vec::new();
+    let mut check = |field: &str, value: Option<String>| {
+        value.and_then(|v| normalize_name(&v).map_err(|m| errors.push(FieldError::new(field, m))).ok())
+    };
+    let first_name = check("first_name", first_name);
+    let last_name = check("last_name", last_name);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -281,27 +275,12 @@ pub async fn change_password(
     let verification = state.passwords.run(move |hasher| hasher.verify(&current, stored.expose())).await?;
     let mut errors = Vec::new();
     if !has_hash || verification == Verification::Invalid {
-        errors.push(FieldError {
-            field: "current_password".into(),
-            message: "is not your current password".into(),
-        });
+        errors.push(FieldError::new("current_password", "is not your current password"));
     }
-    let length = new_password.chars().count();
-    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
-        errors.push(FieldError {
-            field: "new_password".into(),
-            message: format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"),
-        });
+    if let Err(reason) = check_new_password(&new_password, &principal.user.email) {
+        errors.push(FieldError::new("new_password", reason));
     } else if new_password == current_password {
-        errors.push(FieldError {
-            field: "new_password".into(),
-            message: "must differ from the current password".into(),
-        });
-    } else if new_password.eq_ignore_ascii_case(principal.user.email.as_str()) {
-        errors.push(FieldError {
-            field: "new_password".into(),
-            message: "must not be your email address".into(),
-        });
+        errors.push(FieldError::new("new_password", "must differ from the current password"));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -370,8 +349,4 @@ async fn record(state: &AppState, tenant: Option<&Tenant>, event: NewAuditEvent)
         None => state.db.system().record_audit(None, event).await?,
     }
     Ok(())
-}
-
-fn field(name: &str, err: impl std::fmt::Display) -> FieldError {
-    FieldError { field: name.to_owned(), message: err.to_string() }
 }

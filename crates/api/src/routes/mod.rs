@@ -2,13 +2,26 @@
 //! served routes and `openapi/openapi.json` are generated from the same list. Each route's
 //! access rule is in [`crate::access::RULES`].
 
-pub mod admin;
+pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod tenants;
 pub mod tokens;
+pub mod users;
 
+use actix_web::HttpRequest;
+use chrono::Utc;
+use domain::audit::Actor;
+use domain::wire::FieldError;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::access::Principal;
+use crate::admin::Acting;
+use crate::client;
+use crate::error::ApiError;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz).service(
@@ -22,15 +35,53 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(tokens::list_tokens)
             .service(tokens::create_token)
             .service(tokens::revoke_token)
-            .service(admin::list_audit_events)
-            .service(admin::list_tenants)
+            .service(tenants::list_tenants)
+            .service(tenants::create_tenant)
+            .service(tenants::get_tenant)
+            .service(tenants::update_tenant)
+            .service(tenants::delete_tenant)
+            .service(users::list_users)
+            .service(users::create_user)
+            .service(users::get_user)
+            .service(users::update_user)
+            .service(users::reset_password)
+            .service(users::delete_user)
+            .service(audit::export_audit_events)
+            .service(audit::list_audit_events)
+            .service(analytics::system_analytics)
+            .service(analytics::tenant_analytics)
             .default_service(actix_web::web::to(unknown_route)),
     );
 }
 
 /// Any other path under `/api/v1`.
-async fn unknown_route(
-    req: actix_web::HttpRequest,
-) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
-    Err(crate::error::ApiError::not_found(format!("Nothing is served at {}.", req.path())))
+async fn unknown_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("Nothing is served at {}.", req.path())))
+}
+
+const DEFAULT_PAGE: u64 = 50;
+const MAX_PAGE: u64 = 500;
+
+/// The cursor's id and the page size of a keyset-paginated list.
+pub fn parse_page(limit: Option<u64>, cursor: Option<&str>) -> Result<(Option<uuid::Uuid>, u64), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    let mut errors = Vec::new();
+    if !(1..=MAX_PAGE).contains(&limit) {
+        errors.push(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")));
+    }
+    let cursor = cursor.and_then(|raw| {
+        uuid::Uuid::parse_str(raw)
+            .map_err(|_| errors.push(FieldError::new("cursor", "is not a cursor of this list")))
+            .ok()
+    });
+    if errors.is_empty() { Ok((cursor, limit)) } else { Err(ApiError::validation(errors)) }
+}
+
+/// The caller as the actor of an administrative operation.
+pub fn acting(state: &AppState, req: &HttpRequest, principal: &Principal) -> Acting {
+    Acting {
+        actor: Actor::User(principal.user.id),
+        client_addr: Some(client::address(req, state.trust_proxy_headers)),
+        at: Utc::now(),
+    }
 }

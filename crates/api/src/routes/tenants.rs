@@ -1,0 +1,136 @@
+//! Tenant administration (system administrators).
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use domain::TenantId;
+use domain::tenant::Tenant;
+use domain::wire::{CreateTenantRequest, Problem, TenantList, TenantView, UpdateTenantRequest};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::access::Principal;
+use crate::admin;
+use crate::error::ApiError;
+use crate::routes::{acting, parse_page};
+use crate::state::AppState;
+use crate::views;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TenantQuery {
+    /// Matches name or subdomain, case-insensitively.
+    q: Option<String>,
+    /// Items per page (1–500, default 50).
+    limit: Option<u64>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeleteTenantQuery {
+    /// The tenant's subdomain, to confirm deleting a tenant that still has users or prompts.
+    confirm: Option<String>,
+}
+
+/// Tenants, oldest first, with search and cursor pagination.
+#[utoipa::path(
+    tag = "tenants", security(("bearer" = [])), params(TenantQuery),
+    responses((status = 200, body = TenantList), (status = 403, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/tenants")]
+pub async fn list_tenants(
+    state: web::Data<AppState>,
+    _principal: Principal,
+    query: web::Query<TenantQuery>,
+) -> Result<web::Json<TenantList>, ApiError> {
+    let (after, limit) = parse_page(query.limit, query.cursor.as_deref())?;
+    let page =
+        state.db.system().list_tenants(query.q.as_deref(), after.map(TenantId::from_uuid), limit).await?;
+    Ok(web::Json(TenantList {
+        items: page.items.iter().map(views::tenant).collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    }))
+}
+
+/// Creates a tenant.
+#[utoipa::path(
+    tag = "tenants", security(("bearer" = [])), request_body = CreateTenantRequest,
+    responses(
+        (status = 201, body = TenantView),
+        (status = 409, description = "Subdomain taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/tenants")]
+pub async fn create_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    body: web::Json<CreateTenantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant =
+        admin::create_tenant(&state.db, body.into_inner(), &acting(&state, &req, &principal)).await?;
+    Ok(HttpResponse::Created().json(views::tenant(&tenant)))
+}
+
+/// One tenant.
+#[utoipa::path(
+    tag = "tenants", security(("bearer" = [])), params(("id" = TenantId, Path)),
+    responses((status = 200, body = TenantView), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/tenants/{id}")]
+pub async fn get_tenant(
+    state: web::Data<AppState>,
+    _principal: Principal,
+    id: web::Path<TenantId>,
+) -> Result<web::Json<TenantView>, ApiError> {
+    Ok(web::Json(views::tenant(&find(&state, id.into_inner()).await?)))
+}
+
+/// Changes name, `max_users` or the active flag. Deactivating ends its users' sessions.
+#[utoipa::path(
+    tag = "tenants", security(("bearer" = [])), params(("id" = TenantId, Path)), request_body = UpdateTenantRequest,
+    responses(
+        (status = 200, body = TenantView),
+        (status = 409, description = "The system tenant cannot be deactivated", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/tenants/{id}")]
+pub async fn update_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    id: web::Path<TenantId>,
+    body: web::Json<UpdateTenantRequest>,
+) -> Result<web::Json<TenantView>, ApiError> {
+    let tenant = find(&state, id.into_inner()).await?;
+    let updated =
+        admin::update_tenant(&state.db, &tenant, body.into_inner(), &acting(&state, &req, &principal))
+            .await?;
+    Ok(web::Json(views::tenant(&updated)))
+}
+
+/// Deletes a tenant: at once when empty, else only with `confirm=<subdomain>`, which removes
+/// its users, prompts and settings too. Its audit events remain.
+#[utoipa::path(
+    tag = "tenants", security(("bearer" = [])), params(("id" = TenantId, Path), DeleteTenantQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "Not empty (confirm), or the system tenant", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/tenants/{id}")]
+pub async fn delete_tenant(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    id: web::Path<TenantId>,
+    query: web::Query<DeleteTenantQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = find(&state, id.into_inner()).await?;
+    admin::delete_tenant(&state.db, &tenant, query.confirm.as_deref(), &acting(&state, &req, &principal))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn find(state: &AppState, id: TenantId) -> Result<Tenant, ApiError> {
+    state.db.system().tenant_by_id(id).await?.ok_or_else(|| ApiError::not_found("No such tenant."))
+}

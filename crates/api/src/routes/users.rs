@@ -1,0 +1,210 @@
+//! User administration: tenant admins for their tenant, system administrators for any.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use domain::tenant::Tenant;
+use domain::user::{Role, User};
+use domain::wire::{CreateUserRequest, Problem, ResetPasswordRequest, UpdateUserRequest, UserList, UserView};
+use domain::{TenantId, UserId};
+use persistence::{TenantScope, UserFilter};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::access::Principal;
+use crate::admin;
+use crate::error::ApiError;
+use crate::routes::{acting, parse_page};
+use crate::state::AppState;
+use crate::views;
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UserQuery {
+    /// Matches email, first or last name, case-insensitively.
+    q: Option<String>,
+    role: Option<Role>,
+    active: Option<bool>,
+    /// System administrators only: list another tenant's users.
+    tenant_id: Option<TenantId>,
+    /// Items per page (1–500, default 50).
+    limit: Option<u64>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DeleteUserQuery {
+    /// A user of the same tenant who receives the deleted user's prompts. Without it, the
+    /// prompts stay and are attributed to a deleted user (no owner).
+    transfer_to: Option<UserId>,
+}
+
+/// Users of the caller's tenant (or, for system administrators, of `tenant_id`), oldest first.
+#[utoipa::path(
+    tag = "users", security(("bearer" = [])), params(UserQuery),
+    responses((status = 200, body = UserList), (status = 403, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<UserQuery>,
+) -> Result<web::Json<UserList>, ApiError> {
+    let query = query.into_inner();
+    let tenant = target_tenant(&state, &principal, query.tenant_id).await?;
+    let (after, limit) = parse_page(query.limit, query.cursor.as_deref())?;
+    let filter = UserFilter { q: query.q, role: query.role, active: query.active };
+    let page = state
+        .db
+        .tenant(TenantScope::of(&tenant))
+        .list_users_page(&filter, after.map(UserId::from_uuid), limit)
+        .await?;
+    Ok(web::Json(UserList {
+        items: page.items.iter().map(|u| views::user(u, &tenant)).collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    }))
+}
+
+/// Creates a user with an initial password, or SSO-only without one. `max_users` counts
+/// active users.
+#[utoipa::path(
+    tag = "users", security(("bearer" = [])), request_body = CreateUserRequest,
+    responses(
+        (status = 201, body = UserView),
+        (status = 409, description = "Email taken, or the tenant is at max_users", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    body: web::Json<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    let tenant = target_tenant(&state, &principal, request.tenant_id).await?;
+    let acting = acting(&state, &req, &principal);
+    let user = admin::create_user(&state.db, &state.passwords, &tenant, request, &acting).await?;
+    Ok(HttpResponse::Created().json(views::user(&user, &tenant)))
+}
+
+/// One user.
+#[utoipa::path(
+    tag = "users", security(("bearer" = [])), params(("id" = UserId, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = Problem, content_type = "application/problem+json"))
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<UserId>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let (tenant, user) = target_user(&state, &principal, id.into_inner()).await?;
+    Ok(web::Json(views::user(&user, &tenant)))
+}
+
+/// Changes names, role or the active flag. Role changes and deactivation end the user's
+/// sessions; the last active admin of a tenant (or of the system) cannot be demoted or
+/// deactivated; reactivation respects `max_users`.
+#[utoipa::path(
+    tag = "users", security(("bearer" = [])), params(("id" = UserId, Path)), request_body = UpdateUserRequest,
+    responses(
+        (status = 200, body = UserView),
+        (status = 409, description = "Last admin, or max_users reached", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    id: web::Path<UserId>,
+    body: web::Json<UpdateUserRequest>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let (tenant, user) = target_user(&state, &principal, id.into_inner()).await?;
+    let acting = acting(&state, &req, &principal);
+    let updated = admin::update_user(&state.db, &tenant, &user, body.into_inner(), &acting).await?;
+    Ok(web::Json(views::user(&updated, &tenant)))
+}
+
+/// Sets a new password for the user and ends their sessions.
+#[utoipa::path(
+    tag = "users", security(("bearer" = [])), params(("id" = UserId, Path)), request_body = ResetPasswordRequest,
+    responses((status = 204, description = "Reset"), (status = 422, body = Problem, content_type = "application/problem+json"))
+)]
+#[post("/users/{id}/password")]
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    id: web::Path<UserId>,
+    body: web::Json<ResetPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, user) = target_user(&state, &principal, id.into_inner()).await?;
+    let acting = acting(&state, &req, &principal);
+    admin::reset_password(
+        &state.db,
+        &state.passwords,
+        &tenant,
+        &user,
+        body.into_inner().new_password,
+        &acting,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes a user. Their prompts go to `transfer_to`, or stay attributed to a deleted user.
+#[utoipa::path(
+    tag = "users", security(("bearer" = [])), params(("id" = UserId, Path), DeleteUserQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "The last admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    id: web::Path<UserId>,
+    query: web::Query<DeleteUserQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, user) = target_user(&state, &principal, id.into_inner()).await?;
+    let acting = acting(&state, &req, &principal);
+    admin::delete_user(&state.db, &tenant, &user, query.transfer_to, &acting).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The tenant a request acts in: the caller's own, or any for system administrators. Another
+/// tenant is "not found" to everybody else.
+pub async fn target_tenant(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: Option<TenantId>,
+) -> Result<Tenant, ApiError> {
+    match tenant_id {
+        None => Ok(principal.tenant.clone()),
+        Some(id) if id == principal.tenant.id => Ok(principal.tenant.clone()),
+        Some(id) if principal.is_system_admin() => {
+            state.db.system().tenant_by_id(id).await?.ok_or_else(|| ApiError::not_found("No such tenant."))
+        }
+        Some(_) => Err(ApiError::not_found("No such tenant.")),
+    }
+}
+
+/// A user the caller may administer, with their tenant.
+async fn target_user(
+    state: &AppState,
+    principal: &Principal,
+    id: UserId,
+) -> Result<(Tenant, User), ApiError> {
+    let tenant_id = if principal.is_system_admin() {
+        state.db.system().tenant_of_user(id).await?
+    } else {
+        Some(principal.tenant.id)
+    };
+    let not_found = || ApiError::not_found("No such user.");
+    let tenant = target_tenant(state, principal, Some(tenant_id.ok_or_else(not_found)?)).await?;
+    let user = state.db.tenant(TenantScope::of(&tenant)).user_by_id(id).await?.ok_or_else(not_found)?;
+    Ok((tenant, user))
+}

@@ -1,0 +1,109 @@
+//! Query pieces shared by the repositories: filters, keyset pages, case-insensitive search and
+//! the few expressions that differ between SQLite and PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use domain::audit::{AuditAction, AuditEvent};
+use domain::user::Role;
+use domain::{AuditEventId, TenantId, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoSimpleExpr, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use crate::entities::audit_events;
+use crate::{StoreError, convert};
+
+/// Which users to list.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Matches email, first or last name, case-insensitively.
+    pub q: Option<String>,
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+}
+
+/// Which audit events to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<UserId>,
+    pub action: Option<AuditAction>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    /// Inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One page of a keyset-paginated list. Ids are UUIDv7s, so ordering by id is ordering by
+/// creation; the cursor is the last id of the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<uuid::Uuid>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows (the extra row only says there is more).
+    pub(crate) fn from_rows(mut rows: Vec<T>, limit: u64, id_of: impl Fn(&T) -> uuid::Uuid) -> Self {
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_cursor = if more { rows.last().map(id_of) } else { None };
+        Self { items: rows, next_cursor }
+    }
+}
+
+/// `lower(column) LIKE '%text%'` with `%`, `_` and `\\` in `text` matched literally.
+pub(crate) fn contains_ci(column: impl ColumnTrait, text: &str) -> SimpleExpr {
+    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    Expr::expr(Func::lower(column.into_simple_expr()))
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+}
+
+/// The UTC calendar day (`YYYY-MM-DD`) of a timestamp column.
+pub(crate) fn utc_day(backend: DbBackend, column: &str) -> SimpleExpr {
+    match backend {
+        // sea-orm stores SQLite timestamps as text starting with the UTC date.
+        DbBackend::Sqlite => Expr::cust(format!("substr({column}, 1, 10)")),
+        _ => Expr::cust(format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')")),
+    }
+}
+
+/// One page of audit events, newest first; `tenant` restricts to one tenant.
+pub(crate) async fn audit_page<C: ConnectionTrait>(
+    conn: &C,
+    tenant: Option<TenantId>,
+    filter: &AuditFilter,
+    before: Option<AuditEventId>,
+    limit: u64,
+) -> Result<Page<AuditEvent>, StoreError> {
+    let mut query = audit_events::Entity::find();
+    if let Some(tenant) = tenant {
+        query = query.filter(audit_events::Column::TenantId.eq(tenant.as_uuid()));
+    }
+    if let Some(actor) = filter.actor {
+        query = query.filter(audit_events::Column::ActorUserId.eq(actor.as_uuid()));
+    }
+    if let Some(action) = filter.action {
+        query = query.filter(audit_events::Column::Action.eq(action.as_str()));
+    }
+    if let Some(target_type) = &filter.target_type {
+        query = query.filter(audit_events::Column::TargetType.eq(target_type.as_str()));
+    }
+    if let Some(target_id) = &filter.target_id {
+        query = query.filter(audit_events::Column::TargetId.eq(target_id.as_str()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_events::Column::CreatedAt.lt(to));
+    }
+    if let Some(before) = before {
+        query = query.filter(audit_events::Column::Id.lt(before.as_uuid()));
+    }
+    let rows = query.order_by_desc(audit_events::Column::Id).limit(limit + 1).all(conn).await?;
+    let events = rows.into_iter().map(convert::audit_event).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(events, limit, |e| e.id.as_uuid()))
+}
