@@ -42,10 +42,11 @@ enum Kind {
     OtherTenantAdmin,
     SystemAdmin,
     ReadToken,
+    AdminReadToken,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::Anonymous,
         Kind::Readonly,
         Kind::User,
@@ -53,21 +54,21 @@ impl Kind {
         Kind::OtherTenantAdmin,
         Kind::SystemAdmin,
         Kind::ReadToken,
+        Kind::AdminReadToken,
     ];
 
     fn caller(self) -> Option<Caller> {
         let session = |role, is_system_admin| Some(Caller { role, is_system_admin, via: Via::Session });
+        let token =
+            |role| Some(Caller { role, is_system_admin: false, via: Via::ApiToken(TokenScope::Read) });
         match self {
             Kind::Anonymous => None,
             Kind::Readonly => session(Role::Readonly, false),
             Kind::User => session(Role::User, false),
             Kind::Admin | Kind::OtherTenantAdmin => session(Role::Admin, false),
             Kind::SystemAdmin => session(Role::Admin, true),
-            Kind::ReadToken => Some(Caller {
-                role: Role::User,
-                is_system_admin: false,
-                via: Via::ApiToken(TokenScope::Read),
-            }),
+            Kind::ReadToken => token(Role::User),
+            Kind::AdminReadToken => token(Role::Admin),
         }
     }
 }
@@ -110,6 +111,7 @@ impl People {
             Kind::OtherTenantAdmin => app.session_token(&self.globex, &self.other_admin).await,
             Kind::SystemAdmin => app.session_token(&self.system, &self.root).await,
             Kind::ReadToken => app.api_token(&self.acme, &self.user, TokenScope::Read).await,
+            Kind::AdminReadToken => app.api_token(&self.acme, &self.admin, TokenScope::Read).await,
         })
     }
 }

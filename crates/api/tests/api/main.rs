@@ -5,6 +5,7 @@
 mod support;
 
 mod access_rules;
+mod admin;
 mod auth;
 mod binary;
 mod foundation;
