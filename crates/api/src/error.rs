@@ -49,6 +49,20 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         self.problem.code
     }
+
+    /// Whether the request itself was at fault (4xx), as opposed to the server.
+    pub fn is_client_error(&self) -> bool {
+        (400..500).contains(&self.problem.status)
+    }
+
+    /// One line for people: the detail, then each field error.
+    pub fn describe(&self) -> String {
+        let mut line = self.to_string();
+        for error in &self.problem.errors {
+            line.push_str(&format!("; {}: {}", error.field, error.message));
+        }
+        line
+    }
 }
 
 impl std::fmt::Display for ApiError {

@@ -2,9 +2,13 @@
 
 use std::process::ExitCode;
 
+use api::cli::{self, CliError, TenantCommand, UserCommand};
 use api::config::Settings;
 use api::startup::{Application, ShutdownSignal};
+use api::state::Passwords;
+use auth::password::PasswordHasher;
 use clap::{Parser, Subcommand};
+use persistence::Database;
 
 #[derive(Parser)]
 #[command(name = "prompt-manager", version, about = "AI Prompt Manager: multi-tenant prompt server")]
@@ -21,11 +25,18 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Openapi = cli.command.as_ref().unwrap_or(&Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
         return match api::openapi::document_json() {
             Ok(json) => {
                 print!("{json}");
@@ -52,26 +63,44 @@ fn main() -> ExitCode {
         Err(err) => return fail(&format!("cannot start the async runtime: {err}")),
     };
     let outcome = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve) {
+        match command {
+            Command::Serve | Command::Openapi => {
+                let shutdown =
+                    ShutdownSignal::install().map_err(|e| failed(format!("cannot handle signals: {e}")))?;
+                let app = Application::build(settings).await.map_err(|e| failed(e.to_string()))?;
+                app.run_until(shutdown).await.map_err(|e| failed(e.to_string()))
+            }
             Command::Migrate => {
-                let db =
-                    persistence::Database::connect(&settings.database).await.map_err(|e| e.to_string())?;
-                db.migrate().await.map_err(|e| e.to_string())?;
+                open_database(&settings).await?;
                 tracing::info!("database schema is up to date");
                 Ok(())
             }
-            Command::Serve | Command::Openapi => {
-                let shutdown =
-                    ShutdownSignal::install().map_err(|e| format!("cannot handle signals: {e}"))?;
-                let app = Application::build(settings).await.map_err(|e| e.to_string())?;
-                app.run_until(shutdown).await.map_err(|e| e.to_string())
+            Command::Tenant(command) => cli::tenant(&open_database(&settings).await?, command).await,
+            Command::User(command) => {
+                let passwords = Passwords::new(PasswordHasher::default(), 1);
+                cli::user(&open_database(&settings).await?, &passwords, command).await
             }
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => fail(&err),
+        Err(CliError::Refused(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed(message)) => fail(&message),
     }
+}
+
+/// Opens and migrates the configured database.
+async fn open_database(settings: &Settings) -> Result<Database, CliError> {
+    let db = Database::connect(&settings.database).await.map_err(|e| failed(e.to_string()))?;
+    db.migrate().await.map_err(|e| failed(e.to_string()))?;
+    Ok(db)
+}
+
+fn failed(message: String) -> CliError {
+    CliError::Failed(message)
 }
 
 /// One line on stderr, exit code 1.

@@ -74,7 +74,8 @@ impl Application {
             db: db.clone(),
             session_tokens,
             session_lifetime: settings.session_lifetime,
-            passwords: Passwords::new(hasher, dummy_hash, hashing_permits),
+            passwords: Passwords::new(hasher, hashing_permits),
+            dummy_password_hash: dummy_hash,
             login_throttle: LoginThrottle::new(settings.login_limits),
             trust_proxy_headers: settings.trust_proxy_headers,
         });

@@ -11,6 +11,8 @@ pub struct AppState {
     pub session_tokens: SessionTokens,
     pub session_lifetime: chrono::Duration,
     pub passwords: Passwords,
+    /// Verified against when the account does not exist, so that case costs the same time.
+    pub dummy_password_hash: Secret<String>,
     pub login_throttle: LoginThrottle,
     pub trust_proxy_headers: bool,
 }
@@ -19,14 +21,12 @@ pub struct AppState {
 /// hashes run at once, leaving cores free for every other request during a burst of sign-ins.
 pub struct Passwords {
     pub hasher: PasswordHasher,
-    /// Verified against when the account does not exist, so that case costs the same time.
-    pub dummy_hash: Secret<String>,
     permits: Semaphore,
 }
 
 impl Passwords {
-    pub fn new(hasher: PasswordHasher, dummy_hash: Secret<String>, permits: usize) -> Self {
-        Self { hasher, dummy_hash, permits: Semaphore::new(permits.max(1)) }
+    pub fn new(hasher: PasswordHasher, permits: usize) -> Self {
+        Self { hasher, permits: Semaphore::new(permits.max(1)) }
     }
 
     /// Runs `work` on a blocking thread once a hashing permit is free.

@@ -96,7 +96,7 @@ pub async fn login(
     };
     // Exactly one PBKDF2 verification on every path, so timing does not tell the cases apart.
     let has_hash = stored_hash.is_some();
-    let hash = stored_hash.unwrap_or_else(|| state.passwords.dummy_hash.clone());
+    let hash = stored_hash.unwrap_or_else(|| state.dummy_password_hash.clone());
     let attempt = password.clone();
     let verification = state.passwords.run(move |hasher| hasher.verify(&attempt, hash.expose())).await?;
     let password_ok = has_hash && matches!(verification, Verification::Valid { .. });
@@ -270,7 +270,7 @@ pub async fn change_password(
     let repo = state.db.tenant(principal.scope());
     let stored = repo.credentials_by_email(&principal.user.email).await?.and_then(|(_, hash)| hash);
     let has_hash = stored.is_some();
-    let stored = stored.unwrap_or_else(|| state.passwords.dummy_hash.clone());
+    let stored = stored.unwrap_or_else(|| state.dummy_password_hash.clone());
     let current = current_password.clone();
     let verification = state.passwords.run(move |hasher| hasher.verify(&current, stored.expose())).await?;
     let mut errors = Vec::new();

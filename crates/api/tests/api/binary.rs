@@ -103,3 +103,109 @@ fn serves_json_logs_and_stops_gracefully_on_sigterm() {
         assert!(!log.contains(secret), "a secret leaked into the logs");
     }
 }
+
+/// Runs the binary against a SQLite file in `dir`; returns (exit code, stdout, stderr).
+fn admin_command(
+    dir: &std::path::Path,
+    args: &[&str],
+    password: Option<&str>,
+    stdin: &str,
+) -> (i32, String, String) {
+    use std::io::Write;
+    let mut cmd = command(dir);
+    cmd.args(args).env("SECRET_KEY", TEST_SECRET_KEY).env("DB_PATH", "admin.db").env("RUST_LOG", "warn");
+    if let Some(password) = password {
+        cmd.env("PROMPT_MANAGER_PASSWORD", password);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}
+
+#[tokio::test]
+async fn operators_manage_tenants_and_users_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run =
+        |args: &[&str], password: Option<&str>, stdin: &str| admin_command(dir.path(), args, password, stdin);
+
+    let (code, out, _) =
+        run(&["tenant", "create", "--name", "Acme", "--subdomain", "acme", "--max-users", "5"], None, "");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("created tenant acme"), "{out}");
+    let (code, _, err) = run(&["tenant", "create", "--name", "Again", "--subdomain", "acme"], None, "");
+    assert_eq!(code, 2, "a refused request exits 2");
+    assert!(err.contains("subdomain: is already taken"), "{err}");
+    let (code, _, err) = run(&["tenant", "create", "--name", "Bad", "--subdomain", "Not Valid"], None, "");
+    assert_eq!((code, err.lines().count()), (2, 1), "{err}");
+    let (_, out, _) = run(&["tenant", "list"], None, "");
+    assert!(out.lines().any(|l| l.starts_with("acme\tAcme\ttrue\t5\t")), "{out}");
+
+    let create = ["user", "create", "--tenant", "acme", "--email", "Ops@Acme.test", "--role", "admin"];
+    let (code, out, err) = run(&create, Some("from-the-environment"), "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created admin user ops@acme.test"), "{out}");
+    let (code, _, _) =
+        run(&["user", "create", "--tenant", "acme", "--email", "x@acme.test", "--role", "root"], None, "");
+    assert_eq!(code, 2, "clap refuses an unknown role");
+    let (code, _, err) = run(
+        &["user", "create", "--tenant", "nowhere", "--email", "x@y.test", "--role", "user"],
+        Some("long enough"),
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("no tenant \"nowhere\""), "{err}");
+
+    let (code, _, err) = run(
+        &["user", "reset-password", "--tenant", "acme", "--email", "ops@acme.test"],
+        None,
+        "typed-on-stdin\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(
+        &["user", "set-role", "--tenant", "acme", "--email", "ops@acme.test", "--role", "readonly"],
+        None,
+        "",
+    );
+    assert_eq!(code, 2, "the last admin cannot be demoted: {out}");
+    let (code, _, _) = run(
+        &["user", "create", "--tenant", "acme", "--email", "two@acme.test", "--role", "admin", "--sso-only"],
+        None,
+        "",
+    );
+    assert_eq!(code, 0);
+    let (code, out, _) = run(
+        &["user", "set-role", "--tenant", "acme", "--email", "ops@acme.test", "--role", "readonly"],
+        None,
+        "",
+    );
+    assert_eq!((code, out.trim()), (0, "ops@acme.test is now readonly"));
+    let (_, out, _) = run(&["user", "list", "--tenant", "acme"], None, "");
+    let rows: Vec<_> = out.lines().map(|l| l.split('\t').take(3).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(rows, ["ops@acme.test readonly true", "two@acme.test admin true"]);
+
+    // What the commands wrote is what the server reads: the password from stdin verifies.
+    let settings = persistence::DatabaseSettings::Sqlite { path: dir.path().join("admin.db"), pool_size: 1 };
+    let db = persistence::Database::connect(&settings).await.unwrap();
+    let acme = db
+        .system()
+        .tenant_by_subdomain(&domain::tenant::Subdomain::parse("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let email = domain::user::Email::parse("ops@acme.test").unwrap();
+    let (_, hash) =
+        db.tenant(persistence::TenantScope::of(&acme)).credentials_by_email(&email).await.unwrap().unwrap();
+    let verified = auth::password::PasswordHasher::default().verify("typed-on-stdin", hash.unwrap().expose());
+    assert!(matches!(verified, auth::password::Verification::Valid { .. }));
+    let actions: Vec<_> = db
+        .tenant(persistence::TenantScope::of(&acme))
+        .list_audit(20)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor))
+        .collect();
+    assert!(actions.contains(&("user.password_reset", domain::audit::Actor::System)), "{actions:?}");
+}
