@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_core_schema;
 mod m20261128_000002_api_tokens;
+mod m20261128_000003_prompt_indexes;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_core_schema::Migration),
             Box::new(m20261128_000002_api_tokens::Migration),
+            Box::new(m20261128_000003_prompt_indexes::Migration),
         ]
     }
 }

@@ -120,7 +120,7 @@ fn frontend() -> Result<PathBuf> {
 
 /// Benchmarks, then the ratios that matter, from criterion's estimates of this run.
 fn bench() -> Result {
-    exec(cargo().args(["bench", "-p", "api", "--bench", "login_burst"]))?;
+    exec(cargo().args(["bench", "-p", "api", "--bench", "login_burst", "--bench", "analytics"]))?;
     let mean = |id: &str| -> Result<f64> {
         let path = target_dir().join("criterion").join(id).join("new/estimates.json");
         let json = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -140,6 +140,14 @@ fn bench() -> Result {
         busy / 1e6,
         busy / idle
     ));
+    for backend in ["sqlite", "postgres"] {
+        // criterion stores "group/name/backend" as "group/name_backend".
+        let analytics = mean(&format!("analytics/tenant_100k_prompts_1k_users_{backend}"))?;
+        step(&format!(
+            "GET /api/v1/analytics, 100,000 prompts and 1,000 users, {backend}: {:.1} ms",
+            analytics / 1e6
+        ));
+    }
     Ok(())
 }
 
