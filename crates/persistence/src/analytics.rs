@@ -1,5 +1,7 @@
 //! Usage figures, computed by the database (GROUP BY and COUNT), never by loading rows.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use domain::audit::AuditAction;
 use domain::wire::{Analytics, Contributor, Count, TenantUsage};
@@ -101,39 +103,18 @@ pub(crate) async fn tenant_usage<C: ConnectionTrait>(
     conn: &C,
     now: DateTime<Utc>,
 ) -> Result<Vec<TenantUsage>, StoreError> {
-    let per_tenant =
-        |rows: Vec<(uuid::Uuid, i64)>| rows.into_iter().collect::<std::collections::HashMap<_, _>>();
-    let users_total = per_tenant(
-        users::Entity::find()
-            .select_only()
-            .column(users::Column::TenantId)
-            .column_as(users::Column::Id.count(), "n")
-            .group_by(users::Column::TenantId)
-            .into_tuple()
-            .all(conn)
-            .await?,
-    );
-    let users_active = per_tenant(
-        users::Entity::find()
-            .filter(users::Column::IsActive.eq(true))
-            .select_only()
-            .column(users::Column::TenantId)
-            .column_as(users::Column::Id.count(), "n")
-            .group_by(users::Column::TenantId)
-            .into_tuple()
-            .all(conn)
-            .await?,
-    );
-    let prompts_total = per_tenant(
-        prompts::Entity::find()
-            .select_only()
-            .column(prompts::Column::TenantId)
-            .column_as(prompts::Column::Id.count(), "n")
-            .group_by(prompts::Column::TenantId)
-            .into_tuple()
-            .all(conn)
-            .await?,
-    );
+    let users_total =
+        count_by_tenant(conn, users::Entity::find(), users::Column::TenantId, users::Column::Id).await?;
+    let users_active = count_by_tenant(
+        conn,
+        users::Entity::find().filter(users::Column::IsActive.eq(true)),
+        users::Column::TenantId,
+        users::Column::Id,
+    )
+    .await?;
+    let prompts_total =
+        count_by_tenant(conn, prompts::Entity::find(), prompts::Column::TenantId, prompts::Column::Id)
+            .await?;
     let logins: Vec<(Option<uuid::Uuid>, i64)> = audit_events::Entity::find()
         .filter(audit_events::Column::Action.eq(AuditAction::LoginSucceeded.as_str()))
         .filter(audit_events::Column::CreatedAt.gte(now - Duration::days(30)))
@@ -144,8 +125,7 @@ pub(crate) async fn tenant_usage<C: ConnectionTrait>(
         .into_tuple()
         .all(conn)
         .await?;
-    let logins: std::collections::HashMap<_, _> =
-        logins.into_iter().filter_map(|(t, n)| Some((t?, n))).collect();
+    let logins: HashMap<_, _> = logins.into_iter().filter_map(|(t, n)| Some((t?, n))).collect();
 
     let tenants: Vec<(uuid::Uuid, String)> = tenants::Entity::find()
         .select_only()
@@ -155,8 +135,7 @@ pub(crate) async fn tenant_usage<C: ConnectionTrait>(
         .into_tuple()
         .all(conn)
         .await?;
-    let get =
-        |map: &std::collections::HashMap<uuid::Uuid, i64>, id| unsigned(map.get(&id).copied().unwrap_or(0));
+    let get = |map: &HashMap<uuid::Uuid, i64>, id| unsigned(map.get(&id).copied().unwrap_or(0));
     Ok(tenants
         .into_iter()
         .map(|(id, subdomain)| TenantUsage {
@@ -168,6 +147,24 @@ pub(crate) async fn tenant_usage<C: ConnectionTrait>(
             logins_last_30_days: get(&logins, id),
         })
         .collect())
+}
+
+/// `SELECT tenant_id, count(id) … GROUP BY tenant_id` over `rows`.
+async fn count_by_tenant<E: EntityTrait, C: ConnectionTrait>(
+    conn: &C,
+    rows: sea_orm::Select<E>,
+    tenant_column: E::Column,
+    id_column: E::Column,
+) -> Result<HashMap<uuid::Uuid, i64>, StoreError> {
+    let counts: Vec<(uuid::Uuid, i64)> = rows
+        .select_only()
+        .column(tenant_column)
+        .column_as(id_column.count(), "n")
+        .group_by(tenant_column)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(counts.into_iter().collect())
 }
 
 fn prompts_owner() -> sea_orm::RelationDef {
