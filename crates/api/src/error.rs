@@ -46,10 +46,6 @@ impl ApiError {
         Self { problem: Problem::new(ErrorCode::InternalError, None) }
     }
 
-    pub fn code(&self) -> ErrorCode {
-        self.problem.code
-    }
-
     /// Whether the request itself was at fault (4xx), as opposed to the server.
     pub fn is_client_error(&self) -> bool {
         (400..500).contains(&self.problem.status)

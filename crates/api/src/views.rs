@@ -1,6 +1,6 @@
 //! Domain values as the API shows them.
 
-use domain::audit::{Actor, AuditEvent};
+use domain::audit::AuditEvent;
 use domain::session::ApiToken;
 use domain::tenant::Tenant;
 use domain::user::{Role, User};
@@ -48,10 +48,7 @@ pub fn audit_event(event: AuditEvent) -> AuditEventView {
     AuditEventView {
         id: event.id,
         tenant_id: event.tenant_id,
-        actor_user_id: match event.actor {
-            Actor::User(id) => Some(id),
-            Actor::System => None,
-        },
+        actor_user_id: event.actor.user_id(),
         action: event.action.as_str().to_owned(),
         target_type: event.target_type,
         target_id: event.target_id,

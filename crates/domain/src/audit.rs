@@ -91,6 +91,16 @@ pub enum Actor {
     System,
 }
 
+impl Actor {
+    /// The acting user; `None` when the system acted.
+    pub fn user_id(self) -> Option<UserId> {
+        match self {
+            Actor::User(id) => Some(id),
+            Actor::System => None,
+        }
+    }
+}
+
 /// A new audit row. `details` holds before/after values and never secrets.
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent {

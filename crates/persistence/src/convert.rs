@@ -82,10 +82,7 @@ pub(crate) fn new_audit_row(tenant_id: Option<TenantId>, event: NewAuditEvent) -
     audit_events::ActiveModel {
         id: Set(new_id(event.at)),
         tenant_id: Set(tenant_id.map(|t| t.as_uuid())),
-        actor_user_id: Set(match event.actor {
-            Actor::User(id) => Some(id.as_uuid()),
-            Actor::System => None,
-        }),
+        actor_user_id: Set(event.actor.user_id().map(|id| id.as_uuid())),
         action: Set(event.action.as_str().to_owned()),
         target_type: Set(event.target_type.to_owned()),
         target_id: Set(event.target_id),

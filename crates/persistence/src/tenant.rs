@@ -28,10 +28,6 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         Self { conn, scope }
     }
 
-    pub fn scope(&self) -> TenantScope {
-        self.scope
-    }
-
     /// Creates an active user. An email already used in this tenant is [`StoreError::Conflict`].
     pub async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
         let row = users::ActiveModel {
@@ -187,18 +183,6 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
     /// This tenant's usage figures.
     pub async fn analytics(&self, now: DateTime<Utc>) -> Result<Analytics, StoreError> {
         crate::analytics::analytics(self.conn, Some(self.scope.tenant_id()), now).await
-    }
-
-    /// The tenant's users, oldest first.
-    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        self.users()
-            .order_by_asc(users::Column::CreatedAt)
-            .order_by_asc(users::Column::Id)
-            .all(self.conn)
-            .await?
-            .into_iter()
-            .map(convert::user)
-            .collect()
     }
 
     pub async fn count_active_users(&self) -> Result<u64, StoreError> {

@@ -104,7 +104,8 @@ async fn users_are_scoped_to_their_tenant(db: Database) {
     // From another tenant, Alice does not exist.
     assert_eq!(db.tenant(globex).user_by_email(&email).await.unwrap(), None);
     assert_eq!(db.tenant(globex).user_by_id(alice.id).await.unwrap(), None);
-    let globex_users = db.tenant(globex).list_users().await.unwrap();
+    let globex_users =
+        db.tenant(globex).list_users_page(&UserFilter::default(), None, 10).await.unwrap().items;
     assert_eq!(globex_users.len(), 1);
     assert_eq!(globex_users[0].email.as_str(), "bob@globex.test");
     assert_eq!(db.tenant(acme).count_active_users().await.unwrap(), 1);

@@ -116,7 +116,7 @@ pub async fn export_audit_events(
                 event.id.to_string(),
                 event.created_at.to_rfc3339(),
                 optional(event.tenant_id.map(|t| t.to_string())),
-                optional(views::audit_event(event.clone()).actor_user_id.map(|u| u.to_string())),
+                optional(event.actor.user_id().map(|u| u.to_string())),
                 event.action.as_str().to_owned(),
                 event.target_type.clone(),
                 optional(event.target_id.clone()),

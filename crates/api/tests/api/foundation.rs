@@ -170,7 +170,15 @@ async fn local_dev_mode_seeds_a_fresh_database_once(backend: Backend) {
     start_server(&app.db, app.dir.path(), true).await;
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
     assert_eq!(db.system().count_tenants().await.unwrap(), 1, "a second start seeds nothing");
-    assert_eq!(db.tenant(TenantScope::of(&tenant)).list_users().await.unwrap().len(), 1);
+    assert_eq!(
+        db.tenant(TenantScope::of(&tenant))
+            .list_users_page(&Default::default(), None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
