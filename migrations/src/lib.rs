@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_core_schema;
 mod m20261128_000002_api_tokens;
 mod m20261128_000003_prompt_indexes;
+mod m20261128_000004_prompt_library;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_core_schema::Migration),
             Box::new(m20261128_000002_api_tokens::Migration),
             Box::new(m20261128_000003_prompt_indexes::Migration),
+            Box::new(m20261128_000004_prompt_library::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use auth::session_token::{SessionClaims, SessionTokens};
 use chrono::{Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use domain::Secret;
-use domain::prompt::NewPrompt;
+use domain::prompt::{NewPrompt, PromptFields, PromptName, Visibility};
 use domain::tenant::{NewTenant, Subdomain, TenantName};
 use domain::user::{Email, NewUser, Role};
 use persistence::testing::TestDatabase;
@@ -51,12 +51,16 @@ async fn seed(db: TestDatabase) -> Seeded {
     for i in 0..PROMPTS {
         let prompt = NewPrompt {
             owner: users[i % USERS].id,
-            name: format!("prompt-{i}"),
-            title: format!("Prompt {i}"),
-            content: "Summarise {{text}} in {{words}} words.".into(),
-            category: CATEGORIES[i % CATEGORIES.len()].into(),
-            tags: vec!["bench".into()],
-            is_enhancement_prompt: false,
+            fields: PromptFields {
+                name: PromptName::parse(&format!("prompt-{i}")).unwrap(),
+                title: format!("Prompt {i}"),
+                content: "Summarise {{text}} in {{words}} words.".into(),
+                category: CATEGORIES[i % CATEGORIES.len()].into(),
+                tags: vec!["bench".into()],
+                is_enhancement_prompt: false,
+                visibility: Visibility::Tenant,
+            },
+            commit_message: None,
         };
         repo.create_prompt(prompt, now - Duration::minutes((i % (60 * 24 * 60)) as i64)).await.unwrap();
     }

@@ -55,6 +55,21 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/audit-events/export", Policy::TenantAdminRead),
     ("GET", "/api/v1/analytics", Policy::TenantAdminRead),
     ("GET", "/api/v1/analytics/system", Policy::SystemAdminRead),
+    ("GET", "/api/v1/prompts", Policy::Reader),
+    ("POST", "/api/v1/prompts", Policy::Writer),
+    ("GET", "/api/v1/prompts/{prompt}", Policy::Reader),
+    ("PATCH", "/api/v1/prompts/{prompt}", Policy::Writer),
+    ("DELETE", "/api/v1/prompts/{prompt}", Policy::Writer),
+    ("GET", "/api/v1/prompts/{prompt}/versions", Policy::Reader),
+    ("GET", "/api/v1/prompts/{prompt}/versions/{version}", Policy::Reader),
+    ("GET", "/api/v1/prompts/{prompt}/diff", Policy::Reader),
+    ("POST", "/api/v1/prompts/{prompt}/versions/{version}/restore", Policy::Writer),
+    // Rendering changes nothing: read tokens and read-only users may render.
+    ("POST", "/api/v1/prompts/{prompt}/render", Policy::Reader),
+    ("GET", "/api/v1/categories", Policy::Reader),
+    ("GET", "/api/v1/tags", Policy::Reader),
+    ("GET", "/api/v1/exports/prompts", Policy::Reader),
+    ("POST", "/api/v1/imports/prompts", Policy::Writer),
 ];
 
 /// `last_used_at` of an API token is written at most this often, not on every request.

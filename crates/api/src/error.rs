@@ -32,6 +32,18 @@ impl ApiError {
         Self { problem }
     }
 
+    /// Attaches per-field reasons to any problem.
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.problem.errors = errors;
+        self
+    }
+
+    /// A `precondition_failed` problem saying which version is stored now.
+    pub fn with_current_version(mut self, version: u32) -> Self {
+        self.problem.current_version = Some(version);
+        self
+    }
+
     /// A 409 naming the field whose value clashes with existing data.
     pub fn conflict(error: FieldError) -> Self {
         let mut problem =

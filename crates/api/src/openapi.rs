@@ -20,6 +20,7 @@ use utoipa_actix_web::AppExt;
         (name = "health", description = "Liveness and readiness probes"),
         (name = "auth", description = "Sign-in, sessions and the caller's own account"),
         (name = "tokens", description = "API tokens for integrations"),
+        (name = "prompts", description = "The prompt library: prompts, versions, search, rendering, import and export"),
         (name = "admin", description = "Administration"),
     )
 )]

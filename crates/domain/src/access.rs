@@ -29,6 +29,9 @@ pub enum Policy {
     Public,
     /// Any signed-in caller, API tokens of either scope included. Reads only.
     Reader,
+    /// Users and admins changing their tenant's content (prompts): sessions or read-write
+    /// tokens. Which items they may change (their own, or any for admins) is decided per item.
+    Writer,
     /// A signed-in person acting on their own account (sessions only: an API token cannot
     /// change passwords or mint tokens).
     SelfService,
@@ -62,6 +65,7 @@ impl Policy {
         let system_admin = admin && caller.is_system_admin;
         let allowed = match self {
             Policy::Public | Policy::Reader => true,
+            Policy::Writer => caller.role != Role::Readonly && may_write,
             Policy::SelfService => caller.via == Via::Session,
             Policy::TenantAdminRead => admin,
             Policy::TenantAdmin => admin && may_write,
@@ -122,5 +126,18 @@ mod tests {
         assert_eq!(Policy::TenantAdminRead.check(Some(&read)), Ok(()));
         assert_eq!(Policy::TenantAdmin.check(Some(&read_write)), Ok(()));
         assert_eq!(Policy::SystemAdmin.check(Some(&read_write)), Ok(()));
+    }
+
+    #[test]
+    fn writers_are_users_and_admins_with_write_credentials() {
+        let readonly = caller(Role::Readonly, false, Via::Session);
+        let user = caller(Role::User, false, Via::Session);
+        let user_read_token = caller(Role::User, false, Via::ApiToken(TokenScope::Read));
+        let admin_token = caller(Role::Admin, false, Via::ApiToken(TokenScope::ReadWrite));
+        assert_eq!(Policy::Writer.check(None), Err(Denial::Unauthenticated));
+        assert_eq!(Policy::Writer.check(Some(&readonly)), Err(Denial::Forbidden));
+        assert_eq!(Policy::Writer.check(Some(&user_read_token)), Err(Denial::Forbidden));
+        assert_eq!(Policy::Writer.check(Some(&user)), Ok(()));
+        assert_eq!(Policy::Writer.check(Some(&admin_token)), Ok(()));
     }
 }

@@ -25,6 +25,11 @@ pub enum AuditAction {
     ProfileUpdated,
     ApiTokenCreated,
     ApiTokenRevoked,
+    PromptCreated,
+    PromptUpdated,
+    PromptDeleted,
+    PromptRestored,
+    PromptsImported,
 }
 
 impl AuditAction {
@@ -44,6 +49,11 @@ impl AuditAction {
         AuditAction::ProfileUpdated,
         AuditAction::ApiTokenCreated,
         AuditAction::ApiTokenRevoked,
+        AuditAction::PromptCreated,
+        AuditAction::PromptUpdated,
+        AuditAction::PromptDeleted,
+        AuditAction::PromptRestored,
+        AuditAction::PromptsImported,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -63,6 +73,11 @@ impl AuditAction {
             AuditAction::ProfileUpdated => "auth.profile_updated",
             AuditAction::ApiTokenCreated => "api_token.created",
             AuditAction::ApiTokenRevoked => "api_token.revoked",
+            AuditAction::PromptCreated => "prompt.created",
+            AuditAction::PromptUpdated => "prompt.updated",
+            AuditAction::PromptDeleted => "prompt.deleted",
+            AuditAction::PromptRestored => "prompt.restored",
+            AuditAction::PromptsImported => "prompts.imported",
         }
     }
 }

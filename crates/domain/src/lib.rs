@@ -6,10 +6,12 @@
 
 pub mod access;
 pub mod audit;
+pub mod diff;
 pub mod ids;
 pub mod prompt;
 pub mod secret;
 pub mod session;
+pub mod template;
 pub mod tenant;
 pub mod user;
 pub mod wire;

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod prompts;
+pub use prompts::*;
+
 /// Stable, machine-readable error codes. Clients match on these, never on `title` or `detail`;
 /// a released code is never renamed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -39,6 +42,14 @@ pub enum ErrorCode {
     SystemTenant,
     /// The tenant still holds data; confirm the deletion to remove it.
     TenantNotEmpty,
+    /// Someone saved the resource after you read it; `current_version` says which version
+    /// is stored now. Re-read, merge, and send again.
+    PreconditionFailed,
+    /// The write must say which version it is based on (`If-Match` or `version`).
+    PreconditionRequired,
+    /// Rendering refused: a variable has no value (or, when strict, a value has no
+    /// variable); see `errors`.
+    VariablesMismatch,
     /// A dependency (such as the database) is unavailable; try again later.
     ServiceUnavailable,
     /// Something failed on the server; the response carries no further detail.
@@ -64,6 +75,9 @@ impl ErrorCode {
             ErrorCode::LastAdmin => 409,
             ErrorCode::SystemTenant => 409,
             ErrorCode::TenantNotEmpty => 409,
+            ErrorCode::PreconditionFailed => 412,
+            ErrorCode::PreconditionRequired => 428,
+            ErrorCode::VariablesMismatch => 422,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,
         }
@@ -87,6 +101,9 @@ impl ErrorCode {
             ErrorCode::LastAdmin => "Last administrator",
             ErrorCode::SystemTenant => "System tenant",
             ErrorCode::TenantNotEmpty => "Tenant not empty",
+            ErrorCode::PreconditionFailed => "Changed since you read it",
+            ErrorCode::PreconditionRequired => "Version required",
+            ErrorCode::VariablesMismatch => "Variables do not match",
             ErrorCode::ServiceUnavailable => "Service unavailable",
             ErrorCode::InternalError => "Internal server error",
         }
@@ -135,6 +152,9 @@ pub struct Problem {
     /// Per-field validation errors, when `code` is `validation_failed`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With `precondition_failed`: the version stored now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u32>,
 }
 
 impl Problem {
@@ -146,6 +166,7 @@ impl Problem {
             detail: detail.into(),
             code,
             errors: Vec::new(),
+            current_version: None,
         }
     }
 }

@@ -3,14 +3,15 @@
 
 use chrono::{DateTime, Utc};
 use domain::audit::{Actor, AuditEvent, NewAuditEvent};
+use domain::prompt::{Prompt, PromptName, PromptVersion};
 use domain::session::{ApiToken, Session};
 use domain::tenant::{Subdomain, Tenant, TenantName};
 use domain::user::{Email, User};
-use domain::{ApiTokenId, AuditEventId, SessionId, TenantId, UserId};
+use domain::{ApiTokenId, AuditEventId, PromptId, SessionId, TenantId, UserId};
 use sea_orm::ActiveValue::Set;
 
 use crate::StoreError;
-use crate::entities::{api_tokens, audit_events, sessions, tenants, users};
+use crate::entities::{api_tokens, audit_events, prompt_versions, prompts, sessions, tenants, users};
 use crate::error::corrupt;
 
 /// Keeps ids minted in the same millisecond in creation order (a counter in the v7 layout).
@@ -102,6 +103,45 @@ pub(crate) fn audit_event(m: audit_events::Model) -> Result<AuditEvent, StoreErr
         target_id: m.target_id,
         details: serde_json::from_str(&m.details).map_err(|e| corrupt("audit_events.details", e))?,
         client_addr: m.client_addr,
+        created_at: m.created_at,
+    })
+}
+
+pub(crate) fn prompt(m: prompts::Model) -> Result<Prompt, StoreError> {
+    Ok(Prompt {
+        id: PromptId::from_uuid(m.id),
+        tenant_id: TenantId::from_uuid(m.tenant_id),
+        owner: m.user_id.map(UserId::from_uuid),
+        name: PromptName::parse(&m.name).map_err(|e| corrupt("prompts.name", e))?,
+        title: m.title,
+        content: m.content,
+        category: m.category,
+        tags: serde_json::from_str(&m.tags).map_err(|e| corrupt("prompts.tags", e))?,
+        is_enhancement_prompt: m.is_enhancement_prompt,
+        visibility: m.visibility.parse().map_err(|e| corrupt("prompts.visibility", e))?,
+        version: u32::try_from(m.version).map_err(|e| corrupt("prompts.version", e))?,
+        updated_by: m.updated_by.map(UserId::from_uuid),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+pub(crate) fn prompt_version(m: prompt_versions::Model) -> Result<PromptVersion, StoreError> {
+    Ok(PromptVersion {
+        prompt_id: PromptId::from_uuid(m.prompt_id),
+        version: u32::try_from(m.version).map_err(|e| corrupt("prompt_versions.version", e))?,
+        name: m.name,
+        title: m.title,
+        content: m.content,
+        category: m.category,
+        tags: serde_json::from_str(&m.tags).map_err(|e| corrupt("prompt_versions.tags", e))?,
+        author: m.author_id.map(UserId::from_uuid),
+        commit_message: m.commit_message,
+        restored_from: m
+            .restored_from
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|e| corrupt("prompt_versions.restored_from", e))?,
         created_at: m.created_at,
     })
 }

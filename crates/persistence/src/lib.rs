@@ -27,7 +27,7 @@ pub use error::StoreError;
 pub use query::{AuditFilter, Page, UserFilter};
 pub use scope::TenantScope;
 pub use system::SystemRepo;
-pub use tenant::TenantRepo;
+pub use tenant::{PromptChange, PromptFilter, TenantRepo, search_terms};
 
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -1,10 +1,9 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
-use domain::prompt::NewPrompt;
 use domain::session::{ApiToken, NewApiToken, Session};
 use domain::user::{Email, NewUser, Role, User};
 use domain::wire::Analytics;
-use domain::{ApiTokenId, AuditEventId, PromptId, Secret, SessionId, UserId};
+use domain::{ApiTokenId, AuditEventId, Secret, SessionId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
@@ -15,6 +14,10 @@ use sea_orm::{
 use crate::entities::{api_tokens, audit_events, prompts, sessions, users};
 use crate::query::{AuditFilter, Page, UserFilter, contains_ci};
 use crate::{ClientInfo, StoreError, TenantScope, convert};
+
+mod library;
+
+pub use library::{PromptChange, PromptFilter, search_terms};
 
 /// Operations on one tenant's data. Every query filters on the scope's tenant, so a row of
 /// another tenant is indistinguishable from a missing one.
@@ -127,6 +130,15 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             .filter(prompts::Column::UserId.eq(id.as_uuid()))
             .exec(self.conn)
             .await?;
+        if let Some(heir) = transfer_to {
+            // Private prompts move into the heir's private namespace (a clash is a Conflict).
+            prompts::Entity::update_many()
+                .col_expr(prompts::Column::NameScope, heir.as_uuid().to_string().into())
+                .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+                .filter(prompts::Column::NameScope.eq(id.as_uuid().to_string()))
+                .exec(self.conn)
+                .await?;
+        }
         let deleted = users::Entity::delete_many()
             .filter(users::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(users::Column::Id.eq(id.as_uuid()))
@@ -144,27 +156,6 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             .exec(self.conn)
             .await?;
         Ok(result.rows_affected)
-    }
-
-    /// Stores a prompt owned by a user of this tenant.
-    pub async fn create_prompt(&self, new: NewPrompt, now: DateTime<Utc>) -> Result<PromptId, StoreError> {
-        let id = convert::new_id(now);
-        prompts::Entity::insert(prompts::ActiveModel {
-            id: Set(id),
-            tenant_id: Set(self.scope.tenant_id().as_uuid()),
-            user_id: Set(Some(new.owner.as_uuid())),
-            name: Set(new.name),
-            title: Set(new.title),
-            content: Set(new.content),
-            category: Set(new.category),
-            tags: Set(serde_json::to_string(&new.tags).unwrap_or_else(|_| "[]".to_owned())),
-            is_enhancement_prompt: Set(new.is_enhancement_prompt),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(self.conn)
-        .await?;
-        Ok(PromptId::from_uuid(id))
     }
 
     /// Who owns each of the tenant's prompts (`None`: a deleted user), for checks.

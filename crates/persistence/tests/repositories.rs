@@ -4,10 +4,11 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
 use domain::prompt::NewPrompt;
+use domain::prompt::{PromptFields, PromptKey, PromptName, PromptSort, Viewer, Visibility};
 use domain::tenant::{NewTenant, Subdomain, Tenant, TenantName};
 use domain::user::{Email, NewUser, Role};
 use persistence::testing::query_text;
-use persistence::{Backend, Database, StoreError, TenantScope, UserFilter};
+use persistence::{Backend, Database, PromptChange, PromptFilter, StoreError, TenantScope, UserFilter};
 
 persistence::test_on_both_databases!(
     migrations_create_every_table_and_are_idempotent,
@@ -21,6 +22,10 @@ persistence::test_on_both_databases!(
     lists_page_by_cursor_and_search_literally,
     deleting_a_user_keeps_or_transfers_their_prompts,
     analytics_are_counted_by_the_database,
+    prompt_search_is_ranked_prefixed_and_stays_in_its_tenant,
+    prompt_updates_are_versioned_and_refuse_stale_writes,
+    private_prompt_names_live_in_their_owners_namespace,
+    prompt_categories_and_tags_are_counted_for_the_viewer,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -233,12 +238,16 @@ async fn lists_page_by_cursor_and_search_literally(db: Database) {
 fn prompt(owner: domain::UserId, name: &str, category: &str) -> NewPrompt {
     NewPrompt {
         owner,
-        name: name.into(),
-        title: name.into(),
-        content: "Hello {{name}}".into(),
-        category: category.into(),
-        tags: vec!["t".into()],
-        is_enhancement_prompt: false,
+        fields: domain::prompt::PromptFields {
+            name: domain::prompt::PromptName::parse(name).unwrap(),
+            title: name.into(),
+            content: "Hello {{name}}".into(),
+            category: category.into(),
+            tags: vec!["t".into()],
+            is_enhancement_prompt: false,
+            visibility: domain::prompt::Visibility::Tenant,
+        },
+        commit_message: None,
     }
 }
 
@@ -312,4 +321,233 @@ async fn analytics_are_counted_by_the_database(db: Database) {
         (acme_row.users_total, acme_row.users_active, acme_row.prompts_total, acme_row.logins_last_30_days),
         (3, 2, 4, 2)
     );
+}
+
+fn fields(name: &str, title: &str, content: &str, tags: &[&str], visibility: Visibility) -> PromptFields {
+    PromptFields {
+        name: PromptName::parse(name).unwrap(),
+        title: title.into(),
+        content: content.into(),
+        category: "General".into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        is_enhancement_prompt: false,
+        visibility,
+    }
+}
+
+fn search(q: &str) -> PromptFilter {
+    PromptFilter { q: Some(q.into()), ..PromptFilter::default() }
+}
+
+async fn names_found(
+    db: &Database,
+    scope: TenantScope,
+    viewer: &Viewer,
+    filter: &PromptFilter,
+) -> Vec<String> {
+    let (found, _) =
+        db.tenant(scope).search_prompts(viewer, filter, PromptSort::Relevance, 0, 50).await.unwrap();
+    found.into_iter().map(|p| p.name.as_str().to_owned()).collect()
+}
+
+async fn prompt_search_is_ranked_prefixed_and_stays_in_its_tenant(db: Database) {
+    let acme = TenantScope::of(&tenant(&db, "acme").await);
+    let globex = TenantScope::of(&tenant(&db, "globex").await);
+    let ann = db.tenant(acme).create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let gus = db.tenant(globex).create_user(new_user("gus@globex.test", Role::User), at(1)).await.unwrap();
+    let repo = db.tenant(acme);
+    for (i, f) in [
+        fields(
+            "support/welcome-email",
+            "Welcome",
+            "Greet the customer warmly.",
+            &["support"],
+            Visibility::Tenant,
+        ),
+        fields(
+            "code-review",
+            "Review code",
+            "Review this code; welcome the customer only once.",
+            &[],
+            Visibility::Tenant,
+        ),
+        fields(
+            "percent",
+            "100% literal",
+            "Match 50%_off and O'Brien \"quoted\"",
+            &["sales"],
+            Visibility::Tenant,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let new = NewPrompt { owner: ann.id, fields: f, commit_message: None };
+        repo.create_prompt(new, at(10 + i as i64)).await.unwrap();
+    }
+    let other = NewPrompt {
+        owner: gus.id,
+        fields: fields("globex-customer", "Customer", "customer customer customer", &[], Visibility::Tenant),
+        commit_message: None,
+    };
+    db.tenant(globex).create_prompt(other, at(20)).await.unwrap();
+    let viewer = Viewer { user: ann.id, role: Role::User };
+
+    // Prefix, case-insensitive, every word; the name (weighted highest) ranks first.
+    let mut both = names_found(&db, acme, &viewer, &search("CUSTOM")).await;
+    both.sort();
+    assert_eq!(both, ["code-review", "support/welcome-email"]);
+    assert_eq!(
+        names_found(&db, acme, &viewer, &search("welc")).await,
+        ["support/welcome-email", "code-review"]
+    );
+    assert_eq!(names_found(&db, acme, &viewer, &search("review customer")).await, ["code-review"]);
+    assert_eq!(names_found(&db, acme, &viewer, &search("support")).await, ["support/welcome-email"]);
+    // Tags are searched; punctuation and quotes are only separators, never syntax.
+    assert_eq!(names_found(&db, acme, &viewer, &search("sales")).await, ["percent"]);
+    for hostile in ["50%_off", "o'brien", "\"quoted", "AND OR NOT", "tenant:x", "* ) (", "' OR 1=1 --"] {
+        let found = names_found(&db, acme, &viewer, &search(hostile)).await;
+        assert!(found.iter().all(|n| n != "globex-customer"), "{hostile}: {found:?}");
+    }
+    assert_eq!(names_found(&db, acme, &viewer, &search("o'brien")).await, ["percent"]);
+    assert!(names_found(&db, acme, &viewer, &search("nothing-like-this")).await.is_empty());
+    // The other tenant sees only its own.
+    let gus_view = Viewer { user: gus.id, role: Role::User };
+    assert_eq!(names_found(&db, globex, &gus_view, &search("customer")).await, ["globex-customer"]);
+    // Updates and deletes keep the index in step.
+    let code = repo
+        .prompt(&viewer, &PromptKey::Name(PromptName::parse("code-review").unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    let change = PromptChange { author: ann.id, commit_message: None, restored_from: None };
+    let edited = fields("code-review", "Review code", "Look for bugs.", &[], Visibility::Tenant);
+    repo.update_prompt(&code, edited, change, at(30)).await.unwrap().unwrap();
+    assert_eq!(names_found(&db, acme, &viewer, &search("customer")).await, ["support/welcome-email"]);
+    assert_eq!(names_found(&db, acme, &viewer, &search("bugs")).await, ["code-review"]);
+    assert!(repo.delete_prompt(code.id).await.unwrap());
+    assert!(names_found(&db, acme, &viewer, &search("bugs")).await.is_empty());
+}
+
+async fn prompt_updates_are_versioned_and_refuse_stale_writes(db: Database) {
+    let scope = TenantScope::of(&tenant(&db, "acme").await);
+    let repo = db.tenant(scope);
+    let ann = repo.create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let new = NewPrompt {
+        owner: ann.id,
+        fields: fields("greet", "Greet", "Hello", &[], Visibility::Tenant),
+        commit_message: Some("first".into()),
+    };
+    let v1 = repo.create_prompt(new, at(2)).await.unwrap();
+    let change = |message: &str| PromptChange {
+        author: ann.id,
+        commit_message: Some(message.into()),
+        restored_from: None,
+    };
+    let v2 = repo
+        .update_prompt(
+            &v1,
+            fields("greet", "Greet", "Hello there", &[], Visibility::Tenant),
+            change("second"),
+            at(3),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    // A writer still holding version 1 is refused and changes nothing.
+    let stale = repo
+        .update_prompt(
+            &v1,
+            fields("greet", "Greet", "Overwrite!", &[], Visibility::Tenant),
+            change("lost"),
+            at(4),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, None);
+    let viewer = Viewer { user: ann.id, role: Role::User };
+    let stored = repo.prompt(&viewer, &PromptKey::Id(v1.id)).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.content.as_str()), (2, "Hello there"));
+    let (versions, more) = repo.prompt_versions(v1.id, None, 10).await.unwrap();
+    assert!(!more);
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(versions[1].commit_message.as_deref(), Some("first"));
+    assert_eq!(repo.prompt_version(v1.id, 1).await.unwrap().unwrap().content, "Hello");
+    let (older, _) = repo.prompt_versions(v1.id, Some(2), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    // Deleting the prompt deletes its versions.
+    assert!(repo.delete_prompt(v1.id).await.unwrap());
+    assert_eq!(repo.prompt_version(v1.id, 1).await.unwrap(), None);
+}
+
+async fn private_prompt_names_live_in_their_owners_namespace(db: Database) {
+    let scope = TenantScope::of(&tenant(&db, "acme").await);
+    let repo = db.tenant(scope);
+    let ann = repo.create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let ben = repo.create_user(new_user("ben@acme.test", Role::User), at(1)).await.unwrap();
+    let boss = repo.create_user(new_user("boss@acme.test", Role::Admin), at(1)).await.unwrap();
+    let private = NewPrompt {
+        owner: ann.id,
+        fields: fields("Draft", "Ann's draft", "secret plan", &[], Visibility::Private),
+        commit_message: None,
+    };
+    let ann_draft = repo.create_prompt(private, at(2)).await.unwrap();
+    // Ben can take the same name for a shared prompt: nothing tells him Ann's exists.
+    let shared = NewPrompt {
+        owner: ben.id,
+        fields: fields("draft", "Ben's", "public text", &[], Visibility::Tenant),
+        commit_message: None,
+    };
+    let ben_draft = repo.create_prompt(shared, at(3)).await.unwrap();
+    // Names are unique case-insensitively within a namespace.
+    let again = NewPrompt {
+        owner: ben.id,
+        fields: fields("DRAFT", "dup", "x", &[], Visibility::Tenant),
+        commit_message: None,
+    };
+    assert!(matches!(repo.create_prompt(again, at(4)).await, Err(StoreError::Conflict)));
+    let by_name = PromptKey::Name(PromptName::parse("draft").unwrap());
+    let ann_view = Viewer { user: ann.id, role: Role::User };
+    let ben_view = Viewer { user: ben.id, role: Role::User };
+    let boss_view = Viewer { user: boss.id, role: Role::Admin };
+    assert_eq!(repo.prompt(&ann_view, &by_name).await.unwrap().unwrap().id, ann_draft.id);
+    assert_eq!(repo.prompt(&ben_view, &by_name).await.unwrap().unwrap().id, ben_draft.id);
+    assert_eq!(repo.prompt(&ben_view, &PromptKey::Id(ann_draft.id)).await.unwrap(), None);
+    assert!(repo.prompt(&boss_view, &PromptKey::Id(ann_draft.id)).await.unwrap().is_some());
+    assert_eq!(names_found(&db, scope, &ben_view, &search("secret")).await, Vec::<String>::new());
+    assert_eq!(names_found(&db, scope, &boss_view, &search("secret")).await, ["Draft"]);
+    assert_eq!(names_found(&db, scope, &ann_view, &search("secret")).await, ["Draft"]);
+}
+
+async fn prompt_categories_and_tags_are_counted_for_the_viewer(db: Database) {
+    let scope = TenantScope::of(&tenant(&db, "acme").await);
+    let repo = db.tenant(scope);
+    let ann = repo.create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let ben = repo.create_user(new_user("ben@acme.test", Role::User), at(1)).await.unwrap();
+    for (i, (name, tags, visibility)) in [
+        ("a", vec!["x", "y"], Visibility::Tenant),
+        ("b", vec!["y"], Visibility::Tenant),
+        ("c", vec!["y", "z"], Visibility::Private),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let new = NewPrompt {
+            owner: ann.id,
+            fields: fields(name, name, "text", &tags, visibility),
+            commit_message: None,
+        };
+        repo.create_prompt(new, at(2 + i as i64)).await.unwrap();
+    }
+    let ann_view = Viewer { user: ann.id, role: Role::User };
+    let ben_view = Viewer { user: ben.id, role: Role::User };
+    let counted =
+        |rows: Vec<(String, u64)>| rows.into_iter().map(|(n, c)| format!("{n}:{c}")).collect::<Vec<_>>();
+    assert_eq!(counted(repo.prompt_tags(&ann_view).await.unwrap()), ["x:1", "y:3", "z:1"]);
+    assert_eq!(counted(repo.prompt_tags(&ben_view).await.unwrap()), ["x:1", "y:2"]);
+    assert_eq!(counted(repo.prompt_categories(&ben_view).await.unwrap()), ["General:2"]);
+    let tagged = PromptFilter { tag: Some("y".into()), ..PromptFilter::default() };
+    let (found, _) = repo.search_prompts(&ben_view, &tagged, PromptSort::Name, 0, 10).await.unwrap();
+    assert_eq!(found.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
 }

@@ -6,11 +6,12 @@ pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod prompts;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
 
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, web};
 use chrono::Utc;
 use domain::audit::Actor;
 use domain::wire::FieldError;
@@ -50,7 +51,31 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(audit::list_audit_events)
             .service(analytics::system_analytics)
             .service(analytics::tenant_analytics)
-            .default_service(actix_web::web::to(unknown_route)),
+            .service(prompts::list_prompts)
+            .service(prompts::create_prompt)
+            .service(prompts::get_prompt)
+            .service(prompts::update_prompt)
+            .service(prompts::delete_prompt)
+            .service(prompts::list_versions)
+            .service(prompts::get_version)
+            .service(prompts::diff_versions)
+            .service(prompts::restore_version)
+            .service(prompts::render_prompt)
+            .service(prompts::list_categories)
+            .service(prompts::list_tags)
+            .service(prompts::export_prompts)
+            .service(
+                // Import files are larger than any other body.
+                scope::scope("/imports")
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(IMPORT_BODY_LIMIT)
+                            .error_handler(crate::error::json_error),
+                    )
+                    .service(prompts::import_prompts)
+                    .default_service(web::to(unknown_route)),
+            )
+            .default_service(web::to(unknown_route)),
     );
 }
 
@@ -58,6 +83,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 async fn unknown_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found(format!("Nothing is served at {}.", req.path())))
 }
+
+/// The largest import file accepted (10,000 prompts of ordinary size).
+pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 const DEFAULT_PAGE: u64 = 50;
 const MAX_PAGE: u64 = 500;

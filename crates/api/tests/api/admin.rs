@@ -350,12 +350,16 @@ async fn deleted_users_prompts_stay_or_move(backend: Backend) {
     for (owner, name) in [(&ann, "a"), (&ben, "b")] {
         let prompt = domain::prompt::NewPrompt {
             owner: owner.id,
-            name: name.into(),
-            title: name.into(),
-            content: "x".into(),
-            category: "General".into(),
-            tags: vec![],
-            is_enhancement_prompt: false,
+            fields: domain::prompt::PromptFields {
+                name: domain::prompt::PromptName::parse(name).unwrap(),
+                title: name.into(),
+                content: "x".into(),
+                category: "General".into(),
+                tags: vec![],
+                is_enhancement_prompt: false,
+                visibility: domain::prompt::Visibility::Tenant,
+            },
+            commit_message: None,
         };
         repo.create_prompt(prompt, chrono::Utc::now()).await.unwrap();
     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod api_tokens;
 pub(crate) mod audit_events;
+pub(crate) mod prompt_versions;
 pub(crate) mod prompts;
 pub(crate) mod sessions;
 pub(crate) mod tenants;

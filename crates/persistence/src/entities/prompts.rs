@@ -8,11 +8,19 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub user_id: Option<Uuid>,
     pub name: String,
+    /// `lower(name)`: names are unique case-insensitively.
+    pub name_key: String,
+    /// Empty for shared prompts, the owner's id for private ones (a private namespace).
+    pub name_scope: String,
     pub title: String,
     pub content: String,
     pub category: String,
+    /// A JSON array of normalised tags.
     pub tags: String,
     pub is_enhancement_prompt: bool,
+    pub visibility: String,
+    pub version: i32,
+    pub updated_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
