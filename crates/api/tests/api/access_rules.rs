@@ -122,7 +122,10 @@ async fn every_route_enforces_its_rule_for_every_kind_of_caller(backend: Backend
     let mut checked = 0;
     for (method, pattern, policy) in RULES {
         // Path parameters get an id that exists nowhere: a permitted caller then sees 404.
-        let path = pattern.replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let path = pattern
+            .replace("{id}", &uuid::Uuid::new_v4().to_string())
+            .replace("{prompt}", &uuid::Uuid::new_v4().to_string())
+            .replace("{version}", "1");
         let method: Method = method.parse().unwrap();
         let body =
             matches!(method, Method::POST | Method::PUT | Method::PATCH).then(|| serde_json::json!({}));

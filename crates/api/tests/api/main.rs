@@ -9,3 +9,5 @@ mod admin;
 mod auth;
 mod binary;
 mod foundation;
+mod isolation;
+mod prompts;
