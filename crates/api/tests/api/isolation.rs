@@ -104,11 +104,7 @@ async fn run_case(app: &TestApp, case: u32, sequence: &[(usize, usize, Op)]) {
         for (u, role) in ROLES.iter().enumerate() {
             let user = app.user(&tenant, &format!("u{u}@t{t}.test"), *role, "pw-isolation-1").await;
             let token = app.session_token(&tenant, &user).await;
-            people.push(Actor {
-                role: *role,
-                token,
-                private_marker: format!("private{case}x{t}x{u}"),
-            });
+            people.push(Actor { role: *role, token, private_marker: format!("private{case}x{t}x{u}") });
         }
         actors.push(people);
         tenant_markers.push(format!("tenantmark{case}x{t}"));

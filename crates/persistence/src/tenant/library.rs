@@ -73,27 +73,8 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     /// tenant's shared names, or the owner's private ones) is [`StoreError::Conflict`].
     pub async fn create_prompt(&self, new: NewPrompt, now: DateTime<Utc>) -> Result<Prompt, StoreError> {
         let id = convert::new_id(now);
+        prompts::Entity::insert(self.prompt_row(id, &new, now)).exec_without_returning(self.conn).await?;
         let fields = new.fields;
-        prompts::Entity::insert(prompts::ActiveModel {
-            id: Set(id),
-            tenant_id: Set(self.scope.tenant_id().as_uuid()),
-            user_id: Set(Some(new.owner.as_uuid())),
-            name: Set(fields.name.as_str().to_owned()),
-            name_key: Set(fields.name.key()),
-            name_scope: Set(name_scope(fields.visibility, Some(new.owner))),
-            title: Set(fields.title.clone()),
-            content: Set(fields.content.clone()),
-            category: Set(fields.category.clone()),
-            tags: Set(tags_json(&fields.tags)),
-            is_enhancement_prompt: Set(fields.is_enhancement_prompt),
-            visibility: Set(fields.visibility.as_str().to_owned()),
-            version: Set(1),
-            updated_by: Set(Some(new.owner.as_uuid())),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(self.conn)
-        .await?;
         let prompt = Prompt {
             id: PromptId::from_uuid(id),
             tenant_id: self.scope.tenant_id(),
@@ -436,7 +417,36 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     }
 
     async fn insert_version(&self, prompt: &Prompt, change: &PromptChange) -> Result<(), StoreError> {
-        prompt_versions::Entity::insert(prompt_versions::ActiveModel {
+        prompt_versions::Entity::insert(self.version_row(prompt, change))
+            .exec_without_returning(self.conn)
+            .await?;
+        Ok(())
+    }
+
+    fn prompt_row(&self, id: uuid::Uuid, new: &NewPrompt, now: DateTime<Utc>) -> prompts::ActiveModel {
+        let fields = &new.fields;
+        prompts::ActiveModel {
+            id: Set(id),
+            tenant_id: Set(self.scope.tenant_id().as_uuid()),
+            user_id: Set(Some(new.owner.as_uuid())),
+            name: Set(fields.name.as_str().to_owned()),
+            name_key: Set(fields.name.key()),
+            name_scope: Set(name_scope(fields.visibility, Some(new.owner))),
+            title: Set(fields.title.clone()),
+            content: Set(fields.content.clone()),
+            category: Set(fields.category.clone()),
+            tags: Set(tags_json(&fields.tags)),
+            is_enhancement_prompt: Set(fields.is_enhancement_prompt),
+            visibility: Set(fields.visibility.as_str().to_owned()),
+            version: Set(1),
+            updated_by: Set(Some(new.owner.as_uuid())),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+    }
+
+    fn version_row(&self, prompt: &Prompt, change: &PromptChange) -> prompt_versions::ActiveModel {
+        prompt_versions::ActiveModel {
             id: Set(convert::new_id(prompt.updated_at)),
             tenant_id: Set(self.scope.tenant_id().as_uuid()),
             prompt_id: Set(prompt.id.as_uuid()),
@@ -450,9 +460,29 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             commit_message: Set(change.commit_message.clone()),
             restored_from: Set(change.restored_from.map(|v| i32::try_from(v).unwrap_or(i32::MAX))),
             created_at: Set(prompt.updated_at),
-        })
-        .exec_without_returning(self.conn)
-        .await?;
+        }
+    }
+
+    /// Stores many new prompts with multi-row inserts, for seeding benchmarks (the same rows
+    /// [`Self::create_prompt`] writes, without its round trip per prompt).
+    #[cfg(feature = "test-support")]
+    pub async fn seed_prompts(&self, prompts: Vec<NewPrompt>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        // Well under SQLite's 32,766 bound parameters per statement.
+        const BATCH: usize = 500;
+        for batch in prompts.chunks(BATCH) {
+            let mut rows = Vec::with_capacity(batch.len());
+            let mut versions = Vec::with_capacity(batch.len());
+            for new in batch {
+                let id = convert::new_id(now);
+                let row = self.prompt_row(id, new, now);
+                let prompt = convert::prompt(sea_orm::TryIntoModel::try_into_model(row.clone())?)?;
+                rows.push(row);
+                let change = PromptChange { author: new.owner, commit_message: None, restored_from: None };
+                versions.push(self.version_row(&prompt, &change));
+            }
+            prompts::Entity::insert_many(rows).exec_without_returning(self.conn).await?;
+            prompt_versions::Entity::insert_many(versions).exec_without_returning(self.conn).await?;
+        }
         Ok(())
     }
 
