@@ -1,7 +1,11 @@
-//! The browser app. This file only mounts; screens live in `app`, HTTP in `api`.
+//! The browser app. This file only mounts; the shell and routes live in `app`, screens in
+//! `pages`, HTTP in `api`, the session in `auth`.
 
 mod api;
 mod app;
+mod auth;
+mod pages;
+mod ui;
 
 fn main() {
     console_error_panic_hook::set_once();

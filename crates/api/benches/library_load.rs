@@ -256,7 +256,8 @@ fn main() {
     });
 
     println!(
-        "\n{CONNECTIONS} connections, {DURATION} each, {TENANTS} tenants × {PROMPTS_PER_TENANT} prompts"
+        "\n{CONNECTIONS} connections, {DURATION} each, {} tenants × {PROMPTS_PER_TENANT} prompts",
+        tenants()
     );
     println!("| database | endpoint | requests/s | p50 ms | p95 ms | p99 ms | throughput vs bare |");
     println!("|---|---|---:|---:|---:|---:|---:|");
@@ -276,7 +277,9 @@ fn main() {
             );
         }
     }
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"), PathBuf::from);
+    let out = target.join("bench");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(
         out.join("library_load.json"),

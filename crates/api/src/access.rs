@@ -196,69 +196,38 @@ fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// What a credential claims, before it is checked against the database.
-struct Claimed {
-    tenant_id: domain::TenantId,
-    user_id: domain::UserId,
-    credential: Credential,
-    /// The role a session token was issued under.
-    session_role: Option<domain::user::Role>,
-    /// Whether the API token's `last_used_at` is stale enough to rewrite.
-    touch_token: bool,
-}
-
-/// Resolves a credential to a live user of an active tenant, or 401.
+/// Resolves a credential to a live user of an active tenant, or 401. One query either way:
+/// the token or session row joined with its user and tenant.
 async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) -> Result<Principal, ApiError> {
     let invalid = || unauthorized("The token is invalid, expired or revoked.");
-    let claimed = if api_token::is_api_token(credential) {
-        let token =
-            state.db.system().api_token_by_hash(&api_token::hash(credential)).await?.ok_or_else(invalid)?;
-        if !token.is_live(now) {
+    let live =
+        |user: &User, tenant: &Tenant| user.is_active && tenant.is_active && user.tenant_id == tenant.id;
+    if api_token::is_api_token(credential) {
+        let (token, user, tenant) = state
+            .db
+            .system()
+            .api_token_credentials(&api_token::hash(credential))
+            .await?
+            .ok_or_else(invalid)?;
+        if !token.is_live(now) || !live(&user, &tenant) {
             return Err(invalid());
         }
-        Claimed {
-            tenant_id: token.tenant_id,
-            user_id: token.user_id,
-            credential: Credential::ApiToken { id: token.id, scope: token.scope },
-            session_role: None,
-            touch_token: token.last_used_at.is_none_or(|used| now - used >= TOKEN_USE_RESOLUTION),
+        if token.last_used_at.is_none_or(|used| now - used >= TOKEN_USE_RESOLUTION) {
+            state.db.tenant(TenantScope::of(&tenant)).touch_api_token(token.id, now).await?;
         }
-    } else if session_token::looks_like_jwt(credential) {
-        let claims = state.session_tokens.verify(credential).map_err(|_| invalid())?;
-        Claimed {
-            tenant_id: claims.tid,
-            user_id: claims.sub,
-            credential: Credential::Session(claims.jti),
-            session_role: Some(claims.role),
-            touch_token: false,
-        }
-    } else {
-        return Err(invalid());
-    };
-
-    let tenant = state
-        .db
-        .system()
-        .tenant_by_id(claimed.tenant_id)
-        .await?
-        .filter(|t| t.is_active)
-        .ok_or_else(invalid)?;
-    let repo = state.db.tenant(TenantScope::of(&tenant));
-    let user = repo.user_by_id(claimed.user_id).await?.filter(|u| u.is_active).ok_or_else(invalid)?;
-    match claimed.credential {
-        Credential::Session(session_id) => {
-            let session = repo.session(session_id).await?.ok_or_else(invalid)?;
-            // A role change ends sessions issued under the old role.
-            if !session.is_live(now) || session.user_id != user.id || claimed.session_role != Some(user.role)
-            {
-                return Err(invalid());
-            }
-        }
-        Credential::ApiToken { id, .. } => {
-            if claimed.touch_token {
-                repo.touch_api_token(id, now).await?;
-            }
-        }
+        let credential = Credential::ApiToken { id: token.id, scope: token.scope };
+        return Ok(Principal { user, tenant, credential });
     }
-    Ok(Principal { user, tenant, credential: claimed.credential })
+    if !session_token::looks_like_jwt(credential) {
+        return Err(invalid());
+    }
+    let claims = state.session_tokens.verify(credential).map_err(|_| invalid())?;
+    let (session, user, tenant) =
+        state.db.system().session_credentials(claims.jti).await?.ok_or_else(invalid)?;
+    // A role change ends sessions issued under the old role.
+    let matches_claims = session.user_id == claims.sub && tenant.id == claims.tid && user.role == claims.role;
+    if !session.is_live(now) || !matches_claims || !live(&user, &tenant) {
+        return Err(invalid());
+    }
+    Ok(Principal { user, tenant, credential: Credential::Session(session.id) })
 }

@@ -1,16 +1,17 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
-use domain::session::ApiToken;
+use domain::session::{ApiToken, Session};
 use domain::tenant::{NewTenant, Subdomain, Tenant, TenantName};
+use domain::user::User;
 use domain::wire::{Analytics, TenantUsage};
-use domain::{AuditEventId, TenantId, UserId};
+use domain::{AuditEventId, SessionId, TenantId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 
-use crate::entities::{api_tokens, audit_events, prompts, tenants, users};
+use crate::entities::{api_tokens, audit_events, prompts, sessions, tenants, users};
 use crate::error::corrupt;
 use crate::query::{AuditFilter, Page, contains_ci};
 use crate::{StoreError, convert};
@@ -162,13 +163,42 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
 
     /// The API token with this SHA-256 hash, in whichever tenant it lives. This is the
     /// authentication path for integrations: the tenant is only known once the token is found.
-    pub async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
-        api_tokens::Entity::find()
+    /// The API token with this hash, with its user and their tenant, in one query (the hot
+    /// path of every integration request).
+    pub async fn api_token_credentials(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(ApiToken, User, Tenant)>, StoreError> {
+        let row = api_tokens::Entity::find()
             .filter(api_tokens::Column::TokenHash.eq(token_hash))
+            .find_also_related(users::Entity)
+            .find_also(api_tokens::Entity, tenants::Entity)
             .one(self.conn)
-            .await?
-            .map(convert::api_token)
-            .transpose()
+            .await?;
+        match row {
+            Some((token, Some(user), Some(tenant))) => {
+                Ok(Some((convert::api_token(token)?, convert::user(user)?, convert::tenant(tenant)?)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The session with this id, with its user and their tenant, in one query.
+    pub async fn session_credentials(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, User, Tenant)>, StoreError> {
+        let row = sessions::Entity::find_by_id(id.as_uuid())
+            .find_also_related(users::Entity)
+            .find_also(sessions::Entity, tenants::Entity)
+            .one(self.conn)
+            .await?;
+        match row {
+            Some((session, Some(user), Some(tenant))) => {
+                Ok(Some((convert::session(session), convert::user(user)?, convert::tenant(tenant)?)))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Records an event; `tenant_id` is `None` for system-wide events.

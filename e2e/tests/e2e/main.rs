@@ -2,5 +2,7 @@
 //! Chromium. `cargo xtask test` builds both first.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod server;
+mod sign_in;
 mod web_app;

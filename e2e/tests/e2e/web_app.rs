@@ -1,7 +1,6 @@
 //! The built WASM app: served with the right types, and rendering in a real browser.
 
-use std::process::Command;
-
+use crate::browser::{Browser, Viewport};
 use crate::server;
 
 #[tokio::test]
@@ -28,32 +27,15 @@ async fn the_bundle_is_served_with_the_right_types() {
     }
 }
 
-/// Chromium loads the page, runs the WASM app, and the app calls the API: the rendered DOM
-/// shows the sign-in form and the server version fetched from `/healthz`.
-#[test]
-fn the_app_renders_in_headless_chromium() {
+/// Chromium loads the page, runs the WASM app, and the app calls the API: the page shows the
+/// sign-in form and the server version fetched from `/healthz`.
+#[tokio::test]
+async fn the_app_renders_in_headless_chromium() {
     let server = server::start();
-    let profile = tempfile::tempdir().unwrap();
-    let output = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("{}/", server.url))
-        .output()
-        .expect("chromium runs (cargo xtask test installs it)");
-    let dom = String::from_utf8_lossy(&output.stdout);
-    assert!(dom.contains("AI Prompt Manager"), "{dom}");
-    assert!(dom.contains(r#"<label for="email">Email</label>"#), "the WASM app rendered the form: {dom}");
+    let browser = Browser::launch(&server.url, Viewport::DESKTOP).await;
+    browser.goto("/").await;
+    browser.wait_for(r#"label[for="email"]"#).await;
+    browser.wait_for_text("AI Prompt Manager").await;
     let version = env!("CARGO_PKG_VERSION");
-    assert!(dom.contains(&format!("Server {version} is up.")), "the app reached the API: {dom}");
+    browser.wait_for_text(&format!("Server {version} is up.")).await;
 }

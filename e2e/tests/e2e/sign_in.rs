@@ -1,0 +1,103 @@
+//! The sign-in page in headless Chromium, at desktop width and on a 375 px phone: the form is
+//! there, labelled, fits the screen and has no serious accessibility problems.
+
+use std::time::Duration;
+
+use crate::browser::{Browser, Viewport};
+use crate::server;
+
+/// Opens `/` at `viewport` and checks the sign-in form the way a person would meet it.
+async fn check_sign_in_page(viewport: Viewport, screenshot: &str) {
+    let server = server::start();
+    let browser = Browser::launch(&server.url, viewport).await;
+    browser.goto("/").await;
+
+    for id in ["tenant", "email", "password"] {
+        let field = browser.wait_for(&format!("input#{id}")).await;
+        assert!(field.is_displayed().await.unwrap(), "#{id} is visible");
+        let labelled = browser
+            .execute("return document.getElementById(arguments[0]).labels.length > 0;", vec![id.into()])
+            .await;
+        assert_eq!(labelled, true, "#{id} has a <label>");
+    }
+    browser.wait_for_text("Sign in").await;
+    assert_eq!(browser.path().await, "/");
+
+    let size = browser
+        .execute(
+            "return [window.innerWidth, document.documentElement.scrollWidth, document.documentElement.lang];",
+            vec![],
+        )
+        .await;
+    assert_eq!(size[0], viewport.width, "the window is {} px wide", viewport.width);
+    assert!(
+        size[1].as_u64() <= size[0].as_u64(),
+        "nothing overflows sideways at {} px: the page is {} px wide",
+        viewport.width,
+        size[1]
+    );
+    assert_eq!(size[2], "en", "the page declares its language");
+
+    browser.assert_accessible().await;
+    browser.screenshot(screenshot).await;
+}
+
+#[tokio::test]
+async fn the_sign_in_page_works_at_desktop_width() {
+    check_sign_in_page(Viewport::DESKTOP, "login").await;
+}
+
+#[tokio::test]
+async fn the_sign_in_page_works_on_a_375px_phone() {
+    check_sign_in_page(Viewport::PHONE, "login-phone").await;
+}
+
+/// The helpers later tests build on, against a small page of our own inserted into the app's
+/// document (so this test does not change when the screens do): a button that appears late,
+/// typing into a field, navigation by `history.pushState`, and the message a failed wait gives.
+#[tokio::test]
+async fn the_browser_helpers_wait_type_click_and_explain_failures() {
+    let server = server::start();
+    let browser = Browser::launch(&server.url, Viewport::DESKTOP).await;
+    browser.goto("/").await;
+    browser.wait_for("input#email").await;
+    browser
+        .execute(
+            r#"
+            const form = document.createElement('form');
+            form.innerHTML = '<label for="fixture-name">Name</label><input id="fixture-name" value="old">';
+            form.onsubmit = event => {
+                event.preventDefault();
+                const name = document.getElementById('fixture-name').value;
+                history.pushState(null, '', '/fixture/done');
+                const done = document.createElement('p');
+                done.textContent = 'Hello, ' + name + '!';
+                document.body.append(done);
+            };
+            document.body.append(form);
+            setTimeout(() => {
+                const button = document.createElement('button');
+                button.innerHTML = '  Say <b>hello</b>  ';
+                form.append(button);
+            }, 300);
+            "#,
+            vec![],
+        )
+        .await;
+
+    browser.fill("fixture-name", "Ada \"quoted\" O'Neil").await;
+    browser.click_button("Say hello").await;
+    browser.wait_for_text("Hello, Ada \"quoted\" O'Neil!").await;
+    browser.wait_for_path("/fixture/done").await;
+    assert_eq!(browser.path().await, "/fixture/done");
+
+    let failure =
+        browser.try_wait_for_text("Not on this page", Duration::from_millis(300)).await.unwrap_err();
+    assert!(failure.starts_with("waited 300ms for the text \"Not on this page\""), "{failure}");
+    assert!(failure.contains("/fixture/done"), "the failure names the URL: {failure}");
+    assert!(failure.contains("input#email[name=email][type=email]"), "and lists the fields: {failure}");
+    assert!(failure.contains("\"Say hello\""), "and the buttons: {failure}");
+    assert!(failure.contains("Hello, Ada"), "and the visible text: {failure}");
+    let failure = browser.try_wait_for("#missing", Duration::from_millis(300)).await.unwrap_err();
+    assert!(failure.contains("an element matching `#missing`"), "{failure}");
+}

@@ -1,0 +1,284 @@
+//! A prompt's versions: compare any two as a line diff, restore an older one.
+
+use domain::PromptId;
+use domain::diff::DiffOp;
+use domain::prompt::may_edit;
+use domain::wire::{PromptDiff, PromptVersionSummary, RestorePromptRequest};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::{self, ApiFailure};
+use crate::auth::use_auth;
+use crate::ui::{ErrorAlert, FailureAlert, Loading, Time, set_title};
+
+#[component]
+pub fn HistoryPage() -> impl IntoView {
+    set_title("History");
+    let auth = use_auth();
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.with(|p| p.get("id")).and_then(|s| s.parse::<PromptId>().ok()));
+    let not_a_prompt = || ApiFailure::local("This address does not name a prompt.");
+
+    let prompt = LocalResource::new(move || {
+        let id = id.get();
+        async move {
+            match id {
+                Some(id) => api::prompt(id).await,
+                None => Err(not_a_prompt()),
+            }
+        }
+    });
+    let versions = LocalResource::new(move || {
+        let id = id.get();
+        async move {
+            match id {
+                Some(id) => api::versions(id, None).await.map(|list| list.items),
+                None => Err(not_a_prompt()),
+            }
+        }
+    });
+
+    let from = RwSignal::new(None::<u32>);
+    let to = RwSignal::new(None::<u32>);
+    // Compare the two newest versions until the person picks others.
+    Effect::new(move || {
+        if let Some(Ok(items)) = versions.get() {
+            let newest = items.first().map(|v| v.version);
+            let previous = items.get(1).map(|v| v.version).or(newest);
+            to.set(newest);
+            from.set(previous);
+        }
+    });
+    let diff = LocalResource::new(move || {
+        let (id, from, to) = (id.get(), from.get(), to.get());
+        async move {
+            match (id, from, to) {
+                (Some(id), Some(from), Some(to)) => Some(api::diff(id, from, to).await),
+                _ => None,
+            }
+        }
+    });
+
+    let may_restore = move || {
+        prompt.get().and_then(Result::ok).is_some_and(|p| {
+            auth.user_id()
+                .zip(auth.role())
+                .is_some_and(|(me, role)| may_edit(p.owner.as_ref().map(|o| o.id), me, role))
+        })
+    };
+    let current = move || versions.get().and_then(Result::ok).and_then(|v| v.first().map(|v| v.version));
+
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let restored = RwSignal::new(None::<String>);
+    let restoring = RwSignal::new(false);
+    let restore = move |version: u32| {
+        let (Some(id), Some(current)) = (id.get_untracked(), current()) else { return };
+        restoring.set(true);
+        failure.set(None);
+        restored.set(None);
+        spawn_local(async move {
+            let request = RestorePromptRequest { version: Some(current), commit_message: None };
+            match api::restore(id, version, &request).await {
+                Ok(view) => {
+                    restored.set(Some(format!("Version {version} restored as version {}.", view.version)));
+                    prompt.refetch();
+                    versions.refetch();
+                }
+                Err(f) => failure.set(Some(f)),
+            }
+            restoring.set(false);
+        });
+    };
+
+    let title = move || {
+        prompt.get().and_then(Result::ok).map(|p| {
+            set_title(&format!("History of {}", p.title));
+            p.title
+        })
+    };
+
+    view! {
+        <div class="page-header">
+            <h1>"History" {move || title().map(|t| format!(": {t}"))}</h1>
+            <div class="actions">
+                {move || id.get().map(|id| view! { <a class="button button-secondary" href=format!("/prompts/{id}")>"Back to the prompt"</a> })}
+            </div>
+        </div>
+        <FailureAlert failure/>
+        {move || restored.get().map(|s| view! { <p class="alert alert-success" role="status">{s}</p> })}
+        <Transition fallback=|| view! { <Loading label="Loading versions…"/> }>
+            {move || {
+                versions
+                    .get()
+                    .map(|result| match result {
+                        Err(failure) => view! { <ErrorAlert failure/> }.into_any(),
+                        Ok(items) => {
+                            let newest = items.first().map(|v| v.version);
+                            view! {
+                                <div class="table-wrap">
+                                    <table class="versions">
+                                        <caption class="visually-hidden">"Versions, newest first"</caption>
+                                        <thead>
+                                            <tr>
+                                                <th scope="col">"Version"</th>
+                                                <th scope="col">"Title"</th>
+                                                <th scope="col">"Author"</th>
+                                                <th scope="col">"Saved"</th>
+                                                <th scope="col">"Note"</th>
+                                                <th scope="col">"From"</th>
+                                                <th scope="col">"To"</th>
+                                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {items
+                                                .into_iter()
+                                                .map(|v| {
+                                                    let is_current = Some(v.version) == newest;
+                                                    view! {
+                                                        <VersionRow v is_current from to may_restore=Signal::derive(may_restore) restoring restore/>
+                                                    }
+                                                })
+                                                .collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                    })
+            }}
+        </Transition>
+        <Transition fallback=|| view! { <Loading label="Comparing…"/> }>
+            {move || {
+                diff.get()
+                    .flatten()
+                    .map(|result| match result {
+                        Ok(diff) => view! { <DiffView diff/> }.into_any(),
+                        Err(failure) => view! { <ErrorAlert failure/> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn VersionRow(
+    v: PromptVersionSummary,
+    is_current: bool,
+    from: RwSignal<Option<u32>>,
+    to: RwSignal<Option<u32>>,
+    may_restore: Signal<bool>,
+    restoring: RwSignal<bool>,
+    restore: impl Fn(u32) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let n = v.version;
+    let (from_id, to_id) = (format!("diff-from-{n}"), format!("diff-to-{n}"));
+    let note = match (v.commit_message, v.restored_from) {
+        (Some(m), Some(r)) => format!("{m} (restored from version {r})"),
+        (Some(m), None) => m,
+        (None, Some(r)) => format!("Restored from version {r}"),
+        (None, None) => String::new(),
+    };
+    view! {
+        <tr class:current=is_current>
+            <td>{n} {is_current.then_some(" (current)")}</td>
+            <td>{v.title}</td>
+            <td>{v.author.map(|a| a.name).unwrap_or_else(|| "(deleted user)".to_owned())}</td>
+            <td><Time at=v.created_at/></td>
+            <td>{note}</td>
+            <td>
+                <label class="visually-hidden" for=from_id.clone()>{format!("Compare from version {n}")}</label>
+                <input type="radio" name="diff-from" id=from_id prop:checked=move || from.get() == Some(n)
+                    on:change=move |_| from.set(Some(n))/>
+            </td>
+            <td>
+                <label class="visually-hidden" for=to_id.clone()>{format!("Compare to version {n}")}</label>
+                <input type="radio" name="diff-to" id=to_id prop:checked=move || to.get() == Some(n)
+                    on:change=move |_| to.set(Some(n))/>
+            </td>
+            <td>
+                <Show when=move || may_restore.get() && !is_current>
+                    <button type="button" class="button-secondary button-small" aria-label=format!("Restore version {n}")
+                        disabled=move || restoring.get() on:click=move |_| restore(n)>
+                        "Restore"
+                    </button>
+                </Show>
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn DiffView(diff: PromptDiff) -> impl IntoView {
+    let heading = format!("Changes from version {} to version {}", diff.from, diff.to);
+    let unchanged = diff.changes.is_empty() && diff.lines.iter().all(|l| l.op == DiffOp::Equal);
+    view! {
+        <section class="diff" aria-labelledby="diff-title">
+            <h2 id="diff-title">{heading}</h2>
+            {unchanged.then(|| view! { <p class="hint">"These versions are the same."</p> })}
+            {(!diff.changes.is_empty())
+                .then(|| {
+                    view! {
+                        <table class="field-changes">
+                            <caption class="visually-hidden">"Changed fields"</caption>
+                            <thead>
+                                <tr><th scope="col">"Field"</th><th scope="col">"Before"</th><th scope="col">"After"</th></tr>
+                            </thead>
+                            <tbody>
+                                {diff
+                                    .changes
+                                    .into_iter()
+                                    .map(|c| view! {
+                                        <tr><th scope="row">{c.field}</th><td><del>{c.from}</del></td><td><ins>{c.to}</ins></td></tr>
+                                    })
+                                    .collect_view()}
+                            </tbody>
+                        </table>
+                    }
+                })}
+            <div class="diff-lines" role="group" aria-label="Content, line by line">
+                {diff
+                    .lines
+                    .into_iter()
+                    .map(|line| {
+                        let old = line.old_line.map(|n| n.to_string()).unwrap_or_default();
+                        let new = line.new_line.map(|n| n.to_string()).unwrap_or_default();
+                        match line.op {
+                            DiffOp::Insert => view! {
+                                <ins class="diff-line diff-insert">
+                                    <span class="ln" aria-hidden="true">{old}</span>
+                                    <span class="ln" aria-hidden="true">{new}</span>
+                                    <span class="sign" aria-hidden="true">"+"</span>
+                                    <span class="visually-hidden">"Added: "</span>
+                                    <span class="text">{line.text}</span>
+                                </ins>
+                            }
+                                .into_any(),
+                            DiffOp::Delete => view! {
+                                <del class="diff-line diff-delete">
+                                    <span class="ln" aria-hidden="true">{old}</span>
+                                    <span class="ln" aria-hidden="true">{new}</span>
+                                    <span class="sign" aria-hidden="true">"−"</span>
+                                    <span class="visually-hidden">"Removed: "</span>
+                                    <span class="text">{line.text}</span>
+                                </del>
+                            }
+                                .into_any(),
+                            DiffOp::Equal => view! {
+                                <div class="diff-line diff-equal">
+                                    <span class="ln" aria-hidden="true">{old}</span>
+                                    <span class="ln" aria-hidden="true">{new}</span>
+                                    <span class="sign" aria-hidden="true">" "</span>
+                                    <span class="text">{line.text}</span>
+                                </div>
+                            }
+                                .into_any(),
+                        }
+                    })
+                    .collect_view()}
+            </div>
+        </section>
+    }
+}

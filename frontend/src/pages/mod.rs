@@ -1,0 +1,13 @@
+//! One module per screen.
+
+pub mod analytics;
+pub mod audit;
+pub mod editor;
+pub mod history;
+pub mod library;
+pub mod login;
+pub mod profile;
+pub mod tenants;
+pub mod tokens;
+pub mod transfer;
+pub mod users;

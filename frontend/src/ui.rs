@@ -1,0 +1,127 @@
+//! Small pieces every screen uses: alerts, loading and empty states, field errors, dates,
+//! downloads and the clipboard.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::api::ApiFailure;
+
+/// A failure, announced to assistive technology.
+#[component]
+pub fn ErrorAlert(#[prop(into)] failure: ApiFailure) -> impl IntoView {
+    view! {
+        <div class="alert alert-error" role="alert">
+            <p>{failure.to_string()}</p>
+        </div>
+    }
+}
+
+/// Shows the failure held by `failure`, if any (its field errors appear next to their fields).
+#[component]
+pub fn FailureAlert(failure: RwSignal<Option<ApiFailure>>) -> impl IntoView {
+    move || failure.get().map(|failure| view! { <ErrorAlert failure/> })
+}
+
+/// A loading message, announced politely.
+#[component]
+pub fn Loading(#[prop(optional, into)] label: Option<String>) -> impl IntoView {
+    view! {
+        <p class="loading" role="status">
+            <span class="spinner" aria-hidden="true"></span>
+            {label.unwrap_or_else(|| "Loading…".to_owned())}
+        </p>
+    }
+}
+
+/// The error message element for a field, always present so `aria-describedby` can point at
+/// it; empty while the field is fine.
+#[component]
+pub fn FieldMessage(
+    failure: RwSignal<Option<ApiFailure>>,
+    field: &'static str,
+    #[prop(into)] id: String,
+) -> impl IntoView {
+    view! {
+        <p class="field-error" id=id>
+            {move || failure.with(|f| f.as_ref().and_then(|f| f.field(field)))}
+        </p>
+    }
+}
+
+/// `aria-invalid` for a field: `"true"` while the last failure names it.
+pub fn invalid(
+    failure: RwSignal<Option<ApiFailure>>,
+    field: &'static str,
+) -> impl Fn() -> Option<&'static str> {
+    move || failure.with(|f| f.as_ref().and_then(|f| f.field(field)).map(|_| "true"))
+}
+
+/// Sets the browser tab's title.
+pub fn set_title(page: &str) {
+    document().set_title(&format!("{page} · AI Prompt Manager"));
+}
+
+/// A date and time in the person's own locale and time zone, inside `<time>`.
+#[component]
+pub fn Time(at: DateTime<Utc>) -> impl IntoView {
+    let text = local_time(at);
+    view! { <time datetime=at.to_rfc3339()>{text}</time> }
+}
+
+pub fn local_time(at: DateTime<Utc>) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at.timestamp_millis() as f64));
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"dateStyle".into(), &"medium".into());
+    let _ = js_sys::Reflect::set(&options, &"timeStyle".into(), &"short".into());
+    let locale = window().navigator().language().unwrap_or_else(|| "en".to_owned());
+    String::from(date.to_locale_string(&locale, &options))
+}
+
+/// Offers `text` as a file download named `filename`.
+pub fn download(filename: &str, mime: &str, text: &str) -> Result<(), ApiFailure> {
+    let fail = |_| ApiFailure::local("The browser refused to save the file.");
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(fail)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
+    let anchor: web_sys::HtmlAnchorElement =
+        document().create_element("a").map_err(fail)?.dyn_into().map_err(|_| ApiFailure::local("No link"))?;
+    anchor.set_href(&url);
+    anchor.set_download(filename);
+    anchor.set_hidden(true);
+    if let Some(body) = document().body() {
+        let _ = body.append_child(&anchor);
+        anchor.click();
+        let _ = body.remove_child(&anchor);
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}
+
+/// Copies `text` to the clipboard.
+pub async fn copy_to_clipboard(text: &str) -> Result<(), ApiFailure> {
+    let promise = window().navigator().clipboard().write_text(text);
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .map(drop)
+        .map_err(|_| ApiFailure::local("The browser refused to copy; select the text and copy it yourself."))
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`, from the browser's clock.
+pub fn today() -> chrono::NaiveDate {
+    let ms = js_sys::Date::now() as i64;
+    DateTime::<Utc>::from_timestamp_millis(ms).map(|d| d.date_naive()).unwrap_or_default()
+}
+
+/// Splits a comma-separated list, trimming and dropping blanks.
+pub fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// An in-app path to return to after signing in: only paths inside this app.
+pub fn safe_next(next: Option<String>) -> String {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/login"))
+        .unwrap_or_else(|| "/prompts".to_owned())
+}
