@@ -3,7 +3,8 @@
 //! actix-web route answering a constant in the same run (`cargo xtask bench`).
 //!
 //! Measured, each for `DURATION` after a warm-up, at `CONNECTIONS` connections:
-//! (a) `GET /api/v1/prompts/{name}` with an API token, rotating over the tenant's prompts;
+//! (a) `GET /api/v1/prompts/{name}` with an API token, rotating over the tenant's prompts, with
+//!     the read cache on (the default) and off;
 //! (b) `GET /api/v1/prompts?q=…`, rotating over search words;
 //! (bare) `GET /` on a bare actix-web server with as many workers as the app.
 //! Prints a table and writes `target/bench/library_load.json`.
@@ -69,7 +70,10 @@ fn prompt_name(i: usize) -> String {
 }
 
 struct Target {
+    /// The server with its read cache (the default).
     address: String,
+    /// The same database served without the read cache: every request reaches the database.
+    uncached_address: String,
     token: String,
     seed_seconds: f64,
     _db: TestDatabase,
@@ -133,14 +137,23 @@ async fn seed(db: TestDatabase) -> Target {
     }
     let seed_seconds = started.elapsed().as_secs_f64();
 
-    let vars = [("SECRET_KEY", KEY), ("SERVER_HOST", "127.0.0.1"), ("SERVER_PORT", "0")];
-    let mut settings = Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
-    settings.database = db.settings().clone();
-    settings.web_dist_dir = std::env::temp_dir().join("no-web-app");
-    let app = Application::build(settings).await.unwrap();
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    Target { address, token: token.unwrap(), seed_seconds, _db: db }
+    let serve = |read_cache_ttl: std::time::Duration| {
+        let vars = [("SECRET_KEY", KEY), ("SERVER_HOST", "127.0.0.1"), ("SERVER_PORT", "0")];
+        let mut settings =
+            Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        settings.database = db.settings().clone();
+        settings.web_dist_dir = std::env::temp_dir().join("no-web-app");
+        settings.read_cache_ttl = read_cache_ttl;
+        async move {
+            let app = Application::build(settings).await.unwrap();
+            let address = format!("http://127.0.0.1:{}", app.port());
+            tokio::spawn(app.run_until_stopped());
+            address
+        }
+    };
+    let address = serve(std::time::Duration::from_secs(2)).await;
+    let uncached_address = serve(std::time::Duration::ZERO).await;
+    Target { address, uncached_address, token: token.unwrap(), seed_seconds, _db: db }
 }
 
 /// A wrk script that rotates over `paths` and prints its summary as one JSON line.
@@ -223,24 +236,22 @@ fn main() {
     runtime.block_on(async {
         let bare = bare_server();
         for backend in ["sqlite", "postgres"] {
-            let db = if backend == "sqlite" { TestDatabase::sqlite().await } else { TestDatabase::postgres().await };
+            let db = if backend == "sqlite" {
+                TestDatabase::sqlite().await
+            } else {
+                TestDatabase::postgres().await
+            };
             eprintln!("seeding {backend}: {} tenants × {PROMPTS_PER_TENANT} prompts…", tenants());
             let target = seed(db).await;
             eprintln!("seeded {backend} in {:.0} s", target.seed_seconds);
             // wrk blocks; the servers run on their own threads.
-            let (address, token) = (target.address.clone(), target.token.clone());
-            let fetch = tokio::task::spawn_blocking({
-                let (address, token, script) = (address.clone(), token.clone(), fetch_script.clone());
-                move || wrk(&address, &script, Some(&token))
-            })
-            .await
-            .unwrap();
-            let search = tokio::task::spawn_blocking({
-                let (address, token, script) = (address.clone(), token.clone(), search_script.clone());
-                move || wrk(&address, &script, Some(&token))
-            })
-            .await
-            .unwrap();
+            let run = |address: &str, script: &PathBuf| {
+                let (address, token, script) = (address.to_owned(), target.token.clone(), script.clone());
+                tokio::task::spawn_blocking(move || wrk(&address, &script, Some(&token)))
+            };
+            let fetch = run(&target.address, &fetch_script).await.unwrap();
+            let fetch_uncached = run(&target.uncached_address, &fetch_script).await.unwrap();
+            let search = run(&target.address, &search_script).await.unwrap();
             let bare_run = tokio::task::spawn_blocking({
                 let (bare, script) = (bare.clone(), bare_script.clone());
                 move || wrk(&bare, &script, None)
@@ -249,7 +260,13 @@ fn main() {
             .unwrap();
             results.insert(
                 backend.to_owned(),
-                json!({ "seed_seconds": target.seed_seconds, "fetch_by_name": fetch, "search": search, "bare": bare_run }),
+                json!({
+                    "seed_seconds": target.seed_seconds,
+                    "fetch_by_name": fetch,
+                    "fetch_by_name_uncached": fetch_uncached,
+                    "search": search,
+                    "bare": bare_run,
+                }),
             );
             drop(target);
         }

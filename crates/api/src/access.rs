@@ -11,6 +11,7 @@ use std::future::{Ready, ready};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
@@ -142,7 +143,15 @@ pub async fn enforce(
     match decision {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
-            Ok(next.call(req).await?.map_into_boxed_body())
+            let changes = !matches!(*req.method(), Method::GET | Method::HEAD);
+            let response = next.call(req).await?;
+            if changes && response.status().is_success() {
+                // Whatever was cached before this change may be stale now.
+                if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
+                    state.read_cache.invalidate();
+                }
+            }
+            Ok(response.map_into_boxed_body())
         }
         Err(err) => Ok(req.error_response(err)),
     }
@@ -196,9 +205,26 @@ fn bearer(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// Resolves a credential to a live user of an active tenant, or 401. One query either way:
-/// the token or session row joined with its user and tenant.
+/// Resolves a credential to a live user of an active tenant, or 401: from the read cache when
+/// this credential was checked moments ago, otherwise from the database.
 async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) -> Result<Principal, ApiError> {
+    let key = api_token::hash(credential);
+    if let Some(principal) = state.read_cache.principal(&key, now) {
+        return Ok(principal);
+    }
+    let epoch = state.read_cache.epoch();
+    let (principal, expires_at) = authenticate_in_database(state, credential, now).await?;
+    state.read_cache.keep_principal(epoch, key, &principal, expires_at);
+    Ok(principal)
+}
+
+/// One query either way: the token or session row joined with its user and tenant. Also says
+/// when the credential expires.
+async fn authenticate_in_database(
+    state: &AppState,
+    credential: &str,
+    now: DateTime<Utc>,
+) -> Result<(Principal, Option<DateTime<Utc>>), ApiError> {
     let invalid = || unauthorized("The token is invalid, expired or revoked.");
     let live =
         |user: &User, tenant: &Tenant| user.is_active && tenant.is_active && user.tenant_id == tenant.id;
@@ -216,7 +242,7 @@ async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) ->
             state.db.tenant(TenantScope::of(&tenant)).touch_api_token(token.id, now).await?;
         }
         let credential = Credential::ApiToken { id: token.id, scope: token.scope };
-        return Ok(Principal { user, tenant, credential });
+        return Ok((Principal { user, tenant, credential }, token.expires_at));
     }
     if !session_token::looks_like_jwt(credential) {
         return Err(invalid());
@@ -229,5 +255,5 @@ async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) ->
     if !session.is_live(now) || !matches_claims || !live(&user, &tenant) {
         return Err(invalid());
     }
-    Ok(Principal { user, tenant, credential: Credential::Session(session.id) })
+    Ok((Principal { user, tenant, credential: Credential::Session(session.id) }, Some(session.expires_at)))
 }

@@ -38,6 +38,9 @@ pub struct Settings {
     /// `TRUST_PROXY_HEADERS`: take the client address from `X-Forwarded-For`/`Forwarded`
     /// (only behind a proxy that sets them).
     pub trust_proxy_headers: bool,
+    /// `READ_CACHE_SECONDS`: how long credentials and fetched prompts may be served from memory
+    /// (changes made through this process are seen at once; `0` turns the cache off).
+    pub read_cache_ttl: std::time::Duration,
 }
 
 /// OpenID Connect single sign-on (the SSO issue builds the flow on these).
@@ -184,6 +187,7 @@ impl Settings {
             session_lifetime: chrono::Duration::minutes(i64::from(session_minutes)),
             login_limits,
             trust_proxy_headers: vars.flag("TRUST_PROXY_HEADERS", false)?,
+            read_cache_ttl: std::time::Duration::from_secs(vars.number("READ_CACHE_SECONDS", 2, 0..=300)?),
             database,
             db_path,
             secret_key,

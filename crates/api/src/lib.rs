@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod openapi;
+pub mod read_cache;
 pub mod routes;
 pub mod seed;
 pub mod spa;

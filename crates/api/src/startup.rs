@@ -17,6 +17,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
+use crate::read_cache::ReadCache;
 use crate::state::{AppState, Passwords};
 use crate::{access, error, openapi, routes, seed, spa};
 use auth::login_throttle::LoginThrottle;
@@ -78,6 +79,7 @@ impl Application {
             dummy_password_hash: dummy_hash,
             login_throttle: LoginThrottle::new(settings.login_limits),
             trust_proxy_headers: settings.trust_proxy_headers,
+            read_cache: ReadCache::new(settings.read_cache_ttl),
         });
         let dist = settings.web_dist_dir.clone();
         if !dist.join("index.html").is_file() {

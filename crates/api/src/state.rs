@@ -1,3 +1,4 @@
+use crate::read_cache::ReadCache;
 use auth::login_throttle::LoginThrottle;
 use auth::password::PasswordHasher;
 use auth::session_token::SessionTokens;
@@ -15,6 +16,7 @@ pub struct AppState {
     pub dummy_password_hash: Secret<String>,
     pub login_throttle: LoginThrottle,
     pub trust_proxy_headers: bool,
+    pub read_cache: ReadCache,
 }
 
 /// Password hashing with bounded parallelism: PBKDF2 is CPU-bound, so at most `permits`

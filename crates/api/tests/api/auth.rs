@@ -208,7 +208,9 @@ async fn forged_expired_and_revoked_tokens_are_refused(backend: Backend) {
 }
 
 async fn deactivation_and_role_changes_end_sessions(backend: Backend) {
-    let app = app(backend).await;
+    // The changes below go straight to the database, as another process would make them; the
+    // read cache (tested in `read_cache_sees_changes`) is off so they must be seen at once.
+    let app = spawn(Spawn { backend, vars: vec![("READ_CACHE_SECONDS", "0")], ..Spawn::default() }).await;
     let acme = app.tenant("acme").await;
     let alice = app.user(&acme, "alice@acme.test", Role::User, "pw-alice-1").await;
     let bob = app.user(&acme, "bob@acme.test", Role::User, "pw-bob-12").await;

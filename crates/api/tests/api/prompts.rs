@@ -18,6 +18,7 @@ on_both_databases!(
     search_filters_sorts_pages_and_counts,
     import_and_export_round_trip_with_dry_run_and_conflict_policies,
     another_tenants_prompts_do_not_exist,
+    the_read_cache_sees_changes_here_at_once_and_elsewhere_within_its_lifetime,
 );
 
 pub struct Library {
@@ -700,4 +701,56 @@ async fn another_tenants_prompts_do_not_exist(backend: Backend) {
     }
     let still: Value = app.get_as("/api/v1/prompts/internal", &ann).await.json().await.unwrap();
     assert_eq!(still["content"], "acme only");
+}
+
+async fn the_read_cache_sees_changes_here_at_once_and_elsewhere_within_its_lifetime(backend: Backend) {
+    let app = spawn(Spawn { backend, vars: vec![("READ_CACHE_SECONDS", "1")], ..Spawn::default() }).await;
+    let acme = app.tenant("acme").await;
+    let ann = app.user(&acme, "ann@acme.test", Role::User, "pw-ann-1234").await;
+    let reader = app.user(&acme, "reader@acme.test", Role::Readonly, "pw-read-123").await;
+    let ann_token = app.session_token(&acme, &ann).await;
+    let reader_token = app.api_token(&acme, &reader, TokenScope::Read).await;
+    create(&app, &ann_token, json!({ "name": "cached", "content": "one" })).await;
+    let content = |app: &TestApp, token: String| {
+        let app = app.address.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .get(format!("{app}/api/v1/prompts/cached"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert!(content(&app, reader_token.clone()).await.1.contains("\"one\""));
+
+    // A change through this server is seen at once, even though the answer was cached.
+    let edit = json!({ "content": "two", "version": 1 });
+    assert_eq!(
+        app.call(Method::PATCH, "/api/v1/prompts/cached", Some(&ann_token), Some(edit)).await.status(),
+        200
+    );
+    assert!(content(&app, reader_token.clone()).await.1.contains("\"two\""));
+
+    // A change made elsewhere (straight in the database) is seen within the cache's lifetime.
+    let repo = app.db.database().tenant(persistence::TenantScope::of(&acme));
+    let viewer = domain::prompt::Viewer { user: ann.id, role: Role::User };
+    let key = domain::prompt::PromptKey::parse("cached").unwrap();
+    let current = repo.prompt(&viewer, &key).await.unwrap().unwrap();
+    let fields = domain::prompt::PromptFields { content: "three".into(), ..current.fields() };
+    let change = persistence::PromptChange { author: ann.id, commit_message: None, restored_from: None };
+    repo.update_prompt(&current, fields, change, chrono::Utc::now()).await.unwrap().unwrap();
+    repo.set_user_active(reader.id, false, chrono::Utc::now()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (status, _) = content(&app, reader_token.clone()).await;
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(std::time::Instant::now() < deadline, "a deactivated user was still served after 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(content(&app, ann_token).await.1.contains("\"three\""));
 }
