@@ -17,7 +17,9 @@ tasks:
              PostgreSQL and headless Chromium
   frontend   build the web app into frontend/dist
   openapi    regenerate openapi/openapi.json from the code
-  bench      run the criterion benchmarks and print the ratios they are judged by";
+  bench      run the benchmarks (criterion, and a wrk load test of the prompt library)
+             and print the ratios they are judged by
+  screenshots  refresh docs/screenshots by running the browser tests";
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const DEFAULT_TEST_POSTGRES: &str = "127.0.0.1:5432";
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         "frontend" => frontend().map(|_| ()),
         "openapi" => openapi(),
         "bench" => bench(),
+        "screenshots" => screenshots(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -82,6 +85,17 @@ fn test() -> Result {
     step("running every test (SQLite, PostgreSQL, headless Chromium)");
     exec(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
     step(&format!("all checks passed in {:.0?}", started.elapsed()));
+    Ok(())
+}
+
+/// Runs the browser tests against a fresh build, saving their screenshots in `docs/screenshots`.
+fn screenshots() -> Result {
+    ensure_chromium()?;
+    frontend()?;
+    exec(cargo().args(["build", "-p", "api"]))?;
+    let dir = workspace_root().join("docs/screenshots");
+    exec(cargo().args(["test", "-p", "e2e"]).env("E2E_SCREENSHOT_DIR", &dir))?;
+    step(&format!("screenshots refreshed in {}; look at them before committing", dir.display()));
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use domain::prompt::{
 };
 use domain::{PromptId, UserId};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Order};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Statement,
@@ -296,17 +296,21 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             }
             _ => {
                 let phrases = terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" ");
+                // The full-text index drives the query (CROSS JOIN fixes SQLite's join order):
+                // starting from the tenant's prompts would run the MATCH once per prompt.
                 // The tenant is an indexed column, so the index itself stays inside the tenant.
                 query
+                    .from_clear()
+                    .from(Alias::new("prompts_fts"))
                     .join(
-                        JoinType::InnerJoin,
-                        sea_orm::sea_query::Alias::new("prompt_search"),
-                        Expr::cust("prompt_search.prompt_id = prompts.id"),
+                        JoinType::CrossJoin,
+                        Alias::new("prompt_search"),
+                        Expr::cust("prompt_search.search_id = prompts_fts.rowid"),
                     )
                     .join(
-                        JoinType::InnerJoin,
-                        sea_orm::sea_query::Alias::new("prompts_fts"),
-                        Expr::cust("prompts_fts.rowid = prompt_search.search_id"),
+                        JoinType::CrossJoin,
+                        prompts::Entity,
+                        Expr::cust("prompts.id = prompt_search.prompt_id"),
                     )
                     .and_where(Expr::cust_with_values(
                         "prompts_fts MATCH ('tenant:\"' || hex(?) || '\" AND {name title content tags}: (' || ? || ')')",
