@@ -11,7 +11,7 @@ use domain::prompt::{
 };
 use domain::{PromptId, UserId};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Statement,
@@ -302,16 +302,10 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                 query
                     .from_clear()
                     .from(Alias::new("prompts_fts"))
-                    .join(
-                        JoinType::CrossJoin,
-                        Alias::new("prompt_search"),
-                        Expr::cust("prompt_search.search_id = prompts_fts.rowid"),
-                    )
-                    .join(
-                        JoinType::CrossJoin,
-                        prompts::Entity,
-                        Expr::cust("prompts.id = prompt_search.prompt_id"),
-                    )
+                    .cross_join(Alias::new("prompt_search"))
+                    .cross_join(prompts::Entity)
+                    .and_where(Expr::cust("prompt_search.search_id = prompts_fts.rowid"))
+                    .and_where(Expr::cust("prompts.id = prompt_search.prompt_id"))
                     .and_where(Expr::cust_with_values(
                         "prompts_fts MATCH ('tenant:\"' || hex(?) || '\" AND {name title content tags}: (' || ? || ')')",
                         [sea_orm::Value::from(self.scope.tenant_id().as_uuid()), phrases.into()],
