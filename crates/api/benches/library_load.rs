@@ -280,9 +280,12 @@ fn main() {
     println!("|---|---|---:|---:|---:|---:|---:|");
     for (backend, result) in &results {
         let bare_rps = result["bare"]["requests_per_second"].as_f64().unwrap();
-        for (label, key) in
-            [("(a) fetch by name", "fetch_by_name"), ("(b) search", "search"), ("bare actix route", "bare")]
-        {
+        for (label, key) in [
+            ("(a) fetch by name", "fetch_by_name"),
+            ("(a) fetch by name, read cache off", "fetch_by_name_uncached"),
+            ("(b) search", "search"),
+            ("bare actix route", "bare"),
+        ] {
             let run = &result[key];
             let rps = run["requests_per_second"].as_f64().unwrap();
             println!(
