@@ -6,6 +6,8 @@ pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod prompt_files;
+pub mod prompt_versions;
 pub mod prompts;
 pub mod tenants;
 pub mod tokens;
@@ -56,14 +58,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(prompts::get_prompt)
             .service(prompts::update_prompt)
             .service(prompts::delete_prompt)
-            .service(prompts::list_versions)
-            .service(prompts::get_version)
-            .service(prompts::diff_versions)
-            .service(prompts::restore_version)
-            .service(prompts::render_prompt)
+            .service(prompt_versions::list_versions)
+            .service(prompt_versions::get_version)
+            .service(prompt_versions::diff_versions)
+            .service(prompt_versions::restore_version)
+            .service(prompt_versions::render_prompt)
             .service(prompts::list_categories)
             .service(prompts::list_tags)
-            .service(prompts::export_prompts)
+            .service(prompt_files::export_prompts)
             .service(
                 // Import files are larger than any other body.
                 scope::scope("/imports")
@@ -72,7 +74,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                             .limit(IMPORT_BODY_LIMIT)
                             .error_handler(crate::error::json_error),
                     )
-                    .service(prompts::import_prompts)
+                    .service(prompt_files::import_prompts)
                     .default_service(web::to(unknown_route)),
             )
             .default_service(web::to(unknown_route)),

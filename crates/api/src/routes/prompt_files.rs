@@ -1,0 +1,257 @@
+//! Prompts in and out of the library as files: export (all or filtered) and import with a dry
+//! run and a conflict policy, all or nothing.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
+use chrono::Utc;
+use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::prompt::{NewPrompt, PromptFields, PromptInput, PromptSort, Visibility};
+use domain::wire::{
+    ConflictPolicy, ExportedPrompt, FieldError, ImportItem, ImportOutcome, ImportReport,
+    PROMPT_EXPORT_FORMAT, Problem, PromptExport,
+};
+use persistence::PromptChange;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::prompts::{PromptQuery, stale, viewer};
+use crate::access::Principal;
+use crate::client;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Most prompts in one export or import file.
+pub const MAX_TRANSFER_PROMPTS: usize = 10_000;
+
+/// The prompts the caller may see (all, or those matching the filters) as an import file.
+#[utoipa::path(
+    tag = "prompts",
+    security(("bearer" = [])),
+    params(PromptQuery),
+    responses(
+        (status = 200, description = "The export file (up to 10,000 prompts)", body = PromptExport),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/exports/prompts")]
+pub async fn export_prompts(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<PromptQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let filter = query.filter(&principal, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let repo = state.db.tenant(principal.scope());
+    let sort = query.sort.unwrap_or(PromptSort::Name);
+    let (prompts, _) =
+        repo.search_prompts(&viewer(&principal), &filter, sort, 0, MAX_TRANSFER_PROMPTS as u64).await?;
+    let now = Utc::now();
+    let export = PromptExport {
+        format: PROMPT_EXPORT_FORMAT.to_owned(),
+        exported_at: Some(now),
+        prompts: prompts
+            .into_iter()
+            .map(|p| ExportedPrompt {
+                name: p.name.as_str().to_owned(),
+                title: Some(p.title),
+                content: p.content,
+                category: Some(p.category),
+                tags: p.tags,
+                is_enhancement_prompt: p.is_enhancement_prompt,
+                visibility: p.visibility,
+            })
+            .collect(),
+    };
+    let filename =
+        format!("prompts-{}-{}.json", principal.tenant.subdomain.as_str(), now.format("%Y%m%d-%H%M%S"));
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
+        .json(export))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportQuery {
+    /// Report what would happen without writing anything.
+    #[serde(default)]
+    dry_run: bool,
+    /// What to do with a name that is taken: `skip` (default), `overwrite` (as a new version)
+    /// or `rename`.
+    #[serde(default)]
+    #[param(value_type = Option<ConflictPolicy>)]
+    on_conflict: ConflictPolicy,
+}
+
+/// Imports an export file in one transaction: all of it or, if any prompt is invalid, none of
+/// it (every reason is listed).
+#[utoipa::path(
+    tag = "prompts",
+    security(("bearer" = [])),
+    params(ImportQuery),
+    request_body = PromptExport,
+    responses(
+        (status = 200, description = "What was done (or, with dry_run, would be done)", body = ImportReport),
+        (status = 400, description = "Not JSON, or not an export file", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid prompts; nothing was imported", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/prompts")]
+pub async fn import_prompts(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    principal: Principal,
+    query: web::Query<ImportQuery>,
+    body: web::Json<PromptExport>,
+) -> Result<web::Json<ImportReport>, ApiError> {
+    let file = body.into_inner();
+    let items = validate_import(&file)?;
+    let viewer = viewer(&principal);
+    let now = Utc::now();
+    let tx = state.db.begin().await?;
+    let repo = tx.tenant(principal.scope());
+    let mut report = ImportReport {
+        dry_run: query.dry_run,
+        on_conflict: query.on_conflict,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        skipped: 0,
+        renamed: 0,
+        items: Vec::with_capacity(items.len()),
+    };
+    let mut refused = Vec::new();
+    for (index, fields) in items.into_iter().enumerate() {
+        let name = fields.name.as_str().to_owned();
+        let existing = repo.prompt_in_namespace(&fields.name, fields.visibility, principal.user.id).await?;
+        let (outcome, stored_as) = match (existing, query.on_conflict) {
+            (None, _) => {
+                let new =
+                    NewPrompt { owner: principal.user.id, fields, commit_message: Some("Imported".into()) };
+                (ImportOutcome::Created, Some(repo.create_prompt(new, now).await?.name))
+            }
+            (Some(_), ConflictPolicy::Skip) => (ImportOutcome::Skipped, None),
+            (Some(existing), ConflictPolicy::Overwrite) => {
+                if !viewer.may_see(&existing) || !viewer.may_edit(&existing) {
+                    refused.push(FieldError::new(
+                        format!("prompts[{index}].name"),
+                        "belongs to someone else; only its owner or an administrator may overwrite it",
+                    ));
+                    continue;
+                }
+                if fields == existing.fields() {
+                    (ImportOutcome::Unchanged, Some(existing.name))
+                } else {
+                    let change = PromptChange {
+                        author: principal.user.id,
+                        commit_message: Some("Imported".into()),
+                        restored_from: None,
+                    };
+                    let updated = repo
+                        .update_prompt(&existing, fields, change, now)
+                        .await?
+                        .ok_or_else(|| stale(existing.version))?;
+                    (ImportOutcome::Updated, Some(updated.name))
+                }
+            }
+            (Some(_), ConflictPolicy::Rename) => {
+                let Some(free) =
+                    repo.free_prompt_name(&fields.name, fields.visibility, principal.user.id).await?
+                else {
+                    refused.push(FieldError::new(format!("prompts[{index}].name"), "has no free variant"));
+                    continue;
+                };
+                let new = NewPrompt {
+                    owner: principal.user.id,
+                    fields: PromptFields { name: free, ..fields },
+                    commit_message: Some("Imported".into()),
+                };
+                (ImportOutcome::Renamed, Some(repo.create_prompt(new, now).await?.name))
+            }
+        };
+        match outcome {
+            ImportOutcome::Created => report.created += 1,
+            ImportOutcome::Updated => report.updated += 1,
+            ImportOutcome::Unchanged => report.unchanged += 1,
+            ImportOutcome::Skipped => report.skipped += 1,
+            ImportOutcome::Renamed => report.renamed += 1,
+        }
+        report.items.push(ImportItem {
+            index,
+            name,
+            outcome,
+            stored_as: stored_as.map(|n| n.as_str().to_owned()),
+        });
+    }
+    if !refused.is_empty() {
+        return Err(ApiError::validation(refused));
+    }
+    if !query.dry_run {
+        let details = serde_json::json!({
+            "on_conflict": report.on_conflict,
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "skipped": report.skipped,
+            "renamed": report.renamed,
+        });
+        repo.record_audit(NewAuditEvent {
+            actor: Actor::User(principal.user.id),
+            action: AuditAction::PromptsImported,
+            target_type: "prompt",
+            target_id: None,
+            details,
+            client_addr: Some(client::address(&req, state.trust_proxy_headers)),
+            at: now,
+        })
+        .await?;
+        tx.commit().await?;
+    }
+    // A dry run drops the transaction here, which rolls every write back.
+    Ok(web::Json(report))
+}
+
+/// Every prompt of an import file, validated; all the reasons when any is invalid.
+fn validate_import(file: &PromptExport) -> Result<Vec<PromptFields>, ApiError> {
+    let mut errors = Vec::new();
+    if file.format != PROMPT_EXPORT_FORMAT {
+        errors.push(FieldError::new("format", format!("must be {PROMPT_EXPORT_FORMAT:?}")));
+    }
+    if file.prompts.len() > MAX_TRANSFER_PROMPTS {
+        errors.push(FieldError::new("prompts", format!("must hold at most {MAX_TRANSFER_PROMPTS} prompts")));
+    }
+    let mut fields = Vec::with_capacity(file.prompts.len());
+    // Two prompts of one file must not claim the same name in the same namespace.
+    let mut seen: HashMap<(String, Visibility), usize> = HashMap::new();
+    for (index, prompt) in file.prompts.iter().enumerate() {
+        let parsed = PromptFields::parse(PromptInput {
+            name: &prompt.name,
+            title: prompt.title.as_deref(),
+            content: &prompt.content,
+            category: prompt.category.as_deref(),
+            tags: &prompt.tags,
+            is_enhancement_prompt: prompt.is_enhancement_prompt,
+            visibility: prompt.visibility,
+        });
+        match parsed {
+            Ok(parsed) => {
+                if let Some(first) = seen.insert((parsed.name.key(), parsed.visibility), index) {
+                    errors.push(FieldError::new(
+                        format!("prompts[{index}].name"),
+                        format!("is the same name as prompts[{first}]"),
+                    ));
+                }
+                fields.push(parsed);
+            }
+            Err(field_errors) => errors.extend(
+                field_errors
+                    .into_iter()
+                    .map(|e| FieldError::new(format!("prompts[{index}].{}", e.field), e.message)),
+            ),
+        }
+    }
+    if errors.is_empty() { Ok(fields) } else { Err(ApiError::validation(errors)) }
+}
