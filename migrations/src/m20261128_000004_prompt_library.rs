@@ -12,38 +12,26 @@ use sea_orm_migration::sea_orm::DbBackend;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// SQLite: FTS5 rows are keyed by an integer that never changes (a `prompts` rowid can change
-/// on VACUUM), kept in `prompt_search`; triggers keep the index in step with `prompts`. The
-/// tenant is an indexed column so a search never leaves its tenant's rows. Contentless: the
-/// text lives once, in `prompts`.
+/// SQLite: an FTS5 table whose rows are keyed by an integer that never changes (a `prompts`
+/// rowid can change on VACUUM), kept in `prompt_search` by triggers. The repository writes the
+/// text: every word prefixed with its tenant's key, so a search reads only its own tenant's
+/// postings however large the other tenants grow. Contentless: the text lives in `prompts`.
 const SQLITE_SEARCH: &[&str] = &[
     "CREATE TABLE prompt_search (search_id INTEGER PRIMARY KEY, prompt_id uuid_text NOT NULL UNIQUE)",
-    "CREATE VIRTUAL TABLE prompts_fts USING fts5(tenant, name, title, content, tags, \
+    "CREATE VIRTUAL TABLE prompts_fts USING fts5(name, title, content, tags, \
      content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2')",
     "CREATE TRIGGER prompts_search_insert AFTER INSERT ON prompts BEGIN \
        INSERT INTO prompt_search (prompt_id) VALUES (new.id); \
-       INSERT INTO prompts_fts (rowid, tenant, name, title, content, tags) \
-         VALUES (last_insert_rowid(), hex(new.tenant_id), new.name, new.title, new.content, new.tags); \
-     END",
-    "CREATE TRIGGER prompts_search_update AFTER UPDATE OF name, title, content, tags ON prompts BEGIN \
-       DELETE FROM prompts_fts WHERE rowid = (SELECT search_id FROM prompt_search WHERE prompt_id = old.id); \
-       INSERT INTO prompts_fts (rowid, tenant, name, title, content, tags) \
-         SELECT search_id, hex(new.tenant_id), new.name, new.title, new.content, new.tags \
-         FROM prompt_search WHERE prompt_id = new.id; \
      END",
     "CREATE TRIGGER prompts_search_delete AFTER DELETE ON prompts BEGIN \
        DELETE FROM prompts_fts WHERE rowid = (SELECT search_id FROM prompt_search WHERE prompt_id = old.id); \
        DELETE FROM prompt_search WHERE prompt_id = old.id; \
      END",
     "INSERT INTO prompt_search (prompt_id) SELECT id FROM prompts ORDER BY id",
-    "INSERT INTO prompts_fts (rowid, tenant, name, title, content, tags) \
-       SELECT s.search_id, hex(p.tenant_id), p.name, p.title, p.content, p.tags \
-       FROM prompts p JOIN prompt_search s ON s.prompt_id = p.id",
 ];
 
 const SQLITE_SEARCH_DOWN: &[&str] = &[
     "DROP TRIGGER prompts_search_delete",
-    "DROP TRIGGER prompts_search_update",
     "DROP TRIGGER prompts_search_insert",
     "DROP TABLE prompts_fts",
     "DROP TABLE prompt_search",
@@ -51,9 +39,12 @@ const SQLITE_SEARCH_DOWN: &[&str] = &[
 
 /// PostgreSQL: a generated, weighted `tsvector` (name > title, tags > content) with a GIN
 /// index. The `simple` configuration: prompts are in any language, so no stemming; prefix
-/// matching does the rest. Name separators become spaces so folders and words match.
+/// matching does the rest. Name separators become spaces so folders and words match. The
+/// tenant is a lexeme of its own (`t<hex id>`), so the GIN index intersects a search with its
+/// tenant's rows before touching the table.
 const POSTGRES_SEARCH: &[&str] = &[
     "ALTER TABLE prompts ADD COLUMN search tsvector GENERATED ALWAYS AS ( \
+       setweight(to_tsvector('simple', 't' || replace(tenant_id::text, '-', '')), 'D') || \
        setweight(to_tsvector('simple', translate(name, '/-_.', '    ')), 'A') || \
        setweight(to_tsvector('simple', title), 'B') || \
        setweight(to_tsvector('simple', tags), 'B') || \

@@ -55,6 +55,16 @@ pub fn search_terms(q: &str) -> Vec<String> {
         .collect()
 }
 
+/// The words of `text` as SQLite's full-text index stores them: each prefixed with the tenant's
+/// key, so every posting list belongs to one tenant.
+fn search_words(key: &str, text: &str) -> String {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("{key}{}", w.to_lowercase()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The private namespace of a prompt's name: its owner's for private prompts, the tenant's
 /// (empty) otherwise.
 fn name_scope(visibility: Visibility, owner: Option<UserId>) -> String {
@@ -74,6 +84,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     pub async fn create_prompt(&self, new: NewPrompt, now: DateTime<Utc>) -> Result<Prompt, StoreError> {
         let id = convert::new_id(now);
         prompts::Entity::insert(self.prompt_row(id, &new, now)).exec_without_returning(self.conn).await?;
+        self.index_for_search(&[(id, &new.fields)], false).await?;
         let fields = new.fields;
         let prompt = Prompt {
             id: PromptId::from_uuid(id),
@@ -162,6 +173,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         if result.rows_affected == 0 {
             return Ok(None);
         }
+        self.index_for_search(&[(current.id.as_uuid(), &fields)], true).await?;
         let updated = Prompt {
             name: fields.name,
             title: fields.title,
@@ -281,10 +293,12 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         match self.conn.get_database_backend() {
             DbBackend::Postgres => {
                 let tsquery = terms.iter().map(|t| format!("'{t}':*")).collect::<Vec<_>>().join(" & ");
+                // The tenant's own lexeme makes the GIN index keep to the tenant's rows.
+                let tenant = format!("t{}", self.scope.tenant_id().as_uuid().simple());
                 query
                     .and_where(Expr::cust_with_values(
-                        "prompts.search @@ to_tsquery('simple', $1)",
-                        [tsquery.clone()],
+                        "prompts.search @@ (to_tsquery('simple', $1) && to_tsquery('simple', $2))",
+                        [tenant, tsquery.clone()],
                     ))
                     .order_by_expr(
                         Expr::cust_with_values(
@@ -295,10 +309,10 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                     );
             }
             _ => {
-                let phrases = terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" ");
+                let key = self.search_key();
+                let phrases = terms.iter().map(|t| format!("\"{key}{t}\"*")).collect::<Vec<_>>().join(" ");
                 // The full-text index drives the query (CROSS JOIN fixes SQLite's join order):
                 // starting from the tenant's prompts would run the MATCH once per prompt.
-                // The tenant is an indexed column, so the index itself stays inside the tenant.
                 query
                     .from_clear()
                     .from(Alias::new("prompts_fts"))
@@ -306,13 +320,55 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                     .cross_join(prompts::Entity)
                     .and_where(Expr::cust("prompt_search.search_id = prompts_fts.rowid"))
                     .and_where(Expr::cust("prompts.id = prompt_search.prompt_id"))
-                    .and_where(Expr::cust_with_values(
-                        "prompts_fts MATCH ('tenant:\"' || hex(?) || '\" AND {name title content tags}: (' || ? || ')')",
-                        [sea_orm::Value::from(self.scope.tenant_id().as_uuid()), phrases.into()],
-                    ))
-                    .order_by_expr(Expr::cust("bm25(prompts_fts, 0.0, 10.0, 5.0, 1.0, 3.0)"), Order::Asc);
+                    .and_where(Expr::cust_with_values("prompts_fts MATCH ?", [phrases]))
+                    .order_by_expr(Expr::cust("bm25(prompts_fts, 10.0, 5.0, 1.0, 3.0)"), Order::Asc);
             }
         }
+    }
+
+    /// SQLite: what every indexed word of this tenant is prefixed with.
+    fn search_key(&self) -> String {
+        self.scope.tenant_id().as_uuid().simple().to_string()
+    }
+
+    /// SQLite: (re)writes the full-text rows of these prompts. PostgreSQL computes its search
+    /// column itself.
+    async fn index_for_search(
+        &self,
+        prompts: &[(uuid::Uuid, &PromptFields)],
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let backend = self.conn.get_database_backend();
+        if backend == DbBackend::Postgres || prompts.is_empty() {
+            return Ok(());
+        }
+        let key = self.search_key();
+        let words = |text: &str| search_words(&key, text);
+        let mut values = Vec::with_capacity(prompts.len() * 5);
+        let mut rows = Vec::with_capacity(prompts.len());
+        for (id, fields) in prompts {
+            if replace {
+                self.conn
+                    .execute_raw(Statement::from_sql_and_values(
+                        backend,
+                        "DELETE FROM prompts_fts WHERE rowid = (SELECT search_id FROM prompt_search WHERE prompt_id = ?)",
+                        [sea_orm::Value::from(*id)],
+                    ))
+                    .await?;
+            }
+            rows.push("((SELECT search_id FROM prompt_search WHERE prompt_id = ?), ?, ?, ?, ?)");
+            values.extend([
+                sea_orm::Value::from(*id),
+                words(fields.name.as_str()).into(),
+                words(&fields.title).into(),
+                words(&fields.content).into(),
+                words(&fields.tags.join(" ")).into(),
+            ]);
+        }
+        let sql =
+            format!("INSERT INTO prompts_fts (rowid, name, title, content, tags) VALUES {}", rows.join(", "));
+        self.conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        Ok(())
     }
 
     /// Each category in use among the prompts the viewer may see, with its count, A to Z.
@@ -470,8 +526,10 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         for batch in prompts.chunks(BATCH) {
             let mut rows = Vec::with_capacity(batch.len());
             let mut versions = Vec::with_capacity(batch.len());
+            let mut ids = Vec::with_capacity(batch.len());
             for new in batch {
                 let id = convert::new_id(now);
+                ids.push(id);
                 let row = self.prompt_row(id, new, now);
                 let prompt = convert::prompt(sea_orm::TryIntoModel::try_into_model(row.clone())?)?;
                 rows.push(row);
@@ -479,6 +537,8 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                 versions.push(self.version_row(&prompt, &change));
             }
             prompts::Entity::insert_many(rows).exec_without_returning(self.conn).await?;
+            let indexed: Vec<_> = ids.iter().copied().zip(batch.iter().map(|new| &new.fields)).collect();
+            self.index_for_search(&indexed, false).await?;
             prompt_versions::Entity::insert_many(versions).exec_without_returning(self.conn).await?;
         }
         Ok(())
