@@ -135,6 +135,7 @@ async fn seed(db: TestDatabase) -> Target {
         }
         tx.commit().await.unwrap();
     }
+    db.analyze().await;
     let seed_seconds = started.elapsed().as_secs_f64();
 
     let serve = |read_cache_ttl: std::time::Duration| {

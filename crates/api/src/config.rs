@@ -41,6 +41,9 @@ pub struct Settings {
     /// `READ_CACHE_SECONDS`: how long credentials and fetched prompts may be served from memory
     /// (changes made through this process are seen at once; `0` turns the cache off).
     pub read_cache_ttl: std::time::Duration,
+    /// `CORS_ALLOWED_ORIGINS`: the origins (`https://app.example.com`) a web app served from
+    /// elsewhere may call the API from; empty: same origin only.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// OpenID Connect single sign-on (the SSO issue builds the flow on these).
@@ -57,6 +60,30 @@ pub struct SsoSettings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `scheme://host[:port]` origins, comma-separated; no paths, no wildcards.
+fn cors_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let well_formed = origin.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https")
+                    && !rest.is_empty()
+                    && !rest.contains('/')
+                    && !rest.contains('*')
+            });
+            if well_formed {
+                Ok(origin.to_owned())
+            } else {
+                Err(refuse(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("{origin:?} is not an origin like https://app.example.com"),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// A refused setting: which variable, and why.
@@ -188,6 +215,7 @@ impl Settings {
             login_limits,
             trust_proxy_headers: vars.flag("TRUST_PROXY_HEADERS", false)?,
             read_cache_ttl: std::time::Duration::from_secs(vars.number("READ_CACHE_SECONDS", 2, 0..=300)?),
+            cors_allowed_origins: cors_origins(vars.get("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             database,
             db_path,
             secret_key,
@@ -313,6 +341,12 @@ mod tests {
         assert_eq!(refused_variable(&[base, ("SERVER_PORT", "http")]), "SERVER_PORT");
         assert_eq!(refused_variable(&[base, ("SERVER_HOST", "localhost:80")]), "SERVER_HOST");
         assert_eq!(refused_variable(&[base, ("LOCAL_DEV_MODE", "maybe")]), "LOCAL_DEV_MODE");
+        for origin in ["*", "app.example.com", "https://app.example.com/path", "ftp://x"] {
+            assert_eq!(refused_variable(&[base, ("CORS_ALLOWED_ORIGINS", origin)]), "CORS_ALLOWED_ORIGINS");
+        }
+        let origins =
+            parse(&[base, ("CORS_ALLOWED_ORIGINS", " https://a.example, http://localhost:8080 ,")]).unwrap();
+        assert_eq!(origins.cors_allowed_origins, ["https://a.example", "http://localhost:8080"]);
         assert_eq!(refused_variable(&[base, ("DB_POOL_SIZE", "0")]), "DB_POOL_SIZE");
         assert_eq!(refused_variable(&[base, ("LOG_FORMAT", "xml")]), "LOG_FORMAT");
         assert_eq!(refused_variable(&[base, ("SESSION_LIFETIME_MINUTES", "1")]), "SESSION_LIFETIME_MINUTES");

@@ -5,9 +5,10 @@ use std::io;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+use actix_cors::Cors;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use domain::Secret;
 use persistence::{Database, StoreError};
@@ -85,6 +86,7 @@ impl Application {
         if !dist.join("index.html").is_file() {
             tracing::warn!(dir = %dist.display(), "the web app is not built; `/` answers 503 until it is");
         }
+        let cors_origins = settings.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
             let (app, api) = App::new()
                 .app_data(state.clone())
@@ -107,6 +109,8 @@ impl Application {
                     }
                 })
                 .wrap(TracingLogger::default())
+                // Outermost, so preflight requests are answered before authentication.
+                .wrap(Condition::new(!cors_origins.is_empty(), cors(&cors_origins)))
                 .into_utoipa_app()
                 .openapi(openapi::ApiDoc::openapi())
                 .configure(routes::configure)
@@ -208,4 +212,22 @@ fn resolve_secret_key(settings: &Settings) -> Result<Secret<String>, StartupErro
         tracing::info!(path = %path.display(), "generated a local development secret key");
     }
     Ok(key)
+}
+
+/// Cross-origin access for a web app served elsewhere: the configured origins only, with the
+/// headers the API reads and the ones a client needs to see.
+fn cors(origins: &[String]) -> Cors {
+    use actix_web::http::{Method, header};
+    origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, header::RETRY_AFTER, header::CONTENT_DISPOSITION])
+        .max_age(3600)
 }

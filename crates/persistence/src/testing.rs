@@ -97,6 +97,18 @@ impl TestDatabase {
     pub async fn query_text(&self, sql: &str) -> Option<String> {
         query_text(&self.database, sql).await
     }
+
+    /// Refreshes the planner's statistics (and, on PostgreSQL, merges pending GIN entries)
+    /// after a bulk load, as autovacuum or `PRAGMA optimize` would in production.
+    pub async fn analyze(&self) {
+        let conn = self.database.connection();
+        let backend = conn.get_database_backend();
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => "VACUUM ANALYZE",
+            _ => "ANALYZE",
+        };
+        conn.execute_raw(Statement::from_string(backend, sql.to_owned())).await.expect("analyze");
+    }
 }
 
 /// See [`TestDatabase::query_text`].

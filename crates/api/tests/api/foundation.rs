@@ -6,7 +6,7 @@ use domain::user::{Email, Role};
 use persistence::TenantScope;
 use sea_orm::ConnectionTrait;
 
-use crate::support::{Backend, INDEX_HTML, Spawn, expect_problem, spawn, spawn_app, start_server};
+use crate::support::{Backend, INDEX_HTML, Spawn, TestApp, expect_problem, spawn, spawn_app, start_server};
 
 #[tokio::test]
 async fn healthz_answers_with_version_and_request_id() {
@@ -196,4 +196,50 @@ async fn without_local_dev_mode_nothing_is_seeded() {
     let app = spawn(Spawn { backend: Backend::Postgres, ..Spawn::default() }).await;
     assert_eq!(app.db.database().system().count_tenants().await.unwrap(), 0);
     assert!(!app.dir.path().join("prompts.db.secret").exists());
+}
+
+#[tokio::test]
+async fn cross_origin_calls_are_allowed_from_the_configured_origins_only() {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        let request = app
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/v1/prompts/x", app.address))
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .header("access-control-request-headers", "authorization,if-match,content-type");
+        async move { request.send().await.unwrap() }
+    };
+    let vars = vec![("CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:8080")];
+    let app = spawn(Spawn { vars, ..Spawn::default() }).await;
+    let allowed = preflight(&app, "https://app.example.com").await;
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
+    let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("PATCH"), "{methods}");
+    let refused = preflight(&app, "https://evil.example.com").await;
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    // A real call from an allowed origin exposes the headers a client needs.
+    let response = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("origin", "http://localhost:8080")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "http://localhost:8080");
+
+    // Without the setting, no origin is allowed and same-origin use is unaffected.
+    let same_origin_only = spawn_app().await;
+    let refused = preflight(&same_origin_only, "https://app.example.com").await;
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    let login = serde_json::json!({ "tenant": "x", "email": "a@b.c", "password": "wrong-password" });
+    let response = same_origin_only
+        .client
+        .post(format!("{}/api/v1/auth/login", same_origin_only.address))
+        .header("origin", &same_origin_only.address)
+        .json(&login)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "a same-origin request with an Origin header is served");
 }
