@@ -45,15 +45,15 @@ fn Shell() -> impl IntoView {
     // Signed out (or the session ended): to the sign-in page, remembering the place.
     Effect::new(move || {
         if auth.ready() && !auth.signed_in() {
-            let target = if auth.signed_out_by_user() {
+            let location = window().location();
+            let here = format!(
+                "{}{}",
+                location.pathname().unwrap_or_default(),
+                location.search().unwrap_or_default()
+            );
+            let target = if auth.signed_out_by_user() || here == "/" {
                 "/login".to_owned()
             } else {
-                let location = window().location();
-                let here = format!(
-                    "{}{}",
-                    location.pathname().unwrap_or_default(),
-                    location.search().unwrap_or_default()
-                );
                 format!("/login?next={}", js_sys::encode_uri_component(&here))
             };
             navigate(&target, NavigateOptions { replace: true, ..Default::default() });
@@ -123,11 +123,10 @@ fn TopBar() -> impl IntoView {
                 </Show>
             </nav>
             <div class="user-menu" role="group" aria-label="User menu">
-                <span class="who">
+                <A href="/profile" attr:class="who" attr:title="Your profile">
                     <span class="who-name">{name}</span>
                     <span class="who-meta">{tenant} " · " {role}</span>
-                </span>
-                <A href="/profile">"Profile"</A>
+                </A>
                 <A href="/tokens">"API tokens"</A>
                 <button type="button" class="button-secondary" on:click=move |_| auth.sign_out()>
                     "Sign out"

@@ -39,16 +39,15 @@ const SQLITE_SEARCH_DOWN: &[&str] = &[
 
 /// PostgreSQL: a generated, weighted `tsvector` (name > title, tags > content) with a GIN
 /// index. The `simple` configuration: prompts are in any language, so no stemming; prefix
-/// matching does the rest. Name separators become spaces so folders and words match. The
-/// tenant is a lexeme of its own (`t<hex id>`), so the GIN index intersects a search with its
-/// tenant's rows before touching the table.
+/// matching does the rest. Name separators become spaces so folders and words match. As on
+/// SQLite, every word is stored prefixed with its tenant's key (`t<hex id>`), so the index's
+/// posting lists — and a search's cost — belong to one tenant.
 const POSTGRES_SEARCH: &[&str] = &[
-    "ALTER TABLE prompts ADD COLUMN search tsvector GENERATED ALWAYS AS ( \
-       setweight(to_tsvector('simple', 't' || replace(tenant_id::text, '-', '')), 'D') || \
-       setweight(to_tsvector('simple', translate(name, '/-_.', '    ')), 'A') || \
-       setweight(to_tsvector('simple', title), 'B') || \
-       setweight(to_tsvector('simple', tags), 'B') || \
-       setweight(to_tsvector('simple', content), 'D')) STORED",
+    r"ALTER TABLE prompts ADD COLUMN search tsvector GENERATED ALWAYS AS (
+       setweight(to_tsvector('simple', regexp_replace(translate(name, '/-_.', '    '), '([[:alnum:]]+)', 't' || replace(tenant_id::text, '-', '') || '\1', 'g')), 'A') ||
+       setweight(to_tsvector('simple', regexp_replace(title, '([[:alnum:]]+)', 't' || replace(tenant_id::text, '-', '') || '\1', 'g')), 'B') ||
+       setweight(to_tsvector('simple', regexp_replace(tags, '([[:alnum:]]+)', 't' || replace(tenant_id::text, '-', '') || '\1', 'g')), 'B') ||
+       setweight(to_tsvector('simple', regexp_replace(content, '([[:alnum:]]+)', 't' || replace(tenant_id::text, '-', '') || '\1', 'g')), 'D')) STORED",
     "CREATE INDEX ix_prompts_search ON prompts USING GIN (search)",
 ];
 

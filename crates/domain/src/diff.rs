@@ -1,13 +1,14 @@
 //! Line diffs between two texts (for example two versions of a prompt).
 //!
-//! Lines are compared exactly, line endings included: a line that differs only in `\r\n`
-//! versus `\n` counts as changed. Two large texts with little in common can take seconds to
-//! diff minimally, so callers on a server pass a deadline (read from their clock): past it the
-//! diff is still correct, only less minimal.
+//! Lines are compared without their endings (`\n`, `\r\n`, or none after the last line): a
+//! difference a reader cannot see is not reported as a change. Two large texts with little in
+//! common can take seconds to diff minimally, so callers on a server pass a deadline (read from
+//! their clock): past it the diff is still correct, only less minimal.
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
 use similar::{ChangeTag, TextDiff};
 
 /// What happened to a line.
@@ -48,7 +49,8 @@ fn without_line_ending(line: &str) -> &str {
 /// lines only the old one, inserted lines only the new one. Identical texts give only
 /// [`DiffOp::Equal`] lines; two empty texts give none.
 pub fn line_diff(old: &str, new: &str, deadline: Option<Instant>) -> Vec<DiffLine> {
-    text_diff(old, new, deadline)
+    let (old, new) = (normalized(old), normalized(new));
+    text_diff(&old, &new, deadline)
         .iter_all_changes()
         .map(|change| DiffLine {
             op: match change.tag() {
@@ -63,11 +65,21 @@ pub fn line_diff(old: &str, new: &str, deadline: Option<Instant>) -> Vec<DiffLin
         .collect()
 }
 
-/// A unified diff (`--- old_label`, `+++ new_label`, `@@` hunks with 3 lines of context, and
-/// `\ No newline at end of file` where a text's last line has no line ending). Empty when the
-/// texts are identical.
+/// A unified diff (`--- old_label`, `+++ new_label`, `@@` hunks with 3 lines of context). Empty
+/// when the texts differ in nothing but line endings.
 pub fn unified(old: &str, new: &str, old_label: &str, new_label: &str, deadline: Option<Instant>) -> String {
-    text_diff(old, new, deadline).unified_diff().context_radius(3).header(old_label, new_label).to_string()
+    let (old, new) = (normalized(old), normalized(new));
+    text_diff(&old, &new, deadline).unified_diff().context_radius(3).header(old_label, new_label).to_string()
+}
+
+/// `\n` line endings throughout, and one after the last line.
+fn normalized(text: &str) -> Cow<'_, str> {
+    let mut text =
+        if text.contains('\r') { Cow::Owned(text.replace("\r\n", "\n")) } else { Cow::Borrowed(text) };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.to_mut().push('\n');
+    }
+    text
 }
 
 fn text_diff<'a>(old: &'a str, new: &'a str, deadline: Option<Instant>) -> TextDiff<'a, 'a, 'a, str> {
@@ -128,13 +140,18 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_last_line_ending_is_a_change() {
+    fn line_endings_are_not_changes() {
+        let equal = [line(DiffOp::Equal, Some(1), Some(1), "a"), line(DiffOp::Equal, Some(2), Some(2), "b")];
+        assert_eq!(line_diff("a\nb", "a\nb\n", None), equal);
+        assert_eq!(line_diff("a\r\nb\r\n", "a\nb", None), equal);
+        assert_eq!(unified("a\nb", "a\r\nb\n", "v1", "v2", None), "");
+        // A last line without an ending, then more lines after it: only the new lines change.
         assert_eq!(
-            line_diff("a\nb", "a\nb\n", None),
+            line_diff("a\nb", "a\nb\nc\n", None),
             [
                 line(DiffOp::Equal, Some(1), Some(1), "a"),
-                line(DiffOp::Delete, Some(2), None, "b"),
-                line(DiffOp::Insert, None, Some(2), "b"),
+                line(DiffOp::Equal, Some(2), Some(2), "b"),
+                line(DiffOp::Insert, None, Some(3), "c"),
             ]
         );
     }
@@ -157,9 +174,6 @@ mod tests {
             unified(&old, &new, "v1", "v2", None),
             "--- v1\n+++ v2\n@@ -2,7 +2,7 @@\n line 2\n line 3\n line 4\n-line 5\n+line five\n line 6\n line 7\n line 8\n"
         );
-        assert_eq!(
-            unified("a", "b", "old", "new", None),
-            "--- old\n+++ new\n@@ -1 +1 @@\n-a\n\\ No newline at end of file\n+b\n\\ No newline at end of file\n"
-        );
+        assert_eq!(unified("a", "b", "old", "new", None), "--- old\n+++ new\n@@ -1 +1 @@\n-a\n+b\n");
     }
 }

@@ -48,7 +48,9 @@ const AXE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/vendor/axe.
 /// Where [`Browser::screenshot`] writes `<name>.png`; unset, screenshots are skipped.
 pub const SCREENSHOT_DIR: &str = "E2E_SCREENSHOT_DIR";
 
-/// The browser window's inner size in CSS pixels (headless Chromium has no window chrome).
+/// The page's viewport in CSS pixels. Chromium will not make a window narrower than 500 px, so
+/// narrower (phone) viewports are emulated with ChromeDriver's `mobileEmulation`, as a phone
+/// would render the page (`<meta name=viewport>` applies, touch events are on).
 #[derive(Clone, Copy, Debug)]
 pub struct Viewport {
     pub width: u32,
@@ -59,6 +61,10 @@ impl Viewport {
     /// A small phone (iPhone SE/mini width): the narrowest screen the app must work on.
     pub const PHONE: Self = Self { width: 375, height: 812 };
     pub const DESKTOP: Self = Self { width: 1280, height: 800 };
+
+    fn is_phone(self) -> bool {
+        self.width < 500
+    }
 }
 
 /// axe-core's impact levels, least severe first.
@@ -115,7 +121,8 @@ impl Chromedriver {
     async fn start(dir: &Path) -> Self {
         assert!(
             Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
-            "{CHROMEDRIVER} or {CHROMIUM} is missing: `cargo xtask test` installs Debian's chromium and chromium-driver"
+            "{CHROMEDRIVER} or {CHROMIUM} is missing: `cargo xtask test` installs them \
+             (Debian's chromium and chromium-driver)"
         );
         let mut failures = Vec::new();
         for attempt in 1..=3 {
@@ -181,9 +188,30 @@ impl Chromedriver {
              Connection: close\r\n\r\n",
             self.port
         )?;
+        // chromedriver keeps the connection open: read the head, then Content-Length bytes.
         let mut answer = Vec::new();
-        stream.read_to_end(&mut answer)?;
-        Ok(())
+        let mut chunk = [0; 4096];
+        loop {
+            let read = stream.read(&mut chunk)?;
+            answer.extend_from_slice(&chunk[..read]);
+            let text = String::from_utf8_lossy(&answer);
+            let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+                let length = head.lines().find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+                });
+                length.is_some_and(|length| body.len() >= length)
+            });
+            if read == 0 || complete {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&answer);
+        if text.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("chromedriver answered: {text}")))
+        }
     }
 }
 
@@ -238,30 +266,56 @@ impl Browser {
             format!("--user-data-dir={}", profile.display()),
             format!("--window-size={},{}", viewport.width, viewport.height),
         ];
+        let mut chrome = json!({ "binary": CHROMIUM, "args": args });
+        if viewport.is_phone() {
+            chrome["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": viewport.width, "height": viewport.height, "pixelRatio": 1.0 },
+            });
+        }
         let capabilities = json!({
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "timeouts": { "implicit": 0, "pageLoad": 30_000, "script": 30_000 },
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "goog:chromeOptions": chrome,
         });
         let Value::Object(capabilities) = capabilities else { unreachable!() };
         let capabilities: Capabilities = capabilities;
-        let connect =
-            ClientBuilder::new(HttpConnector::new()).capabilities(capabilities).connect(&driver.url());
-        let client = match tokio::time::timeout(COMMAND, connect).await {
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        let url = driver.url();
+        let client = match tokio::time::timeout(COMMAND, builder.connect(&url)).await {
             Ok(Ok(client)) => client,
             Ok(Err(e)) => panic!("Chromium did not start: {e}\n{}", driver.log_text()),
             Err(_) => panic!("Chromium did not start within {COMMAND:?}\n{}", driver.log_text()),
         };
         let session = client.session_id().await.unwrap().expect("a W3C session has an id");
-        Self {
+        let browser = Self {
             client,
             session,
             base_url: base_url.trim_end_matches('/').to_owned(),
             wait: WAIT,
             driver,
             _dir: dir,
+        };
+        if !viewport.is_phone() {
+            browser.fit_window(viewport).await;
         }
+        browser
+    }
+
+    /// `--window-size` sizes the whole window; grow it by the difference so the page gets
+    /// exactly `viewport`.
+    async fn fit_window(&self, viewport: Viewport) {
+        let inner = self.execute("return [window.innerWidth, window.innerHeight];", vec![]).await;
+        let (outer_width, outer_height) =
+            bounded("reading the window size", self.client.get_window_size()).await;
+        let frame_width = outer_width.saturating_sub(inner[0].as_u64().unwrap_or(outer_width));
+        let frame_height = outer_height.saturating_sub(inner[1].as_u64().unwrap_or(outer_height));
+        let width = u64::from(viewport.width) + frame_width;
+        let height = u64::from(viewport.height) + frame_height;
+        let resize =
+            self.client.set_window_size(u32::try_from(width).unwrap(), u32::try_from(height).unwrap());
+        bounded("resizing the window", resize).await;
     }
 
     /// The underlying WebDriver client, for what the helpers do not cover.
@@ -294,7 +348,7 @@ impl Browser {
             })
             .await;
         if let Err(e) = result {
-            self.fail(&format!("the path to become {path}"), e).await;
+            self.fail::<()>(&format!("the path to become {path}"), e).await;
         }
     }
 
@@ -405,13 +459,16 @@ impl Browser {
     }
 
     /// Saves a PNG of the viewport as `$E2E_SCREENSHOT_DIR/<name>.png` when that variable is set
-    /// (`cargo xtask screenshots` sets it to `docs/screenshots`) and returns its path.
+    /// and not empty (`cargo xtask screenshots` sets it to `docs/screenshots`; a relative path is
+    /// taken from the workspace root) and returns its path.
     pub async fn screenshot(&self, name: &str) -> Option<PathBuf> {
         assert!(
             !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             "a screenshot name is a plain file name without extension: {name:?}"
         );
-        let dir = PathBuf::from(std::env::var_os(SCREENSHOT_DIR)?);
+        // A relative directory is taken from the workspace root (tests run in `e2e/`).
+        let dir = std::env::var_os(SCREENSHOT_DIR).filter(|dir| !dir.is_empty())?;
+        let dir = crate::server::workspace_root().join(dir);
         let png = bounded("taking a screenshot", self.client.screenshot()).await;
         assert!(png.starts_with(b"\x89PNG"), "the screenshot {name} is not a PNG");
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
@@ -531,16 +588,21 @@ impl Browser {
 /// Describes the page for failure messages: URL, title, headings, form controls, buttons, links
 /// and alerts, then the visible text (cut at 2,000 characters).
 const PAGE_SUMMARY: &str = r#"
-    const clip = (s, n) => { s = (s || '').replace(/\s+/g, ' ').trim(); return s.length > n ? s.slice(0, n) + '…' : s; };
+    const clip = (s, n) => {
+        s = (s || '').replace(/\s+/g, ' ').trim();
+        return s.length > n ? s.slice(0, n) + '…' : s;
+    };
     const lines = ['page: ' + location.href + ' — title ' + JSON.stringify(document.title)];
     const list = (label, selector, describe) => {
         const items = [...document.querySelectorAll(selector)].slice(0, 40).map(describe);
         if (items.length) lines.push(label + ': ' + items.join(' | '));
     };
-    list('headings', 'h1, h2, h3', e => e.tagName.toLowerCase() + ' ' + JSON.stringify(clip(e.innerText, 80)));
+    list('headings', 'h1, h2, h3', e =>
+        e.tagName.toLowerCase() + ' ' + JSON.stringify(clip(e.innerText, 80)));
     list('fields', 'input, select, textarea', e =>
         e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.name ? '[name=' + e.name + ']' : '')
-        + (e.type && e.tagName === 'INPUT' ? '[type=' + e.type + ']' : '') + (e.disabled ? ' (disabled)' : ''));
+        + (e.type && e.tagName === 'INPUT' ? '[type=' + e.type + ']' : '')
+        + (e.disabled ? ' (disabled)' : ''));
     list('buttons', 'button, [role=button], input[type=submit], input[type=button]', e =>
         JSON.stringify(clip(e.innerText || e.value, 60)) + (e.disabled ? ' (disabled)' : ''));
     list('links', 'a[href]', e => JSON.stringify(clip(e.innerText, 40)) + ' → ' + e.getAttribute('href'));

@@ -2,7 +2,12 @@
 //! Chromium. `cargo xtask test` builds both first.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
+mod admin;
+mod api;
+mod app;
 mod browser;
+mod prompts;
 mod server;
 mod sign_in;
 mod web_app;

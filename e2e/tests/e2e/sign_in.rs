@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use crate::browser::{Browser, Viewport};
+use crate::browser::{Browser, Impact, Viewport};
 use crate::server;
 
-/// Opens `/` at `viewport` and checks the sign-in form the way a person would meet it.
+/// Opens `/` at `viewport` and checks the sign-in form the way a person would meet it: signed
+/// out, the app sends them from `/` to `/login`.
 async fn check_sign_in_page(viewport: Viewport, screenshot: &str) {
     let server = server::start();
     let browser = Browser::launch(&server.url, viewport).await;
     browser.goto("/").await;
+    browser.wait_for_path("/login").await;
 
     for id in ["tenant", "email", "password"] {
         let field = browser.wait_for(&format!("input#{id}")).await;
@@ -21,22 +23,22 @@ async fn check_sign_in_page(viewport: Viewport, screenshot: &str) {
         assert_eq!(labelled, true, "#{id} has a <label>");
     }
     browser.wait_for_text("Sign in").await;
-    assert_eq!(browser.path().await, "/");
 
     let size = browser
         .execute(
-            "return [window.innerWidth, document.documentElement.scrollWidth, document.documentElement.lang];",
+            "const root = document.documentElement; \
+             return [window.innerWidth, window.innerHeight, root.scrollWidth, root.lang];",
             vec![],
         )
         .await;
-    assert_eq!(size[0], viewport.width, "the window is {} px wide", viewport.width);
+    assert_eq!((&size[0], &size[1]), (&viewport.width.into(), &viewport.height.into()), "the viewport");
     assert!(
-        size[1].as_u64() <= size[0].as_u64(),
+        size[2].as_u64() <= size[0].as_u64(),
         "nothing overflows sideways at {} px: the page is {} px wide",
         viewport.width,
-        size[1]
+        size[2]
     );
-    assert_eq!(size[2], "en", "the page declares its language");
+    assert_eq!(size[3], "en", "the page declares its language");
 
     browser.assert_accessible().await;
     browser.screenshot(screenshot).await;
@@ -58,9 +60,11 @@ async fn the_sign_in_page_works_on_a_375px_phone() {
 #[tokio::test]
 async fn the_browser_helpers_wait_type_click_and_explain_failures() {
     let server = server::start();
-    let browser = Browser::launch(&server.url, Viewport::DESKTOP).await;
+    let mut browser = Browser::launch(&server.url, Viewport::DESKTOP).await;
+    browser.set_wait(Duration::from_secs(5));
     browser.goto("/").await;
     browser.wait_for("input#email").await;
+    assert!(browser.client().title().await.unwrap().contains("AI Prompt Manager"));
     browser
         .execute(
             r#"
@@ -71,7 +75,9 @@ async fn the_browser_helpers_wait_type_click_and_explain_failures() {
                 const name = document.getElementById('fixture-name').value;
                 history.pushState(null, '', '/fixture/done');
                 const done = document.createElement('p');
+                done.id = 'fixture-greeting';
                 done.textContent = 'Hello, ' + name + '!';
+                done.onclick = () => done.remove();
                 document.body.append(done);
             };
             document.body.append(form);
@@ -95,9 +101,25 @@ async fn the_browser_helpers_wait_type_click_and_explain_failures() {
         browser.try_wait_for_text("Not on this page", Duration::from_millis(300)).await.unwrap_err();
     assert!(failure.starts_with("waited 300ms for the text \"Not on this page\""), "{failure}");
     assert!(failure.contains("/fixture/done"), "the failure names the URL: {failure}");
-    assert!(failure.contains("input#email[name=email][type=email]"), "and lists the fields: {failure}");
+    assert!(failure.contains("input#fixture-name[type=text]"), "and lists the fields: {failure}");
     assert!(failure.contains("\"Say hello\""), "and the buttons: {failure}");
     assert!(failure.contains("Hello, Ada"), "and the visible text: {failure}");
     let failure = browser.try_wait_for("#missing", Duration::from_millis(300)).await.unwrap_err();
     assert!(failure.contains("an element matching `#missing`"), "{failure}");
+
+    // axe-core finds a real problem: a field without a label.
+    browser
+        .execute(
+            "document.body.append(Object.assign(document.createElement('input'), {id: 'unlabelled'}));",
+            vec![],
+        )
+        .await;
+    let violations = browser.axe_violations(Impact::Serious).await;
+    let label = violations.iter().find(|v| v.id == "label").unwrap_or_else(|| panic!("{violations:?}"));
+    assert_eq!(label.impact, Impact::Critical);
+    assert_eq!(label.targets, ["#unlabelled"]);
+    assert!(label.help_url.starts_with("https://dequeuniversity.com/rules/axe/4.14/label"), "{label}");
+
+    browser.click("#fixture-greeting").await;
+    assert!(!browser.text().await.contains("Hello, Ada"), "the greeting went away when clicked");
 }

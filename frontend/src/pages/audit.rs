@@ -1,5 +1,8 @@
 //! The audit log: filters, paging and a CSV export of the filtered events.
 
+use std::collections::HashMap;
+
+use domain::UserId;
 use domain::audit::AuditAction;
 use domain::wire::AuditEventView;
 use leptos::prelude::*;
@@ -46,7 +49,8 @@ pub fn AuditPage() -> impl IntoView {
         failure.set(None);
         spawn_local(async move {
             let result = api::audit_events(&filter, cursor).await;
-            if generation.get_value() != this {
+            // The page may be gone (or the search changed) by the time the answer arrives.
+            if generation.try_get_value() != Some(this) {
                 return;
             }
             match result {
@@ -87,6 +91,14 @@ pub fn AuditPage() -> impl IntoView {
         }
         filter.set(AuditFilter::default());
     };
+    // Names for the actors: the tenant's first users (others show a short id).
+    let directory = LocalResource::new(|| async {
+        api::users("", None, None).await.map(|list| list.items).unwrap_or_default()
+    });
+    let people: Signal<HashMap<UserId, String>> = Memo::new(move |_| {
+        directory.get().unwrap_or_default().into_iter().map(|u| (u.id, u.email)).collect::<HashMap<_, _>>()
+    })
+    .into();
     let exporting = RwSignal::new(false);
     let export = move |_| {
         exporting.set(true);
@@ -161,14 +173,10 @@ pub fn AuditPage() -> impl IntoView {
                     </thead>
                     <tbody>
                         <For each=move || items.get() key=|e| e.id let:e>
-                            <tr>
-                                <td><Time at=e.created_at/></td>
-                                <td><code>{e.action}</code></td>
-                                <td class="mono">{e.actor_user_id.map(|a| a.to_string()).unwrap_or_else(|| "system".to_owned())}</td>
-                                <td>{e.target_type} <span class="mono">{e.target_id.map(|t| format!(" {t}"))}</span></td>
-                                <td class="mono details">{if e.details.is_null() { String::new() } else { e.details.to_string() }}</td>
-                                <td class="mono">{e.client_addr}</td>
-                            </tr>
+                            <EventRow e people=people on_actor=move |id: String| {
+                                actor.set(id.clone());
+                                filter.update(|f| f.actor = id);
+                            }/>
                         </For>
                     </tbody>
                 </table>
@@ -182,4 +190,66 @@ pub fn AuditPage() -> impl IntoView {
         </Show>
     }
     .into_any()
+}
+
+/// The last characters of an id (UUIDv7s share their leading, time-based characters), enough
+/// to tell ids apart in a table.
+fn short(id: &str) -> String {
+    let tail: String = id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("…{tail}")
+}
+
+/// An event's details as `key: value` lines.
+fn describe(details: &serde_json::Value) -> String {
+    match details {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    }
+}
+
+#[component]
+fn EventRow(
+    e: AuditEventView,
+    people: Signal<HashMap<UserId, String>>,
+    on_actor: impl Fn(String) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let actor_id = e.actor_user_id;
+    let actor = e.actor_user_id.map(|a| a.to_string());
+    let target = e.target_id.clone();
+    view! {
+        <tr>
+            <td class="nowrap"><Time at=e.created_at/></td>
+            <td><code>{e.action}</code></td>
+            <td>
+                {match actor {
+                    Some(id) => {
+                        let fallback = short(&id);
+                        let text = move || {
+                            people.with(|p| actor_id.and_then(|a| p.get(&a).cloned())).unwrap_or_else(|| fallback.clone())
+                        };
+                        view! {
+                            <button type="button" class="button-link" title=format!("Show only events by {id}")
+                                on:click=move |_| on_actor(id.clone())>
+                                {text}
+                                <span class="visually-hidden">" (show only their events)"</span>
+                            </button>
+                        }
+                            .into_any()
+                    }
+                    None => view! { <span class="meta-text">"system"</span> }.into_any(),
+                }}
+            </td>
+            <td>{e.target_type} " " <span class="mono" title=target.clone()>{target.as_deref().map(short)}</span></td>
+            <td class="details">{describe(&e.details)}</td>
+            <td class="mono">{e.client_addr}</td>
+        </tr>
+    }
 }

@@ -324,6 +324,7 @@ fn PromptForm(
         }
     };
 
+    let form_ref = NodeRef::<leptos::html::Form>::new();
     let form_label = if id.is_some() { "Edit prompt" } else { "New prompt" };
     view! {
         {move || {
@@ -354,7 +355,17 @@ fn PromptForm(
                     }
                 })
         }}
-        <form class="prompt-form" on:submit=submit aria-label=form_label>
+        <div class="editor-layout">
+        <form class="prompt-form" node_ref=form_ref on:submit=submit aria-label=form_label
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                // Ctrl+S / Cmd+S saves, as in every editor.
+                if (ev.ctrl_key() || ev.meta_key()) && ev.key().eq_ignore_ascii_case("s") {
+                    ev.prevent_default();
+                    if let Some(form) = form_ref.get_untracked() {
+                        let _ = form.request_submit();
+                    }
+                }
+            }>
             {move || {
                 if conflict() {
                     let version = failure
@@ -417,14 +428,14 @@ fn PromptForm(
                     <label for="prompt-visibility">"Visibility"</label>
                     <select id="prompt-visibility" aria-describedby="prompt-visibility-error"
                         prop:value=move || visibility.get() on:change=move |ev| visibility.set(event_target_value(&ev))>
-                        <option value="tenant">"Everyone in the organisation"</option>
-                        <option value="private">"Only me (and administrators)"</option>
+                        <option value="tenant">"Organisation"</option>
+                        <option value="private">"Private (me and admins)"</option>
                     </select>
                     <FieldMessage failure field="visibility" id="prompt-visibility-error"/>
                 </div>
                 <div class="field field-check">
                     <input id="prompt-enhancement" type="checkbox" bind:checked=enhancement/>
-                    <label for="prompt-enhancement">"Enhancement prompt (used to improve other prompts)"</label>
+                    <label for="prompt-enhancement">"Enhancement prompt"</label>
                 </div>
             </div>
             <div class="field">
@@ -434,7 +445,9 @@ fn PromptForm(
                     aria-invalid=invalid(failure, "content")
                     prop:value=move || content.get()
                     on:input=move |ev| content.set(event_target_value(&ev))></textarea>
-                <p class="hint" id="prompt-content-hint">"Write {{name}} for a variable filled in when the prompt is used."</p>
+                <p class="hint" id="prompt-content-hint">
+                    "Write {{name}} for a variable filled in when the prompt is used. Ctrl+S saves."
+                </p>
                 <FieldMessage failure field="content" id="prompt-content-error"/>
             </div>
             <div class="field">
@@ -470,6 +483,7 @@ fn PromptForm(
             </div>
         </form>
         <VariablesPanel content=content.into()/>
+        </div>
     }
 }
 

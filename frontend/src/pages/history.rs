@@ -122,10 +122,10 @@ pub fn HistoryPage() -> impl IntoView {
                                         <thead>
                                             <tr>
                                                 <th scope="col">"Version"</th>
-                                                <th scope="col">"Title"</th>
-                                                <th scope="col">"Author"</th>
+                                                <th scope="col" class="wide-only">"Title"</th>
+                                                <th scope="col" class="wide-only">"Author"</th>
                                                 <th scope="col">"Saved"</th>
-                                                <th scope="col">"Note"</th>
+                                                <th scope="col" class="wide-only">"Note"</th>
                                                 <th scope="col">"From"</th>
                                                 <th scope="col">"To"</th>
                                                 <th scope="col"><span class="visually-hidden">"Actions"</span></th>
@@ -184,10 +184,10 @@ fn VersionRow(
     view! {
         <tr class:current=is_current>
             <td>{n} {is_current.then_some(" (current)")}</td>
-            <td>{v.title}</td>
-            <td>{v.author.map(|a| a.name).unwrap_or_else(|| "(deleted user)".to_owned())}</td>
+            <td class="wide-only">{v.title}</td>
+            <td class="wide-only">{v.author.map(|a| a.name).unwrap_or_else(|| "(deleted user)".to_owned())}</td>
             <td><Time at=v.created_at/></td>
-            <td>{note}</td>
+            <td class="wide-only">{note}</td>
             <td>
                 <label class="visually-hidden" for=from_id.clone()>{format!("Compare from version {n}")}</label>
                 <input type="radio" name="diff-from" id=from_id prop:checked=move || from.get() == Some(n)

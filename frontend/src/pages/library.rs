@@ -64,7 +64,8 @@ pub fn PromptLibrary() -> impl IntoView {
         failure.set(None);
         spawn_local(async move {
             let result = api::list_prompts(&query, cursor).await;
-            if generation.get_value() != this {
+            // The page may be gone (or the search changed) by the time the answer arrives.
+            if generation.try_get_value() != Some(this) {
                 return;
             }
             match result {
@@ -118,13 +119,15 @@ pub fn PromptLibrary() -> impl IntoView {
 
     let categories = LocalResource::new(api::categories);
     let tags = LocalResource::new(api::tags);
-    let options = move |list: Option<ApiResult<NameCountList>>| {
+    // Options arrive after the filter may already be set (from the address): mark the chosen one.
+    let options = move |list: Option<ApiResult<NameCountList>>, chosen: RwSignal<String>| {
         list.and_then(Result::ok).map(|list| {
             list.items
                 .into_iter()
                 .map(|item| {
                     let label = format!("{} ({})", item.name, item.count);
-                    view! { <option value=item.name>{label}</option> }
+                    let selected = chosen.get_untracked() == item.name;
+                    view! { <option value=item.name selected=selected>{label}</option> }
                 })
                 .collect_view()
         })
@@ -161,14 +164,14 @@ pub fn PromptLibrary() -> impl IntoView {
                 <label for="filter-category">"Category"</label>
                 <select id="filter-category" prop:value=move || category.get() on:change=move |ev| category.set(event_target_value(&ev))>
                     <option value="">"All categories"</option>
-                    {move || options(categories.get())}
+                    {move || options(categories.get(), category)}
                 </select>
             </div>
             <div class="field">
                 <label for="filter-tag">"Tag"</label>
                 <select id="filter-tag" prop:value=move || tag.get() on:change=move |ev| tag.set(event_target_value(&ev))>
                     <option value="">"All tags"</option>
-                    {move || options(tags.get())}
+                    {move || options(tags.get(), tag)}
                 </select>
             </div>
             <div class="field">
@@ -182,7 +185,8 @@ pub fn PromptLibrary() -> impl IntoView {
             <div class="field">
                 <label for="filter-sort">"Sort by"</label>
                 <select id="filter-sort" prop:value=move || sort.get() on:change=move |ev| sort.set(event_target_value(&ev))>
-                    <option value="">"Best match / recently updated"</option>
+                    <option value="">"Default"</option>
+                    <option value="relevance">"Best match"</option>
                     <option value="updated">"Recently updated"</option>
                     <option value="created">"Newest"</option>
                     <option value="name">"Name (A–Z)"</option>

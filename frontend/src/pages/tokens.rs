@@ -70,7 +70,9 @@ pub fn TokensPage() -> impl IntoView {
         spawn_local(async move {
             match api::revoke_token(id).await {
                 Ok(()) => {
-                    if created.with_untracked(|c| c.as_ref().is_some_and(|c| c.details.id == id)) {
+                    if created.try_with_untracked(|c| c.as_ref().is_some_and(|c| c.details.id == id))
+                        == Some(true)
+                    {
                         created.set(None);
                     }
                     tokens.refetch();

@@ -143,8 +143,8 @@ fn Import() -> impl IntoView {
                             policy.set(event_target_value(&ev));
                             report.set(None);
                         }>
-                        <option value="skip">"Skip it (keep the existing prompt)"</option>
-                        <option value="overwrite">"Overwrite (save as a new version)"</option>
+                        <option value="skip">"Skip it"</option>
+                        <option value="overwrite">"Overwrite (new version)"</option>
                         <option value="rename">"Import under a new name"</option>
                     </select>
                 </div>

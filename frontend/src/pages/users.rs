@@ -44,13 +44,18 @@ pub fn UsersPage() -> impl IntoView {
         if !more {
             generation.update_value(|g| *g = g.wrapping_add(1));
         }
-        let this = generation.get_value();
-        let (query, tenant) = (q.get_untracked(), tenant.get_untracked());
+        // Also called after an answer arrives, when the page may be gone.
+        let (Some(query), Some(tenant), Some(this)) =
+            (q.try_get_untracked(), tenant.try_get_untracked(), generation.try_get_value())
+        else {
+            return;
+        };
         let tenant = tenant.filter(|t| Some(*t) != own_tenant);
         loading.set(true);
         spawn_local(async move {
             let result = api::users(&query, tenant, cursor).await;
-            if generation.get_value() != this {
+            // The page may be gone (or the search changed) by the time the answer arrives.
+            if generation.try_get_value() != Some(this) {
                 return;
             }
             match result {
@@ -82,6 +87,7 @@ pub fn UsersPage() -> impl IntoView {
         timer.set_value(set_timeout_with_handle(move || q.set(text), Duration::from_millis(250)).ok());
     };
 
+    let revision = RwSignal::new(0u32);
     // Replaces one user in the list after a change.
     let replace = move |user: UserView| {
         items.update(|items| {
@@ -101,6 +107,8 @@ pub fn UsersPage() -> impl IntoView {
                 }
                 Err(f) => {
                     failure.set(Some(f));
+                    // Rebuild the rows: a refused role change must not stay selected.
+                    revision.update(|r| *r = r.wrapping_add(1));
                     load(None);
                 }
             }
@@ -115,10 +123,7 @@ pub fn UsersPage() -> impl IntoView {
 
     view! {
         <div class="page-header"><h1>"Users"</h1></div>
-        <CreateUser tenant on_created=move |user: UserView| {
-            notice.set(Some(format!("User {} created.", user.email)));
-            items.update(|i| i.push(user));
-        }/>
+        <CreateUser tenant on_created=move |user: UserView| items.update(|i| i.push(user))/>
         <section class="panel" aria-labelledby="users-title">
             <h2 id="users-title">"People"</h2>
             <div class="filters" role="search" aria-label="Search users">
@@ -165,7 +170,7 @@ pub fn UsersPage() -> impl IntoView {
                             </tr>
                         </thead>
                         <tbody>
-                            <For each=move || items.get() key=|u| (u.id, u.role, u.is_active, u.first_name.clone(), u.last_name.clone()) let:user>
+                            <For each=move || items.get() key=move |u| (u.id, u.role, u.is_active, revision.get_untracked()) let:user>
                                 <UserRow user actions/>
                             </For>
                         </tbody>
@@ -230,7 +235,7 @@ where
                     actions.failure.set(None);
                     actions.notice.set(Some(format!(
                         "Password of {} reset; their sessions were ended.",
-                        email.get_value()
+                        email.try_get_value().unwrap_or_default()
                     )));
                 }
                 Err(f) => reset_failure.set(Some(f)),
@@ -288,6 +293,7 @@ fn CreateUser(
     let password = RwSignal::new(String::new());
     let failure = RwSignal::new(None::<ApiFailure>);
     let creating = RwSignal::new(false);
+    let created = RwSignal::new(None::<String>);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -303,9 +309,11 @@ fn CreateUser(
         };
         creating.set(true);
         failure.set(None);
+        created.set(None);
         spawn_local(async move {
             match api::create_user(&request).await {
                 Ok(user) => {
+                    created.set(Some(format!("User {} created.", user.email)));
                     email.set(String::new());
                     first.set(String::new());
                     last.set(String::new());
@@ -323,6 +331,7 @@ fn CreateUser(
             <h2 id="create-user-title">"Add a user"</h2>
             <form on:submit=submit>
                 <FailureAlert failure/>
+                {move || created.get().map(|s| view! { <p class="alert alert-success" role="status">{s}</p> })}
                 <div class="form-grid">
                     <div class="field">
                         <label for="user-email">"Email"</label>

@@ -292,13 +292,12 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     fn add_search(&self, query: &mut sea_orm::sea_query::SelectStatement, terms: &[String]) {
         match self.conn.get_database_backend() {
             DbBackend::Postgres => {
-                let tsquery = terms.iter().map(|t| format!("'{t}':*")).collect::<Vec<_>>().join(" & ");
-                // The tenant's own lexeme makes the GIN index keep to the tenant's rows.
-                let tenant = format!("t{}", self.scope.tenant_id().as_uuid().simple());
+                let key = self.search_key();
+                let tsquery = terms.iter().map(|t| format!("'t{key}{t}':*")).collect::<Vec<_>>().join(" & ");
                 query
                     .and_where(Expr::cust_with_values(
-                        "prompts.search @@ (to_tsquery('simple', $1) && to_tsquery('simple', $2))",
-                        [tenant, tsquery.clone()],
+                        "prompts.search @@ to_tsquery('simple', $1)",
+                        [tsquery.clone()],
                     ))
                     .order_by_expr(
                         Expr::cust_with_values(
@@ -326,7 +325,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         }
     }
 
-    /// SQLite: what every indexed word of this tenant is prefixed with.
+    /// What every indexed word of this tenant is prefixed with (PostgreSQL adds a `t`).
     fn search_key(&self) -> String {
         self.scope.tenant_id().as_uuid().simple().to_string()
     }
