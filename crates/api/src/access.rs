@@ -135,21 +135,17 @@ pub async fn enforce(
         None | Some(Policy::Public) => return Ok(next.call(req).await?.map_into_boxed_body()),
         Some(policy) => policy,
     };
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let decision = match state {
-        Some(state) => authorize(&state, req.request(), policy).await,
-        None => Err(ApiError::internal(&"application state missing")),
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(req.error_response(ApiError::internal(&"application state missing")));
     };
-    match decision {
+    match authorize(&state, req.request(), policy).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             let changes = !matches!(*req.method(), Method::GET | Method::HEAD);
             let response = next.call(req).await?;
             if changes && response.status().is_success() {
                 // Whatever was cached before this change may be stale now.
-                if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
-                    state.read_cache.invalidate();
-                }
+                state.read_cache.invalidate();
             }
             Ok(response.map_into_boxed_body())
         }
@@ -213,28 +209,25 @@ async fn authenticate(state: &AppState, credential: &str, now: DateTime<Utc>) ->
         return Ok(principal);
     }
     let epoch = state.read_cache.epoch();
-    let (principal, expires_at) = authenticate_in_database(state, credential, now).await?;
+    let (principal, expires_at) = authenticate_in_database(state, credential, &key, now).await?;
     state.read_cache.keep_principal(epoch, key, &principal, expires_at);
     Ok(principal)
 }
 
 /// One query either way: the token or session row joined with its user and tenant. Also says
-/// when the credential expires.
+/// when the credential expires. `credential_hash` is its SHA-256 (how API tokens are stored).
 async fn authenticate_in_database(
     state: &AppState,
     credential: &str,
+    credential_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(Principal, Option<DateTime<Utc>>), ApiError> {
     let invalid = || unauthorized("The token is invalid, expired or revoked.");
     let live =
         |user: &User, tenant: &Tenant| user.is_active && tenant.is_active && user.tenant_id == tenant.id;
     if api_token::is_api_token(credential) {
-        let (token, user, tenant) = state
-            .db
-            .system()
-            .api_token_credentials(&api_token::hash(credential))
-            .await?
-            .ok_or_else(invalid)?;
+        let (token, user, tenant) =
+            state.db.system().api_token_credentials(credential_hash).await?.ok_or_else(invalid)?;
         if !token.is_live(now) || !live(&user, &tenant) {
             return Err(invalid());
         }

@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use actix_web::http::header::EntityTag;
 use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
 use domain::UserId;
@@ -37,7 +38,7 @@ struct CachedPrincipal {
 /// A prompt answer as it was sent: its ETag and its JSON body.
 #[derive(Clone)]
 pub struct CachedPrompt {
-    pub etag: String,
+    pub etag: EntityTag,
     pub body: Bytes,
 }
 

@@ -192,10 +192,15 @@ pub(super) async fn prompt_response(
     mut response: actix_web::HttpResponseBuilder,
 ) -> Result<HttpResponse, ApiError> {
     let names = people(state, principal, [prompt.owner, prompt.updated_by]).await?;
-    Ok(response
-        .insert_header(header::ETag(etag(prompt)))
-        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
-        .json(view(prompt, &names)))
+    Ok(with_validator(&mut response, etag(prompt)).json(view(prompt, &names)))
+}
+
+/// The headers every prompt answer carries: its ETag, and that a client must revalidate.
+fn with_validator(
+    response: &mut actix_web::HttpResponseBuilder,
+    etag: EntityTag,
+) -> &mut actix_web::HttpResponseBuilder {
+    response.insert_header(header::ETag(etag)).insert_header((header::CACHE_CONTROL, "private, no-cache"))
 }
 
 /// List and search filters shared by the list and the export.
@@ -367,24 +372,20 @@ pub async fn get_prompt(
             let prompt = load(&state, &principal, &path).await?;
             let names = people(&state, &principal, [prompt.owner, prompt.updated_by]).await?;
             let body = serde_json::to_vec(&view(&prompt, &names)).map_err(|e| ApiError::internal(&e))?;
-            let cached = CachedPrompt { etag: etag(&prompt).to_string(), body: body.into() };
+            let cached = CachedPrompt { etag: etag(&prompt), body: body.into() };
             state.read_cache.keep_prompt(epoch, principal.user.id, &path, cached.clone());
             cached
         }
     };
-    let current: EntityTag =
-        cached.etag.parse().map_err(|_| ApiError::internal(&"an ETag that does not parse"))?;
     let unchanged = match req.get_header::<IfNoneMatch>() {
         Some(IfNoneMatch::Any) => true,
-        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&current)),
+        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&cached.etag)),
         None => false,
     };
     if unchanged {
-        return Ok(HttpResponse::NotModified().insert_header(header::ETag(current)).finish());
+        return Ok(HttpResponse::NotModified().insert_header(header::ETag(cached.etag)).finish());
     }
-    Ok(HttpResponse::Ok()
-        .insert_header(header::ETag(current))
-        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+    Ok(with_validator(&mut HttpResponse::Ok(), cached.etag)
         .content_type(ContentType::json())
         .body(cached.body))
 }
