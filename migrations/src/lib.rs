@@ -8,6 +8,7 @@ mod m20261128_000001_core_schema;
 mod m20261128_000002_api_tokens;
 mod m20261128_000003_prompt_indexes;
 mod m20261128_000004_prompt_library;
+mod m20261201_000005_ai_services;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_api_tokens::Migration),
             Box::new(m20261128_000003_prompt_indexes::Migration),
             Box::new(m20261128_000004_prompt_library::Migration),
+            Box::new(m20261201_000005_ai_services::Migration),
         ]
     }
 }

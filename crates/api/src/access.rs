@@ -71,6 +71,29 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/tags", Policy::Reader),
     ("GET", "/api/v1/exports/prompts", Policy::Reader),
     ("POST", "/api/v1/imports/prompts", Policy::Writer),
+    ("GET", "/api/v1/ai/providers", Policy::Reader),
+    ("GET", "/api/v1/ai/connections", Policy::Reader),
+    ("POST", "/api/v1/ai/connections", Policy::Writer),
+    ("GET", "/api/v1/ai/connections/{id}", Policy::Reader),
+    ("PUT", "/api/v1/ai/connections/{id}", Policy::Writer),
+    ("DELETE", "/api/v1/ai/connections/{id}", Policy::Writer),
+    // Testing lists the provider's models: a read (limited like runs).
+    ("POST", "/api/v1/ai/connections/{id}/test", Policy::Reader),
+    ("GET", "/api/v1/ai/settings", Policy::Reader),
+    ("PUT", "/api/v1/ai/settings", Policy::Writer),
+    ("GET", "/api/v1/ai/policy", Policy::TenantAdminRead),
+    ("PUT", "/api/v1/ai/policy", Policy::TenantAdmin),
+    // Running and enhancing change no prompt: read tokens and readonly users may (within the
+    // per-user run limit); accepting a suggestion writes a version.
+    ("POST", "/api/v1/prompts/{prompt}/run", Policy::Reader),
+    ("POST", "/api/v1/prompts/{prompt}/compare", Policy::Reader),
+    ("GET", "/api/v1/prompts/{prompt}/runs", Policy::Reader),
+    ("GET", "/api/v1/runs/{id}", Policy::Reader),
+    ("POST", "/api/v1/prompts/{prompt}/enhance", Policy::Reader),
+    ("POST", "/api/v1/enhance", Policy::Reader),
+    ("POST", "/api/v1/prompts/{prompt}/enhance/accept", Policy::Writer),
+    ("POST", "/api/v1/prompts/{prompt}/tokens", Policy::Reader),
+    ("GET", "/api/v1/analytics/runs", Policy::TenantAdminRead),
 ];
 
 /// `last_used_at` of an API token is written at most this often, not on every request.

@@ -44,6 +44,22 @@ pub struct Settings {
     /// `CORS_ALLOWED_ORIGINS`: the origins (`https://app.example.com`) a web app served from
     /// elsewhere may call the API from; empty: same origin only.
     pub cors_allowed_origins: Vec<String>,
+    pub ai: AiSettings,
+}
+
+/// Limits and address rules for calls to AI services.
+#[derive(Debug, Clone)]
+pub struct AiSettings {
+    /// `AI_ALLOW_PRIVATE_NETWORKS`: whether connections may point at loopback and private
+    /// addresses (where LM Studio, Ollama and llama.cpp usually run). Default: only in local
+    /// development. Cloud metadata and link-local addresses are refused always.
+    pub allow_private_networks: bool,
+    /// `AI_RUNS_PER_MINUTE`: calls to AI services one user may start per minute.
+    pub runs_per_minute: u32,
+    /// `AI_MAX_ANSWER_BYTES`: the largest answer read from an AI service.
+    pub max_answer_bytes: usize,
+    /// `AI_MAX_CONCURRENT_CALLS`: calls to AI services in flight across the server.
+    pub max_concurrent_calls: usize,
 }
 
 /// OpenID Connect single sign-on (the SSO issue builds the flow on these).
@@ -210,7 +226,15 @@ impl Settings {
             window: std::time::Duration::from_secs(vars.number("LOGIN_WINDOW_SECONDS", 900, 1..=86_400)?),
         };
 
+        let ai = AiSettings {
+            allow_private_networks: vars.flag("AI_ALLOW_PRIVATE_NETWORKS", local_dev_mode)?,
+            runs_per_minute: vars.number("AI_RUNS_PER_MINUTE", 20, 1..=10_000)?,
+            max_answer_bytes: vars.number("AI_MAX_ANSWER_BYTES", 1024 * 1024, 1024..=64 * 1024 * 1024)?,
+            max_concurrent_calls: vars.number("AI_MAX_CONCURRENT_CALLS", 64, 1..=10_000)?,
+        };
+
         Ok(Self {
+            ai,
             session_lifetime: chrono::Duration::minutes(i64::from(session_minutes)),
             login_limits,
             trust_proxy_headers: vars.flag("TRUST_PROXY_HEADERS", false)?,

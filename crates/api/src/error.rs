@@ -12,12 +12,15 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// An error on its way to the client.
 #[derive(Debug)]
 pub struct ApiError {
-    problem: Problem,
+    /// Boxed: errors travel in every handler's `Result`, which should stay small.
+    problem: Box<Problem>,
+    /// Sent as `Retry-After` (seconds) with 429s.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { problem: Problem::new(code, Some(detail.into())) }
+        Self { problem: Box::new(Problem::new(code, Some(detail.into()))), retry_after: None }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -29,7 +32,7 @@ impl ApiError {
         let mut problem =
             Problem::new(ErrorCode::ValidationFailed, Some("Some fields are not valid.".to_owned()));
         problem.errors = errors;
-        Self { problem }
+        Self { problem: Box::new(problem), retry_after: None }
     }
 
     /// Attaches per-field reasons to any problem.
@@ -49,13 +52,25 @@ impl ApiError {
         let mut problem =
             Problem::new(ErrorCode::Conflict, Some(format!("{} {}.", error.field, error.message)));
         problem.errors = vec![error];
-        Self { problem }
+        Self { problem: Box::new(problem), retry_after: None }
     }
 
     /// A failure the client cannot act on. The cause is logged, never sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self { problem: Problem::new(ErrorCode::InternalError, None) }
+        Self { problem: Box::new(Problem::new(ErrorCode::InternalError, None)), retry_after: None }
+    }
+
+    /// A 429 that tells the client when to come back.
+    pub fn rate_limited(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let mut error = Self::new(ErrorCode::RateLimited, detail);
+        error.retry_after = Some(retry_after.as_secs().max(1));
+        error
+    }
+
+    /// The problem document as it is sent (e.g. inside a server-sent `error` event).
+    pub fn problem(&self) -> &Problem {
+        &self.problem
     }
 
     /// Whether the request itself was at fault (4xx), as opposed to the server.
@@ -97,6 +112,9 @@ impl ResponseError for ApiError {
         }
         if self.problem.code == ErrorCode::ServiceUnavailable {
             response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds));
         }
         match serde_json::to_string(&self.problem) {
             Ok(body) => response.body(body),

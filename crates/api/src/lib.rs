@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod ai_services;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod openapi;
 pub mod read_cache;
 pub mod routes;
+pub mod runs;
 pub mod seed;
 pub mod spa;
 pub mod startup;

@@ -14,13 +14,21 @@ use utoipa_actix_web::AppExt;
             Errors are RFC 9457 problem documents (`application/problem+json`) with a stable `code`.",
         license(name = "MIT"),
     ),
-    components(schemas(domain::wire::Problem, domain::wire::ErrorCode, domain::wire::FieldError)),
+    // PromptSort is used only by query parameters, which utoipa does not collect schemas from.
+    components(schemas(
+        domain::wire::Problem,
+        domain::wire::ErrorCode,
+        domain::wire::FieldError,
+        domain::prompt::PromptSort
+    )),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and readiness probes"),
         (name = "auth", description = "Sign-in, sessions and the caller's own account"),
         (name = "tokens", description = "API tokens for integrations"),
         (name = "prompts", description = "The prompt library: prompts, versions, search, rendering, import and export"),
+        (name = "ai", description = "AI services: providers, connections (keys sealed at rest), the caller's choice and the tenant's policy"),
+        (name = "runs", description = "Running prompts on AI services (whole or streamed), comparing, enhancing, token counts and run history"),
         (name = "admin", description = "Administration"),
     )
 )]

@@ -17,6 +17,11 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use ::ai::AiClient;
+use auth::sealing::Sealer;
+use outbound::{Outbound, OutboundConfig, OutboundPolicy};
+
+use crate::ai_services::AiRuntime;
 use crate::config::Settings;
 use crate::read_cache::ReadCache;
 use crate::state::{AppState, Passwords};
@@ -40,6 +45,8 @@ pub enum StartupError {
     Credentials(String),
     #[error("local development seed: {0}")]
     Seed(String),
+    #[error("outbound HTTP client: {0}")]
+    Outbound(String),
 }
 
 /// A bound, ready-to-run server.
@@ -81,7 +88,9 @@ impl Application {
             login_throttle: LoginThrottle::new(settings.login_limits),
             trust_proxy_headers: settings.trust_proxy_headers,
             read_cache: ReadCache::new(settings.read_cache_ttl),
+            ai: ai_runtime(&settings, &secret_key)?,
         });
+        spawn_retention_sweep(db.clone());
         let dist = settings.web_dist_dir.clone();
         if !dist.join("index.html").is_file() {
             tracing::warn!(dir = %dist.display(), "the web app is not built; `/` answers 503 until it is");
@@ -188,6 +197,41 @@ impl ShutdownSignal {
 }
 
 use utoipa::OpenApi as _;
+
+/// How often expired run outputs are cleared (reads hide them at once anyway).
+const RETENTION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The one outbound client for AI calls, with the operator's address rules, and the key sealer.
+fn ai_runtime(settings: &Settings, secret_key: &Secret<String>) -> Result<AiRuntime, StartupError> {
+    let outbound = Outbound::new(OutboundConfig {
+        policy: OutboundPolicy { allow_private_networks: settings.ai.allow_private_networks },
+        connect_timeout: std::time::Duration::from_secs(10),
+        // No connection may stay silent longer than the longest timeout a connection may set.
+        read_timeout: std::time::Duration::from_secs(u64::from(domain::ai::MAX_TIMEOUT_SECONDS)),
+        // A whole answer arrives as JSON around the text, escaped: room for that; the answer
+        // text itself is capped at `max_answer_bytes` by the AI client.
+        max_response_bytes: settings.ai.max_answer_bytes.saturating_mul(4).saturating_add(64 * 1024),
+        user_agent: format!("ai-prompt-manager/{}", env!("CARGO_PKG_VERSION")),
+    })
+    .map_err(|e| StartupError::Outbound(e.to_string()))?;
+    let client = AiClient::new(outbound, settings.ai.max_answer_bytes);
+    Ok(AiRuntime::new(client, Sealer::new(secret_key), &settings.ai))
+}
+
+/// Clears run outputs past their tenant's retention, now and then every hour.
+fn spawn_retention_sweep(db: Database) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(RETENTION_SWEEP_EVERY);
+        loop {
+            every.tick().await;
+            match db.system().expire_run_outputs(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(cleared) => tracing::info!(cleared, "cleared run outputs past their retention"),
+                Err(e) => tracing::warn!(error = %e, "run retention sweep failed"),
+            }
+        }
+    });
+}
 
 fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()

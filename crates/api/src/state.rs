@@ -1,3 +1,4 @@
+use crate::ai_services::AiRuntime;
 use crate::read_cache::ReadCache;
 use auth::login_throttle::LoginThrottle;
 use auth::password::PasswordHasher;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     pub trust_proxy_headers: bool,
     pub read_cache: ReadCache,
+    pub ai: AiRuntime,
 }
 
 /// Password hashing with bounded parallelism: PBKDF2 is CPU-bound, so at most `permits`

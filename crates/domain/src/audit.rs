@@ -30,6 +30,11 @@ pub enum AuditAction {
     PromptDeleted,
     PromptRestored,
     PromptsImported,
+    PromptEnhanced,
+    AiConnectionCreated,
+    AiConnectionUpdated,
+    AiConnectionDeleted,
+    AiPolicyUpdated,
 }
 
 impl AuditAction {
@@ -54,6 +59,11 @@ impl AuditAction {
         AuditAction::PromptDeleted,
         AuditAction::PromptRestored,
         AuditAction::PromptsImported,
+        AuditAction::PromptEnhanced,
+        AuditAction::AiConnectionCreated,
+        AuditAction::AiConnectionUpdated,
+        AuditAction::AiConnectionDeleted,
+        AuditAction::AiPolicyUpdated,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -78,6 +88,11 @@ impl AuditAction {
             AuditAction::PromptDeleted => "prompt.deleted",
             AuditAction::PromptRestored => "prompt.restored",
             AuditAction::PromptsImported => "prompts.imported",
+            AuditAction::PromptEnhanced => "prompt.enhanced",
+            AuditAction::AiConnectionCreated => "ai_connection.created",
+            AuditAction::AiConnectionUpdated => "ai_connection.updated",
+            AuditAction::AiConnectionDeleted => "ai_connection.deleted",
+            AuditAction::AiPolicyUpdated => "ai_policy.updated",
         }
     }
 }

@@ -70,6 +70,14 @@ typed_id!(
     /// A prompt.
     PromptId
 );
+typed_id!(
+    /// A configured AI service (provider, address, model, key).
+    ConnectionId
+);
+typed_id!(
+    /// One recorded call to an AI service: a run, one side of a comparison, or an enhancement.
+    RunId
+);
 
 #[cfg(test)]
 mod tests {

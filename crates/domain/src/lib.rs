@@ -5,6 +5,7 @@
 //! Time is always a parameter; nothing here reads a clock.
 
 pub mod access;
+pub mod ai;
 pub mod audit;
 pub mod diff;
 pub mod ids;
@@ -16,5 +17,5 @@ pub mod tenant;
 pub mod user;
 pub mod wire;
 
-pub use ids::{ApiTokenId, AuditEventId, PromptId, SessionId, TenantId, UserId};
+pub use ids::{ApiTokenId, AuditEventId, ConnectionId, PromptId, RunId, SessionId, TenantId, UserId};
 pub use secret::Secret;

@@ -152,6 +152,18 @@ pub fn render(content: &str, values: &BTreeMap<String, String>, strict: bool) ->
     }
 }
 
+/// The length in bytes `render` would produce, computed without producing it, so a caller can
+/// refuse a request whose output would be huge (a value of 100 KB used 20,000 times) before
+/// allocating it. Missing values count as empty.
+pub fn rendered_len(content: &str, values: &BTreeMap<String, String>) -> usize {
+    let mut len = 0usize;
+    scan(content, |piece| match piece {
+        Piece::Text(text) => len = len.saturating_add(text.len()),
+        Piece::Variable(name) => len = len.saturating_add(values.get(name).map_or(0, String::len)),
+    });
+    len
+}
+
 /// Content that renders (with no values) to exactly `text` and has no variables: each `{{`
 /// in `text` becomes the escape `{{{{`.
 pub fn escape(text: &str) -> String {
@@ -163,6 +175,17 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn rendered_len_is_the_length_of_the_rendering() {
+        let vals = values(&[("a", "xyz"), ("b", "")]);
+        for content in ["{{a}}{{a}} and {{ b }}", "plain", "{{{{a}} {{a}}", ""] {
+            assert_eq!(rendered_len(content, &vals), render(content, &vals, false).unwrap().len());
+        }
+        let huge = "{{a}}".repeat(20_000);
+        let big = values(&[("a", &"v".repeat(100_000))]);
+        assert_eq!(rendered_len(&huge, &big), 2_000_000_000);
+    }
 
     fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

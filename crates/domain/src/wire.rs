@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod ai;
 mod prompts;
+pub use ai::*;
 pub use prompts::*;
 
 /// Stable, machine-readable error codes. Clients match on these, never on `title` or `detail`;
@@ -50,6 +52,26 @@ pub enum ErrorCode {
     /// Rendering refused: a variable has no value (or, when strict, a value has no
     /// variable); see `errors`.
     VariablesMismatch,
+    /// No AI connection is configured for this (choose one in the AI settings).
+    NoConnection,
+    /// The tenant's admins allow only the tenant's own AI connections.
+    UserConnectionsDisabled,
+    /// The connection's address is one the server may not call (cloud metadata, link-local,
+    /// or a private network the operator did not allow).
+    AddressNotAllowed,
+    /// The AI service could not be reached: its name does not resolve, it refused the
+    /// connection, TLS failed, or the connection broke.
+    ProviderUnreachable,
+    /// The AI service did not answer in time.
+    ProviderTimeout,
+    /// The AI service refused the connection's key (its 401 or 403).
+    ProviderUnauthorized,
+    /// The AI service says its own rate limit or quota is exhausted (its 429).
+    ProviderRateLimited,
+    /// The AI service answered with an error; `detail` carries its message.
+    ProviderError,
+    /// The AI service's answer was malformed, too large, or ended halfway.
+    ProviderInvalidResponse,
     /// A dependency (such as the database) is unavailable; try again later.
     ServiceUnavailable,
     /// Something failed on the server; the response carries no further detail.
@@ -78,6 +100,15 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::PreconditionRequired => 428,
             ErrorCode::VariablesMismatch => 422,
+            ErrorCode::NoConnection => 422,
+            ErrorCode::UserConnectionsDisabled => 403,
+            ErrorCode::AddressNotAllowed => 422,
+            ErrorCode::ProviderUnreachable => 502,
+            ErrorCode::ProviderTimeout => 504,
+            ErrorCode::ProviderUnauthorized => 502,
+            ErrorCode::ProviderRateLimited => 502,
+            ErrorCode::ProviderError => 502,
+            ErrorCode::ProviderInvalidResponse => 502,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalError => 500,
         }
@@ -104,6 +135,15 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => "Changed since you read it",
             ErrorCode::PreconditionRequired => "Version required",
             ErrorCode::VariablesMismatch => "Variables do not match",
+            ErrorCode::NoConnection => "No AI connection",
+            ErrorCode::UserConnectionsDisabled => "Personal AI connections are disabled",
+            ErrorCode::AddressNotAllowed => "Address not allowed",
+            ErrorCode::ProviderUnreachable => "AI service unreachable",
+            ErrorCode::ProviderTimeout => "AI service timed out",
+            ErrorCode::ProviderUnauthorized => "AI service refused the key",
+            ErrorCode::ProviderRateLimited => "AI service rate limit",
+            ErrorCode::ProviderError => "AI service error",
+            ErrorCode::ProviderInvalidResponse => "Invalid answer from the AI service",
             ErrorCode::ServiceUnavailable => "Service unavailable",
             ErrorCode::InternalError => "Internal server error",
         }

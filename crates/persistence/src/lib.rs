@@ -27,7 +27,10 @@ pub use error::StoreError;
 pub use query::{AuditFilter, Page, UserFilter};
 pub use scope::TenantScope;
 pub use system::SystemRepo;
-pub use tenant::{PromptChange, PromptFilter, TenantRepo, search_terms};
+pub use tenant::{
+    DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, PromptChange, PromptFilter, RunTotals, RunViewer,
+    TenantRepo, search_terms,
+};
 
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -228,4 +228,10 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
     ) -> Result<Page<AuditEvent>, StoreError> {
         crate::query::audit_page(self.conn, tenant, filter, before, limit).await
     }
+
+    /// Clears run outputs whose tenant's retention has passed, in every tenant (the periodic
+    /// sweep). Returns how many were cleared.
+    pub async fn expire_run_outputs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        crate::tenant::expire_run_outputs(self.conn, now).await
+    }
 }

@@ -15,8 +15,11 @@ use crate::entities::{api_tokens, audit_events, prompts, sessions, users};
 use crate::query::{AuditFilter, Page, UserFilter, contains_ci};
 use crate::{ClientInfo, StoreError, TenantScope, convert};
 
+mod ai;
 mod library;
 
+pub(crate) use ai::expire_run_outputs;
+pub use ai::{DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, RunTotals, RunViewer};
 pub use library::{PromptChange, PromptFilter, search_terms};
 
 /// Operations on one tenant's data. Every query filters on the scope's tenant, so a row of

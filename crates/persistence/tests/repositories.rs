@@ -2,13 +2,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use domain::ai::{ConnectionSettings, GenerationOptions, KeyChange, ModelPrice, NewRun, Provider, Usage};
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
 use domain::prompt::NewPrompt;
 use domain::prompt::{PromptFields, PromptKey, PromptName, PromptSort, Viewer, Visibility};
 use domain::tenant::{NewTenant, Subdomain, Tenant, TenantName};
 use domain::user::{Email, NewUser, Role};
+use domain::wire::{AiPolicy, RunKind, RunOutcome};
 use persistence::testing::query_text;
-use persistence::{Backend, Database, PromptChange, PromptFilter, StoreError, TenantScope, UserFilter};
+use persistence::{
+    Backend, Database, DayTotal, ModelTotal, PromptChange, PromptFilter, RunViewer, StoreError, TenantScope,
+    UserFilter,
+};
 
 persistence::test_on_both_databases!(
     migrations_create_every_table_and_are_idempotent,
@@ -26,6 +31,9 @@ persistence::test_on_both_databases!(
     prompt_updates_are_versioned_and_refuse_stale_writes,
     private_prompt_names_live_in_their_owners_namespace,
     prompt_categories_and_tags_are_counted_for_the_viewer,
+    ai_connections_are_scoped_to_tenant_and_owner,
+    ai_policy_and_user_settings_round_trip,
+    runs_are_recorded_listed_expired_and_counted,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -64,10 +72,10 @@ async fn migrations_create_every_table_and_are_idempotent(db: Database) {
     };
     let found = query_text(
         &db,
-        &format!("{table_query} ('tenants','users','prompts','config','sessions','audit_events')"),
+        &format!("{table_query} ('tenants','users','prompts','config','sessions','audit_events','ai_connections','ai_policies','prompt_runs')"),
     )
     .await;
-    assert_eq!(found.as_deref(), Some("6"));
+    assert_eq!(found.as_deref(), Some("9"));
 }
 
 async fn tenants_are_created_and_found_by_subdomain(db: Database) {
@@ -550,4 +558,206 @@ async fn prompt_categories_and_tags_are_counted_for_the_viewer(db: Database) {
     let tagged = PromptFilter { tag: Some("y".into()), ..PromptFilter::default() };
     let (found, _) = repo.search_prompts(&ben_view, &tagged, PromptSort::Name, 0, 10).await.unwrap();
     assert_eq!(found.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+}
+
+fn connection_settings(name: &str) -> ConnectionSettings {
+    ConnectionSettings {
+        name: name.to_owned(),
+        provider: Provider::Lmstudio,
+        base_url: "http://localhost:1234/v1".to_owned(),
+        model: "smollm2".to_owned(),
+        options: GenerationOptions { temperature: Some(0.5), max_tokens: Some(128) },
+        timeout_seconds: 30,
+    }
+}
+
+async fn ai_connections_are_scoped_to_tenant_and_owner(db: Database) {
+    let (acme, other) = (tenant(&db, "acme").await, tenant(&db, "other").await);
+    let repo = db.tenant(TenantScope::of(&acme));
+    let ann = repo.create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let ben = repo.create_user(new_user("ben@acme.test", Role::User), at(1)).await.unwrap();
+    let sealed =
+        KeyChange::Set { sealed: "v1:sealed".to_owned().into(), hint: "set, ends in …1a2b".into() };
+    let shared = repo.create_connection(None, connection_settings("Shared"), sealed, at(2)).await.unwrap();
+    let mine = repo
+        .create_connection(Some(ann.id), connection_settings("Mine"), KeyChange::Keep, at(3))
+        .await
+        .unwrap();
+    assert_eq!(shared.api_key_hint.as_deref(), Some("set, ends in …1a2b"));
+    assert_eq!(mine.settings.options.temperature, Some(0.5));
+    // The same name in another scope is fine; in the same scope (any case) it is a conflict.
+    repo.create_connection(Some(ben.id), connection_settings("mine"), KeyChange::Keep, at(4)).await.unwrap();
+    let clash =
+        repo.create_connection(Some(ann.id), connection_settings("MINE"), KeyChange::Keep, at(4)).await;
+    assert!(matches!(clash, Err(StoreError::Conflict)));
+    let names =
+        |list: Vec<domain::ai::Connection>| list.into_iter().map(|c| c.settings.name).collect::<Vec<_>>();
+    assert_eq!(names(repo.list_connections(ann.id).await.unwrap()), ["Shared", "Mine"]);
+    assert_eq!(names(repo.list_connections(ben.id).await.unwrap()), ["Shared", "mine"]);
+    // Ben cannot see Ann's personal connection; another tenant sees neither.
+    assert!(repo.connection(mine.id, ben.id).await.unwrap().is_none());
+    let other_repo = db.tenant(TenantScope::of(&other));
+    assert!(other_repo.connection(shared.id, ann.id).await.unwrap().is_none());
+    assert!(
+        other_repo
+            .update_connection(shared.id, connection_settings("x"), KeyChange::Clear, at(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!other_repo.delete_connection(shared.id).await.unwrap());
+    assert_eq!(repo.count_connections(None).await.unwrap(), 1);
+    assert_eq!(repo.count_connections(Some(ann.id)).await.unwrap(), 1);
+    // Keep leaves the key; Clear removes it.
+    let kept = repo
+        .update_connection(shared.id, connection_settings("Shared 2"), KeyChange::Keep, at(6))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.api_key_sealed.as_ref().map(|k| k.expose().as_str()), Some("v1:sealed"));
+    assert_eq!(kept.settings.name, "Shared 2");
+    let cleared = repo
+        .update_connection(shared.id, connection_settings("Shared 2"), KeyChange::Clear, at(7))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(cleared.api_key_sealed.is_none() && cleared.api_key_hint.is_none());
+    assert!(repo.delete_connection(mine.id).await.unwrap());
+    assert!(repo.connection(mine.id, ann.id).await.unwrap().is_none());
+}
+
+async fn ai_policy_and_user_settings_round_trip(db: Database) {
+    let acme = tenant(&db, "acme").await;
+    let repo = db.tenant(TenantScope::of(&acme));
+    let ann = repo.create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let default = repo.ai_policy().await.unwrap();
+    assert!(default.allow_user_connections);
+    assert_eq!(default.run_retention_days, persistence::DEFAULT_RUN_RETENTION_DAYS);
+    let shared =
+        repo.create_connection(None, connection_settings("Shared"), KeyChange::Keep, at(2)).await.unwrap();
+    let policy = AiPolicy {
+        allow_user_connections: false,
+        default_execution_connection: Some(shared.id),
+        default_enhancement_connection: None,
+        run_retention_days: 7,
+        prices: vec![ModelPrice {
+            model: "gpt-4o*".into(),
+            input_per_million: 2.5,
+            output_per_million: 10.0,
+        }],
+    };
+    repo.set_ai_policy(&policy, at(3)).await.unwrap();
+    assert_eq!(repo.ai_policy().await.unwrap(), policy);
+    let changed = AiPolicy { run_retention_days: 0, ..policy.clone() };
+    repo.set_ai_policy(&changed, at(4)).await.unwrap();
+    assert_eq!(repo.ai_policy().await.unwrap(), changed);
+    // Deleting the default connection clears it from the policy.
+    repo.delete_connection(shared.id).await.unwrap();
+    assert_eq!(repo.ai_policy().await.unwrap().default_execution_connection, None);
+
+    assert_eq!(repo.user_setting(ann.id, "ai.execution_connection").await.unwrap(), None);
+    repo.set_user_setting(ann.id, "ai.execution_connection", Some("a"), at(5)).await.unwrap();
+    repo.set_user_setting(ann.id, "ai.execution_connection", Some("b"), at(6)).await.unwrap();
+    assert_eq!(repo.user_setting(ann.id, "ai.execution_connection").await.unwrap().as_deref(), Some("b"));
+    let other = tenant(&db, "other").await;
+    assert_eq!(
+        db.tenant(TenantScope::of(&other)).user_setting(ann.id, "ai.execution_connection").await.unwrap(),
+        None
+    );
+    repo.set_user_setting(ann.id, "ai.execution_connection", None, at(7)).await.unwrap();
+    assert_eq!(repo.user_setting(ann.id, "ai.execution_connection").await.unwrap(), None);
+}
+
+fn new_run(
+    user: domain::UserId,
+    prompt: Option<domain::PromptId>,
+    outcome: RunOutcome,
+    expires: Option<DateTime<Utc>>,
+) -> NewRun {
+    NewRun {
+        user_id: user,
+        prompt_id: prompt,
+        prompt_version: Some(1),
+        kind: RunKind::Run,
+        compare_group: None,
+        enhancement_prompt: None,
+        connection_id: None,
+        connection_name: "Local".into(),
+        provider: Provider::Llamacpp,
+        model: "smollm2".into(),
+        outcome,
+        error_code: (outcome == RunOutcome::Error).then(|| "provider_timeout".to_owned()),
+        finish_reason: Some("stop".into()),
+        usage: Some(Usage { input_tokens: 10, output_tokens: 5 }),
+        latency_ms: 42,
+        estimated_cost: None,
+        output: Some("an answer".into()),
+        output_expires_at: expires,
+    }
+}
+
+async fn runs_are_recorded_listed_expired_and_counted(db: Database) {
+    let (acme, other) = (tenant(&db, "acme").await, tenant(&db, "other").await);
+    let repo = db.tenant(TenantScope::of(&acme));
+    let ann = repo.create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let ben = repo.create_user(new_user("ben@acme.test", Role::User), at(1)).await.unwrap();
+    let p = repo.create_prompt(prompt(ann.id, "p", "x"), at(2)).await.unwrap();
+    let day = Duration::days(1);
+    let first = repo
+        .record_run(new_run(ann.id, Some(p.id), RunOutcome::Ok, Some(at(10) + day)), at(10))
+        .await
+        .unwrap();
+    repo.record_run(new_run(ann.id, Some(p.id), RunOutcome::Error, None), at(11)).await.unwrap();
+    repo.record_run(new_run(ben.id, Some(p.id), RunOutcome::Ok, Some(at(12) + day)), at(12) + day)
+        .await
+        .unwrap();
+    // Admins see all three, newest first; Ann her own two; pages follow the cursor.
+    let (all, more) = repo.prompt_runs(p.id, RunViewer::Admin, None, 10, at(20)).await.unwrap();
+    assert_eq!((all.len(), more), (3, false));
+    assert_eq!(all[0].run.user_id, ben.id);
+    let (page, more) = repo.prompt_runs(p.id, RunViewer::User(ann.id), None, 1, at(20)).await.unwrap();
+    assert!(more);
+    let (rest, more) =
+        repo.prompt_runs(p.id, RunViewer::User(ann.id), Some(page[0].id), 1, at(20)).await.unwrap();
+    assert_eq!((rest[0].id, more), (first.id, false));
+    assert!(repo.run(first.id, RunViewer::User(ben.id), at(20)).await.unwrap().is_none());
+    assert!(
+        db.tenant(TenantScope::of(&other)).run(first.id, RunViewer::Admin, at(20)).await.unwrap().is_none()
+    );
+    // Output is hidden once expired, then cleared by the sweep; the record stays.
+    let output_at = async |now| repo.run(first.id, RunViewer::Admin, now).await.unwrap().unwrap().run.output;
+    assert_eq!(output_at(at(20)).await.as_deref(), Some("an answer"));
+    assert_eq!(output_at(at(11) + day).await, None);
+    assert_eq!(db.system().expire_run_outputs(at(11) + day).await.unwrap(), 1);
+    assert_eq!(db.system().expire_run_outputs(at(11) + day).await.unwrap(), 0);
+    let record = repo.run(first.id, RunViewer::Admin, at(20)).await.unwrap().unwrap();
+    assert_eq!(
+        (record.run.output, record.run.usage),
+        (None, Some(Usage { input_tokens: 10, output_tokens: 5 }))
+    );
+    // Per day and per model, counted by the database, only this tenant and period.
+    db.tenant(TenantScope::of(&other))
+        .create_user(new_user("zed@other.test", Role::User), at(1))
+        .await
+        .unwrap();
+    let totals = repo.run_totals(at(0), at(0) + Duration::days(3)).await.unwrap();
+    let d0 = at(0).date_naive();
+    let day = |day, runs, failed, input_tokens, output_tokens| DayTotal {
+        day,
+        runs,
+        failed,
+        input_tokens,
+        output_tokens,
+    };
+    assert_eq!(totals.days, vec![day(d0, 2, 1, 20, 10), day(d0 + Duration::days(1), 1, 0, 10, 5)]);
+    let model = ModelTotal {
+        provider: Provider::Llamacpp,
+        model: "smollm2".into(),
+        runs: 3,
+        input_tokens: 30,
+        output_tokens: 15,
+    };
+    assert_eq!(totals.models, vec![model]);
+    let none = repo.run_totals(at(0) + Duration::days(5), at(0) + Duration::days(6)).await.unwrap();
+    assert!(none.days.is_empty() && none.models.is_empty());
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+mod peers;
+
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
@@ -19,7 +21,8 @@ tasks:
   openapi    regenerate openapi/openapi.json from the code
   bench      run the benchmarks (criterion, and a wrk load test of the prompt library)
              and print the ratios they are judged by
-  screenshots  refresh docs/screenshots by running the browser tests";
+  screenshots  refresh docs/screenshots by running the browser tests
+  peers      build/fetch the real peers the tests use (llama-server, model)";
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const DEFAULT_TEST_POSTGRES: &str = "127.0.0.1:5432";
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         "openapi" => openapi(),
         "bench" => bench(),
         "screenshots" => screenshots(),
+        "peers" => peers::ensure_llama_server(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -65,6 +69,7 @@ fn test() -> Result {
     let started = Instant::now();
     ensure_postgres()?;
     ensure_chromium()?;
+    peers::ensure_llama_server()?;
     step("checking formatting");
     exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("linting the server crates");
@@ -135,6 +140,7 @@ fn frontend() -> Result<PathBuf> {
 /// Benchmarks, then the ratios that matter, from criterion's estimates of this run.
 fn bench() -> Result {
     ensure_postgres()?;
+    peers::ensure_llama_server()?;
     // The library load test drives the server with a real HTTP load generator.
     ensure_packages(&["/usr/bin/wrk"], &["wrk"])?;
     exec(cargo().args([

@@ -2,6 +2,7 @@
 //! served routes and `openapi/openapi.json` are generated from the same list. Each route's
 //! access rule is in [`crate::access::RULES`].
 
+pub mod ai;
 pub mod analytics;
 pub mod audit;
 pub mod auth;
@@ -9,6 +10,7 @@ pub mod health;
 pub mod prompt_files;
 pub mod prompt_versions;
 pub mod prompts;
+pub mod runs;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
@@ -51,6 +53,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(users::delete_user)
             .service(audit::export_audit_events)
             .service(audit::list_audit_events)
+            .service(runs::run_analytics)
             .service(analytics::system_analytics)
             .service(analytics::tenant_analytics)
             .service(prompts::list_prompts)
@@ -66,6 +69,25 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(prompts::list_categories)
             .service(prompts::list_tags)
             .service(prompt_files::export_prompts)
+            .service(ai::list_providers)
+            .service(ai::list_connections)
+            .service(ai::create_connection)
+            .service(ai::get_connection)
+            .service(ai::update_connection)
+            .service(ai::delete_connection)
+            .service(ai::test_connection)
+            .service(ai::get_settings)
+            .service(ai::update_settings)
+            .service(ai::get_policy)
+            .service(ai::update_policy)
+            .service(runs::run_prompt)
+            .service(runs::compare_prompt)
+            .service(runs::list_runs)
+            .service(runs::get_run)
+            .service(runs::enhance_prompt)
+            .service(runs::enhance_text)
+            .service(runs::accept_enhancement)
+            .service(runs::count_tokens)
             .service(
                 // Import files are larger than any other body.
                 scope::scope("/imports")

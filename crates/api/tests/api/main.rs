@@ -6,8 +6,11 @@ mod support;
 
 mod access_rules;
 mod admin;
+mod ai;
 mod auth;
 mod binary;
 mod foundation;
 mod isolation;
+mod llama;
 mod prompts;
+mod provider;

@@ -1,8 +1,12 @@
 //! sea-orm entities, one per table. Private to this crate: repositories convert them to domain
 //! types at the boundary.
 
+pub(crate) mod ai_connections;
+pub(crate) mod ai_policies;
 pub(crate) mod api_tokens;
 pub(crate) mod audit_events;
+pub(crate) mod config;
+pub(crate) mod prompt_runs;
 pub(crate) mod prompt_versions;
 pub(crate) mod prompts;
 pub(crate) mod sessions;

@@ -1,0 +1,360 @@
+//! Running prompts on AI services: one call (answered whole or streamed), comparisons, and
+//! enhancement. Every call is recorded — who, which version, connection, model, tokens,
+//! latency, outcome, and the output for as long as the tenant keeps it — whether it succeeds,
+//! fails or is abandoned by its caller.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use actix_web::web::Bytes;
+use ai::{ChatRequest, StreamEvent};
+use chrono::{DateTime, Duration as Days, Utc};
+use domain::ai::{ChatMessage, Connection, GenerationOptions, NewRun, Usage, check_options, estimate_cost};
+use domain::prompt::Prompt;
+use domain::wire::{AiPolicy, ErrorCode, FieldError, Problem, RunDelta, RunKind, RunOutcome, RunResult};
+use domain::{PromptId, RunId, template};
+use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+use crate::access::Principal;
+use crate::ai_services::{self, connection_ref};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The largest prompt text sent to a model: a rendering past this is refused before it is
+/// built (a short template with a large value repeated could otherwise take gigabytes).
+pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
+/// Enhancement suggestions are kept at least this long whatever the retention, so they can be
+/// accepted.
+const SUGGESTION_DAYS: i64 = 1;
+/// Server-sent events waiting for a slow client, per stream.
+const STREAM_BUFFER: usize = 32;
+/// How often a streamed run writes an SSE comment while the model is silent. The server only
+/// learns that a client went away when a write fails, so this bounds how long an abandoned
+/// call keeps the provider busy.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One call to make.
+pub struct Call {
+    pub kind: RunKind,
+    pub prompt_id: Option<PromptId>,
+    pub version: Option<u32>,
+    pub connection: Connection,
+    pub model: Option<String>,
+    pub messages: Vec<ChatMessage>,
+    pub options: GenerationOptions,
+    pub compare_group: Option<uuid::Uuid>,
+    pub enhancement_prompt: Option<String>,
+}
+
+/// Renders `content` strictly, refusing missing and unexpected values (one field error each)
+/// and output past [`MAX_RENDERED_BYTES`].
+pub fn render_strict(content: &str, values: &BTreeMap<String, String>) -> Result<String, ApiError> {
+    if template::rendered_len(content, values) > MAX_RENDERED_BYTES {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "variables",
+            format!("the filled-in prompt would exceed {} KB", MAX_RENDERED_BYTES / 1024),
+        )]));
+    }
+    template::render(content, values, true).map_err(|mismatch| {
+        let missing =
+            mismatch.missing.iter().map(|name| FieldError::new(format!("variables.{name}"), "has no value"));
+        let unexpected = mismatch
+            .unexpected
+            .iter()
+            .map(|name| FieldError::new(format!("variables.{name}"), "is not a variable of this prompt"));
+        ApiError::new(ErrorCode::VariablesMismatch, mismatch.to_string())
+            .with_errors(missing.chain(unexpected).collect())
+    })
+}
+
+/// The options of a call: the request's, else the connection's.
+pub fn options(
+    connection: &Connection,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+) -> Result<GenerationOptions, ApiError> {
+    let requested = GenerationOptions { temperature, max_tokens };
+    let mut errors = Vec::new();
+    check_options("", &requested, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    Ok(GenerationOptions {
+        temperature: temperature.or(connection.settings.options.temperature),
+        max_tokens: max_tokens.or(connection.settings.options.max_tokens),
+    })
+}
+
+/// The content of `prompt` at `version` (the current one by default).
+pub async fn content_at(
+    state: &AppState,
+    principal: &Principal,
+    prompt: &Prompt,
+    version: Option<u32>,
+) -> Result<(String, u32), ApiError> {
+    match version {
+        Some(number) if number != prompt.version => {
+            let old = state
+                .db
+                .tenant(principal.scope())
+                .prompt_version(prompt.id, number)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("The prompt has no version {number}.")))?;
+            Ok((old.content, number))
+        }
+        _ => Ok((prompt.content.clone(), prompt.version)),
+    }
+}
+
+fn expiry(policy: &AiPolicy, kind: RunKind, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let days = i64::from(policy.run_retention_days);
+    let days = if kind == RunKind::Enhance { days.max(SUGGESTION_DAYS) } else { days };
+    (days > 0).then(|| now + Days::days(days))
+}
+
+/// What a finished (or failed) call leaves behind.
+struct Outcome {
+    outcome: RunOutcome,
+    error_code: Option<ErrorCode>,
+    model: String,
+    output: String,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    latency_ms: u64,
+}
+
+fn code_name(code: ErrorCode) -> String {
+    serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Records a call; the estimated cost comes from the tenant's price table.
+async fn record(
+    state: &AppState,
+    principal: &Principal,
+    call: &Call,
+    model_asked: &str,
+    done: Outcome,
+) -> Result<RunResult, ApiError> {
+    let repo = state.db.tenant(principal.scope());
+    let policy = repo.ai_policy().await?;
+    let now = Utc::now();
+    let estimated_cost = done.usage.and_then(|u| estimate_cost(&policy.prices, &done.model, u));
+    let kept = done.outcome == RunOutcome::Ok || !done.output.is_empty();
+    let expires = if kept { expiry(&policy, call.kind, now) } else { None };
+    let run = repo
+        .record_run(
+            NewRun {
+                user_id: principal.user.id,
+                prompt_id: call.prompt_id,
+                prompt_version: call.version,
+                kind: call.kind,
+                compare_group: call.compare_group,
+                enhancement_prompt: call.enhancement_prompt.clone(),
+                connection_id: Some(call.connection.id),
+                connection_name: call.connection.settings.name.clone(),
+                provider: call.connection.settings.provider,
+                model: if done.model.is_empty() { model_asked.to_owned() } else { done.model.clone() },
+                outcome: done.outcome,
+                error_code: done.error_code.map(code_name),
+                finish_reason: done.finish_reason.clone(),
+                usage: done.usage,
+                latency_ms: done.latency_ms,
+                estimated_cost,
+                output: expires.map(|_| done.output.clone()),
+                output_expires_at: expires,
+            },
+            now,
+        )
+        .await?;
+    Ok(RunResult {
+        run_id: run.id,
+        prompt_id: call.prompt_id,
+        version: call.version,
+        connection: connection_ref(&call.connection, &run.run.model),
+        model: run.run.model,
+        output: done.output,
+        finish_reason: done.finish_reason,
+        usage: done.usage,
+        latency_ms: done.latency_ms,
+        estimated_cost,
+    })
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Makes one call and waits for the whole answer. A provider failure is recorded, then
+/// returned as its problem.
+pub async fn complete(
+    state: &AppState,
+    principal: &Principal,
+    call: Call,
+    _permit: OwnedSemaphorePermit,
+) -> Result<RunResult, ApiError> {
+    let endpoint = ai_services::endpoint(state, principal, &call.connection, call.model.as_deref())?;
+    let request = ChatRequest { messages: call.messages.clone(), options: call.options };
+    let started = Instant::now();
+    let answer = state.ai.client.complete(&endpoint, &request).await;
+    let latency_ms = elapsed_ms(started);
+    match answer {
+        Ok(done) => {
+            let outcome = Outcome {
+                outcome: RunOutcome::Ok,
+                error_code: None,
+                model: done.model,
+                output: done.text,
+                finish_reason: done.finish_reason,
+                usage: done.usage,
+                latency_ms,
+            };
+            record(state, principal, &call, &endpoint.model, outcome).await
+        }
+        Err(failure) => {
+            let error = ai_services::provider_error(&failure);
+            let outcome = Outcome {
+                outcome: RunOutcome::Error,
+                error_code: Some(error.problem().code),
+                model: endpoint.model.clone(),
+                output: String::new(),
+                finish_reason: None,
+                usage: None,
+                latency_ms,
+            };
+            record(state, principal, &call, &endpoint.model, outcome).await?;
+            Err(error)
+        }
+    }
+}
+
+fn sse(event: &str, data: &impl serde::Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned());
+    Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
+}
+
+/// Makes one call and streams it as server-sent events: `delta`s, then `done` (the recorded
+/// [`RunResult`]) or `error` (a problem). The call runs in its own task; when the client goes
+/// away the task notices, drops the upstream request (which closes its connection) and records
+/// the run as cancelled.
+pub async fn stream(
+    state: actix_web::web::Data<AppState>,
+    principal: Principal,
+    call: Call,
+    permit: OwnedSemaphorePermit,
+) -> Result<impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>>, ApiError> {
+    let endpoint = ai_services::endpoint(&state, &principal, &call.connection, call.model.as_deref())?;
+    let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
+    tokio::spawn(async move {
+        let _permit = permit;
+        let request = ChatRequest { messages: call.messages.clone(), options: call.options };
+        let started = Instant::now();
+        let mut output = String::new();
+        let failed = |error: ApiError, output: String, started: Instant| {
+            (
+                Outcome {
+                    outcome: RunOutcome::Error,
+                    error_code: Some(error.problem().code),
+                    model: String::new(),
+                    output,
+                    finish_reason: None,
+                    usage: None,
+                    latency_ms: elapsed_ms(started),
+                },
+                Some(error.problem().clone()),
+            )
+        };
+        let (outcome, problem): (Outcome, Option<Problem>) =
+            match state.ai.client.stream(&endpoint, &request).await {
+                Err(e) => failed(ai_services::provider_error(&e), output, started),
+                Ok(upstream) => {
+                    let mut upstream = std::pin::pin!(upstream);
+                    let mut keep_alive =
+                        tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+                    loop {
+                        let next = tokio::select! {
+                            () = tx.closed() => None,
+                            next = upstream.next() => Some(next),
+                            _ = keep_alive.tick() => {
+                                let _ = tx.send(Bytes::from_static(b": keep-alive\n\n")).await;
+                                continue;
+                            }
+                        };
+                        match next {
+                            // The client went away: stop reading (dropping `upstream` cancels it).
+                            None => {
+                                break (
+                                    Outcome {
+                                        outcome: RunOutcome::Cancelled,
+                                        error_code: None,
+                                        model: String::new(),
+                                        output,
+                                        finish_reason: None,
+                                        usage: None,
+                                        latency_ms: elapsed_ms(started),
+                                    },
+                                    None,
+                                );
+                            }
+                            Some(Some(Ok(StreamEvent::Delta(text)))) => {
+                                output.push_str(&text);
+                                if tx.send(sse("delta", &RunDelta { text })).await.is_err() {
+                                    continue;
+                                }
+                            }
+                            Some(Some(Ok(StreamEvent::Done { finish_reason, usage, model }))) => {
+                                break (
+                                    Outcome {
+                                        outcome: RunOutcome::Ok,
+                                        error_code: None,
+                                        model,
+                                        output,
+                                        finish_reason,
+                                        usage,
+                                        latency_ms: elapsed_ms(started),
+                                    },
+                                    None,
+                                );
+                            }
+                            Some(Some(Err(e))) => {
+                                break failed(ai_services::provider_error(&e), output, started);
+                            }
+                            Some(None) => {
+                                let cut = ApiError::new(
+                                    ErrorCode::ProviderInvalidResponse,
+                                    "The AI service's stream ended before the answer was complete.",
+                                );
+                                break failed(cut, output, started);
+                            }
+                        }
+                    }
+                }
+            };
+        let cancelled = outcome.outcome == RunOutcome::Cancelled;
+        let recorded = record(&state, &principal, &call, &endpoint.model, outcome).await;
+        if cancelled {
+            return;
+        }
+        let last = match (recorded, problem) {
+            (_, Some(problem)) => sse("error", &problem),
+            (Ok(result), None) => sse("done", &result),
+            (Err(e), None) => sse("error", e.problem()),
+        };
+        let _ = tx.send(last).await;
+    });
+    Ok(body(rx))
+}
+
+/// The events as a response body; dropping it (the client left) closes the channel.
+fn body(rx: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|bytes| (Ok(bytes), rx)) })
+}
+
+/// A run's id as a keyset cursor.
+pub fn parse_run_cursor(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<RunId> {
+    raw.and_then(|raw| {
+        raw.parse::<RunId>()
+            .map_err(|_| errors.push(FieldError::new("cursor", "is not a cursor of this list")))
+            .ok()
+    })
+}

