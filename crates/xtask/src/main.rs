@@ -18,7 +18,7 @@ tasks:
   test       everything CI runs: formatting, lints, web app build, all tests on SQLite,
              PostgreSQL and headless Chromium
   frontend   build the web app into frontend/dist
-  openapi    regenerate openapi/openapi.json from the code
+  openapi    regenerate openapi/openapi.json from the code and validate it
   bench      run the benchmarks (criterion, and a wrk load test of the prompt library)
              and print the ratios they are judged by
   screenshots  refresh docs/screenshots by running the browser tests
@@ -72,6 +72,7 @@ fn test() -> Result {
     peers::ensure_llama_server()?;
     step("checking formatting");
     exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    peers::validate_openapi(&workspace_root().join("openapi/openapi.json"))?;
     step("linting the server crates");
     exec(cargo().args([
         "clippy",
@@ -212,7 +213,7 @@ fn openapi() -> Result {
     let path = workspace_root().join("openapi/openapi.json");
     fs::write(&path, &output.stdout).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     step(&format!("wrote {}", path.display()));
-    Ok(())
+    peers::validate_openapi(&path)
 }
 
 /// The wasm32 target and the wasm-bindgen CLI matching the version in Cargo.lock.

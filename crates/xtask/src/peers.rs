@@ -202,3 +202,29 @@ fn pip(venv: &Path) -> Command {
 fn succeeds(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|status| status.success())
 }
+
+/// The OpenAPI validator the contract is checked with (the document's own test only proves it
+/// is current, not that it is valid).
+const OPENAPI_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
+
+/// Validates `openapi/openapi.json` with PyPI's `openapi-spec-validator`, installed once into
+/// its own venv under the cache.
+pub fn validate_openapi(document: &Path) -> Result {
+    let venv = cache_dir()?.join("openapi/venv");
+    let validator = venv.join("bin/openapi-spec-validator");
+    let stamp = venv.join("installed");
+    if fs::read_to_string(&stamp).unwrap_or_default().trim() != OPENAPI_VALIDATOR || !validator.exists() {
+        if !succeeds(Command::new("python3").args(["-c", "import ensurepip, venv"])) {
+            ensure_packages(&["/usr/share/doc/python3-venv"], &["python3", "python3-venv"])?;
+        }
+        step(&format!("installing {OPENAPI_VALIDATOR} from PyPI into a venv (once)"));
+        if venv.exists() {
+            fs::remove_dir_all(&venv).map_err(|e| format!("cannot clear {}: {e}", venv.display()))?;
+        }
+        exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        exec(pip(&venv).args(["install", "--quiet", OPENAPI_VALIDATOR]))?;
+        fs::write(&stamp, OPENAPI_VALIDATOR).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    }
+    step("validating the OpenAPI document");
+    exec(Command::new(&validator).arg(document))
+}

@@ -257,7 +257,7 @@ pub async fn restore_version(
     responses(
         (status = 200, description = "The filled-in text", body = RenderResponse),
         (status = 404, description = "No such prompt or version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`variables_mismatch`: each missing or unexpected variable in `errors`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`variables_mismatch`: each missing or unexpected variable in `errors`; `validation_failed` when the result would exceed 1 MB", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/prompts/{prompt}/render")]
@@ -275,6 +275,13 @@ pub async fn render_prompt(
         }
         _ => (prompt.content, prompt.version),
     };
+    // A short template with a large value repeated could otherwise take gigabytes.
+    if template::rendered_len(&content, &body.variables) > crate::runs::MAX_RENDERED_BYTES {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "variables",
+            format!("the filled-in prompt would exceed {} KB", crate::runs::MAX_RENDERED_BYTES / 1024),
+        )]));
+    }
     match template::render(&content, &body.variables, body.strict) {
         Ok(text) => Ok(web::Json(RenderResponse { text, version })),
         Err(mismatch) => {
