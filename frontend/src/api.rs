@@ -7,6 +7,8 @@
 //!   handler registered with [`on_unauthorized`] (the app sends the person to the sign-in page).
 //! - A failed call becomes an [`ApiFailure`] carrying the problem document's `code`, `detail`,
 //!   per-field `errors` and `current_version`.
+//! - A streamed run is read from the response body as it arrives (server-sent events, see
+//!   [`run_prompt_streaming`]); an `AbortSignal` stops it.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -15,6 +17,12 @@ use std::rc::Rc;
 use chrono::{DateTime, Utc};
 use domain::wire::Analytics;
 use domain::wire::{
+    AcceptEnhancementRequest, AiPolicy, AiSettingsView, CompareRequest, CompareResult, ConnectionList,
+    ConnectionRequest, ConnectionTestResult, ConnectionView, EnhanceRequest, EnhanceResult, ProviderInfo,
+    RunAnalytics, RunDelta, RunList, RunRecordView, RunRequest, RunResult, TokenCount, TokenCountRequest,
+    UpdateAiSettingsRequest,
+};
+use domain::wire::{
     ApiTokenList, ApiTokenView, AuditEventList, ChangePasswordRequest, ConflictPolicy, CreateApiTokenRequest,
     CreatePromptRequest, CreateTenantRequest, CreateUserRequest, CreatedApiToken, ErrorCode, FieldError,
     Health, ImportReport, LoginRequest, MeResponse, NameCountList, Problem, PromptDiff, PromptExport,
@@ -22,10 +30,13 @@ use domain::wire::{
     SystemAnalytics, TenantList, TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest,
     UpdateUserRequest, UserList, UserView,
 };
-use domain::{ApiTokenId, PromptId, TenantId, UserId};
+use domain::{ApiTokenId, ConnectionId, PromptId, RunId, TenantId, UserId};
 use gloo_net::http::{Method, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, ReadableStreamDefaultReader, ReadableStreamReadResult};
 
 // ---------------------------------------------------------------------------------------------
 // Failures
@@ -38,6 +49,8 @@ pub struct ApiFailure {
     pub status: u16,
     /// The problem's stable code, when the server sent a problem document.
     pub code: Option<ErrorCode>,
+    /// The problem's `title` (the same for every occurrence of its code), when there was one.
+    pub title: Option<String>,
     /// What went wrong, for people (the problem's `detail`, else its `title`).
     pub message: String,
     /// Per-field validation errors.
@@ -54,9 +67,24 @@ impl ApiFailure {
         Self {
             status: 0,
             code: None,
+            title: None,
             message: message.into(),
             errors: Vec::new(),
             current_version: None,
+            retry_after: None,
+        }
+    }
+
+    /// A problem document the server sent inside a successful answer (a streamed run's
+    /// `error` event, a failed connection test, one side of a comparison).
+    pub fn from_problem(problem: Problem) -> Self {
+        Self {
+            status: problem.status,
+            code: Some(problem.code),
+            message: problem.detail.unwrap_or_else(|| problem.title.clone()),
+            title: Some(problem.title),
+            errors: problem.errors,
+            current_version: problem.current_version,
             retry_after: None,
         }
     }
@@ -101,17 +129,11 @@ async fn failure_from(response: Response) -> ApiFailure {
     let status = response.status();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.trim().parse().ok());
     match response.json::<Problem>().await {
-        Ok(problem) => ApiFailure {
-            status,
-            code: Some(problem.code),
-            message: problem.detail.unwrap_or(problem.title),
-            errors: problem.errors,
-            current_version: problem.current_version,
-            retry_after,
-        },
+        Ok(problem) => ApiFailure { status, retry_after, ..ApiFailure::from_problem(problem) },
         Err(_) => ApiFailure {
             status,
             code: None,
+            title: None,
             message: format!("The server answered {status} {}.", response.status_text()),
             errors: Vec::new(),
             current_version: None,
@@ -242,8 +264,30 @@ async fn send_with(
     query: Query<'_>,
     body: Option<String>,
 ) -> ApiResult<Response> {
+    let call = Call { credentials, accept: "application/json", signal: None };
+    send_call(call, method, path, query, body).await
+}
+
+/// How one request is made: its credentials, what it accepts, and what can abort it.
+struct Call<'a> {
+    credentials: Credentials,
+    accept: &'static str,
+    signal: Option<&'a AbortSignal>,
+}
+
+async fn send_call(
+    call: Call<'_>,
+    method: Method,
+    path: &str,
+    query: Query<'_>,
+    body: Option<String>,
+) -> ApiResult<Response> {
+    let credentials = call.credentials;
     let token = if credentials == Credentials::Omit { None } else { session::token() };
-    let mut builder = RequestBuilder::new(&url(path)).method(method).header("accept", "application/json");
+    let mut builder = RequestBuilder::new(&url(path))
+        .method(method)
+        .header("accept", call.accept)
+        .abort_signal(call.signal);
     if !query.is_empty() {
         builder = builder.query(query.iter().map(|(k, v)| (*k, v.as_str())));
     }
@@ -555,4 +599,260 @@ pub async fn analytics() -> ApiResult<Analytics> {
 /// `GET /api/v1/analytics/system`.
 pub async fn system_analytics() -> ApiResult<SystemAnalytics> {
     get("/api/v1/analytics/system", &[]).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// AI services: connections, settings, the tenant's policy
+// ---------------------------------------------------------------------------------------------
+
+fn connection_path(id: ConnectionId) -> String {
+    format!("/api/v1/ai/connections/{id}")
+}
+
+/// `GET /api/v1/ai/providers`: the services the server can talk to, with their usual address.
+pub async fn providers() -> ApiResult<Vec<ProviderInfo>> {
+    get("/api/v1/ai/providers", &[]).await
+}
+
+/// `GET /api/v1/ai/connections`: the tenant's connections, then the caller's own.
+pub async fn connections() -> ApiResult<Vec<ConnectionView>> {
+    get::<ConnectionList>("/api/v1/ai/connections", &[]).await.map(|list| list.items)
+}
+
+/// `GET /api/v1/ai/connections/{id}`.
+pub async fn connection(id: ConnectionId) -> ApiResult<ConnectionView> {
+    get(&connection_path(id), &[]).await
+}
+
+/// `POST /api/v1/ai/connections`.
+pub async fn create_connection(request: &ConnectionRequest) -> ApiResult<ConnectionView> {
+    with_body(Method::POST, "/api/v1/ai/connections", request).await
+}
+
+/// `PUT /api/v1/ai/connections/{id}`: no `api_key` keeps the stored key.
+pub async fn update_connection(id: ConnectionId, request: &ConnectionRequest) -> ApiResult<ConnectionView> {
+    with_body(Method::PUT, &connection_path(id), request).await
+}
+
+/// `DELETE /api/v1/ai/connections/{id}`.
+pub async fn delete_connection(id: ConnectionId) -> ApiResult<()> {
+    no_content(Method::DELETE, &connection_path(id), &[], None).await
+}
+
+/// `POST /api/v1/ai/connections/{id}/test`: a failed test is an answer too (`ok: false`).
+pub async fn test_connection(id: ConnectionId) -> ApiResult<ConnectionTestResult> {
+    read_json(send(Method::POST, &format!("{}/test", connection_path(id)), &[], None).await?).await
+}
+
+/// `GET /api/v1/ai/settings`.
+pub async fn ai_settings() -> ApiResult<AiSettingsView> {
+    get("/api/v1/ai/settings", &[]).await
+}
+
+/// `PUT /api/v1/ai/settings`.
+pub async fn update_ai_settings(request: &UpdateAiSettingsRequest) -> ApiResult<AiSettingsView> {
+    with_body(Method::PUT, "/api/v1/ai/settings", request).await
+}
+
+/// `GET /api/v1/ai/policy` (tenant admins).
+pub async fn ai_policy() -> ApiResult<AiPolicy> {
+    get("/api/v1/ai/policy", &[]).await
+}
+
+/// `PUT /api/v1/ai/policy` (tenant admins).
+pub async fn update_ai_policy(policy: &AiPolicy) -> ApiResult<AiPolicy> {
+    with_body(Method::PUT, "/api/v1/ai/policy", policy).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// AI services: running, comparing, enhancing prompts
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /api/v1/prompts/{id}/run` with `"stream": true`: `on_delta` receives each piece of
+/// the answer as it arrives; the whole result comes last. Aborting `signal` stops the call (the
+/// server records the run as cancelled).
+pub async fn run_prompt_streaming(
+    id: PromptId,
+    request: &RunRequest,
+    signal: &AbortSignal,
+    mut on_delta: impl FnMut(&str),
+) -> ApiResult<RunResult> {
+    let body = to_json(&RunRequest { stream: true, ..request.clone() })?;
+    let call = Call { credentials: Credentials::Session, accept: "text/event-stream", signal: Some(signal) };
+    let response =
+        send_call(call, Method::POST, &format!("{}/run", prompt_path(id)), &[], Some(body)).await?;
+    let streamed = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t.trim_start().starts_with("text/event-stream"));
+    if !streamed {
+        // Answered in one piece after all: the result itself.
+        return read_json(response).await;
+    }
+    let broken = |_| ApiFailure::local("The connection broke before the answer was complete.");
+    let reader: ReadableStreamDefaultReader = response
+        .body()
+        .ok_or_else(|| ApiFailure::local("The server's answer has no body."))?
+        .get_reader()
+        .unchecked_into();
+    let mut events = EventStream::default();
+    loop {
+        let chunk: ReadableStreamReadResult =
+            JsFuture::from(reader.read()).await.map_err(broken)?.unchecked_into();
+        if chunk.get_done().unwrap_or(true) {
+            return Err(ApiFailure::local("The answer ended before it was complete."));
+        }
+        let bytes = js_sys::Uint8Array::new(&chunk.get_value()).to_vec();
+        for event in events.push(&bytes) {
+            match event.name.as_str() {
+                "delta" => on_delta(&event_data::<RunDelta>(&event.data)?.text),
+                "done" => return event_data(&event.data),
+                "error" => return Err(ApiFailure::from_problem(event_data(&event.data)?)),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn event_data<T: DeserializeOwned>(data: &str) -> ApiResult<T> {
+    serde_json::from_str(data)
+        .map_err(|e| ApiFailure::local(format!("The server's answer could not be read ({e}).")))
+}
+
+/// One server-sent event.
+#[derive(Debug, PartialEq)]
+struct Event {
+    name: String,
+    data: String,
+}
+
+/// Server-sent events, parsed as the bytes arrive: a line ends at `\n` (a `\r` before it is
+/// dropped), an empty line ends an event, `event:` names it, `data:` lines carry its data and
+/// lines starting with `:` are comments (keep-alives).
+#[derive(Default)]
+struct EventStream {
+    pending: Vec<u8>,
+    name: String,
+    data: Option<String>,
+}
+
+impl EventStream {
+    /// Takes the next bytes of the body; returns the events they complete.
+    fn push(&mut self, bytes: &[u8]) -> Vec<Event> {
+        self.pending.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        let mut start = 0;
+        while let Some(offset) = self.pending[start..].iter().position(|b| *b == b'\n') {
+            let end = start + offset;
+            let raw = &self.pending[start..end];
+            // Lines end at an ASCII byte, so each one is whole UTF-8.
+            let line = String::from_utf8_lossy(raw.strip_suffix(b"\r").unwrap_or(raw)).into_owned();
+            start = end + 1;
+            if line.is_empty() {
+                let name = std::mem::take(&mut self.name);
+                if let Some(data) = self.data.take() {
+                    events.push(Event {
+                        name: if name.is_empty() { "message".to_owned() } else { name },
+                        data,
+                    });
+                }
+                continue;
+            }
+            let (field, value) = match line.split_once(':') {
+                Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+                None => (line.as_str(), ""),
+            };
+            // Other fields (`id`, `retry`) and comments (`: …`) do not matter here.
+            match field {
+                "event" => self.name = value.to_owned(),
+                "data" => match &mut self.data {
+                    Some(data) => {
+                        data.push('\n');
+                        data.push_str(value);
+                    }
+                    None => self.data = Some(value.to_owned()),
+                },
+                _ => {}
+            }
+        }
+        self.pending.drain(..start);
+        events
+    }
+}
+
+/// `POST /api/v1/prompts/{id}/compare`: one prompt on 2 to 4 targets, side by side.
+pub async fn compare(id: PromptId, request: &CompareRequest) -> ApiResult<CompareResult> {
+    with_body(Method::POST, &format!("{}/compare", prompt_path(id)), request).await
+}
+
+/// `GET /api/v1/prompts/{id}/runs` (newest first).
+pub async fn runs(id: PromptId, cursor: Option<String>) -> ApiResult<RunList> {
+    let pairs = params([("limit", Some("20".to_owned())), ("cursor", cursor)]);
+    get(&format!("{}/runs", prompt_path(id)), &pairs).await
+}
+
+/// `GET /api/v1/runs/{id}`.
+pub async fn run(id: RunId) -> ApiResult<RunRecordView> {
+    get(&format!("/api/v1/runs/{id}"), &[]).await
+}
+
+/// `POST /api/v1/prompts/{id}/enhance`: a suggestion; nothing is saved.
+pub async fn enhance(id: PromptId, request: &EnhanceRequest) -> ApiResult<EnhanceResult> {
+    with_body(Method::POST, &format!("{}/enhance", prompt_path(id)), request).await
+}
+
+/// `POST /api/v1/enhance`: a suggestion for unsaved text (`request.text`).
+pub async fn enhance_text(request: &EnhanceRequest) -> ApiResult<EnhanceResult> {
+    with_body(Method::POST, "/api/v1/enhance", request).await
+}
+
+/// `POST /api/v1/prompts/{id}/enhance/accept`: the suggestion becomes the new version (`412`
+/// when someone saved after `request.version`).
+pub async fn accept_enhancement(id: PromptId, request: &AcceptEnhancementRequest) -> ApiResult<PromptView> {
+    with_body(Method::POST, &format!("{}/enhance/accept", prompt_path(id)), request).await
+}
+
+/// `POST /api/v1/prompts/{id}/tokens`.
+pub async fn count_tokens(id: PromptId, request: &TokenCountRequest) -> ApiResult<TokenCount> {
+    with_body(Method::POST, &format!("{}/tokens", prompt_path(id)), request).await
+}
+
+/// `GET /api/v1/analytics/runs?from=&to=` (dates, UTC).
+pub async fn run_analytics(from: chrono::NaiveDate, to: chrono::NaiveDate) -> ApiResult<RunAnalytics> {
+    let pairs = [("from", from.to_string()), ("to", to.to_string())];
+    get("/api/v1/analytics/runs", &pairs).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str, data: &str) -> Event {
+        Event { name: name.to_owned(), data: data.to_owned() }
+    }
+
+    #[test]
+    fn events_are_parsed_across_chunk_boundaries() {
+        let body =
+            "event: delta\ndata: {\"text\":\"H\u{e9}\"}\n\n: keep-alive\n\nevent: done\r\ndata: {}\r\n\r\n";
+        let bytes = body.as_bytes();
+        // Split everywhere, including inside the two-byte "é".
+        for cut in 0..bytes.len() {
+            let mut stream = EventStream::default();
+            let mut events = stream.push(&bytes[..cut]);
+            events.extend(stream.push(&bytes[cut..]));
+            assert_eq!(
+                events,
+                vec![event("delta", "{\"text\":\"H\u{e9}\"}"), event("done", "{}")],
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn data_lines_join_and_unnamed_events_are_messages() {
+        let mut stream = EventStream::default();
+        assert_eq!(stream.push(b"data: a\ndata:b\n\n"), vec![event("message", "a\nb")]);
+        assert_eq!(stream.push(b"event: x\n\n"), vec![]);
+    }
 }

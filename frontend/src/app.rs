@@ -27,6 +27,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("import-export") view=pages::transfer::ImportExportPage/>
                     <Route path=path!("profile") view=pages::profile::ProfilePage/>
                     <Route path=path!("tokens") view=pages::tokens::TokensPage/>
+                    <Route path=path!("settings/ai") view=pages::ai_settings::AiSettingsPage/>
                     <Route path=path!("admin/users") view=pages::users::UsersPage/>
                     <Route path=path!("admin/tenants") view=pages::tenants::TenantsPage/>
                     <Route path=path!("admin/audit") view=pages::audit::AuditPage/>
@@ -113,6 +114,7 @@ fn TopBar() -> impl IntoView {
             <nav aria-label="Main" class="main-nav">
                 <A href="/prompts" exact=false>"Prompts"</A>
                 <A href="/import-export">"Import/Export"</A>
+                <A href="/settings/ai">"AI settings"</A>
                 <Show when=move || auth.is_admin()>
                     <A href="/admin/users">"Users"</A>
                     <A href="/admin/audit">"Audit log"</A>

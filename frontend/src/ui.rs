@@ -17,6 +17,31 @@ pub fn ErrorAlert(#[prop(into)] failure: ApiFailure) -> impl IntoView {
     }
 }
 
+/// A failure with the problem's title and detail (and per-field messages), for answers where
+/// the title says something the detail does not (an AI service that failed, and how).
+#[component]
+pub fn ProblemAlert(
+    #[prop(into)] failure: ApiFailure,
+    #[prop(optional)] testid: &'static str,
+) -> impl IntoView {
+    let title = failure.title.clone().filter(|t| *t != failure.message);
+    let errors = failure.errors.clone();
+    view! {
+        <div class="alert alert-error" role="alert" data-testid=(!testid.is_empty()).then_some(testid)>
+            {title.map(|t| view! { <p><strong>{t}</strong></p> })}
+            <p>{failure.to_string()}</p>
+            {(!errors.is_empty())
+                .then(|| {
+                    view! {
+                        <ul>
+                            {errors.into_iter().map(|e| view! { <li><code>{e.field}</code> ": " {e.message}</li> }).collect_view()}
+                        </ul>
+                    }
+                })}
+        </div>
+    }
+}
+
 /// Shows the failure held by `failure`, if any (its field errors appear next to their fields).
 #[component]
 pub fn FailureAlert(failure: RwSignal<Option<ApiFailure>>) -> impl IntoView {

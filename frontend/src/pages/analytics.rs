@@ -1,10 +1,11 @@
-//! Usage figures with small inline-SVG charts: prompts per day, by category, sign-ins, roles.
-//! System administrators can switch to the whole system, with a row per tenant.
+//! Usage figures with small inline-SVG charts: prompts per day, by category, sign-ins, roles,
+//! and AI runs (per day and per model, with tokens and estimated cost). System administrators
+//! can switch to the whole system, with a row per tenant.
 
 use std::collections::BTreeMap;
 
 use chrono::Days;
-use domain::wire::{Analytics, Count, TenantUsage};
+use domain::wire::{Analytics, Count, RunAnalytics, TenantUsage};
 use leptos::prelude::*;
 
 use crate::api::{self, ApiFailure};
@@ -56,8 +57,86 @@ pub fn AnalyticsPage() -> impl IntoView {
                     })
             }}
         </Transition>
+        <Show when=move || !system.get()>
+            <RunFigures/>
+        </Show>
     }
     .into_any()
+}
+
+/// AI runs of the organisation over the last 30 days.
+#[component]
+fn RunFigures() -> impl IntoView {
+    let to = today();
+    let from = to.checked_sub_days(Days::new(29)).unwrap_or(to);
+    let runs = LocalResource::new(move || api::run_analytics(from, to));
+    view! {
+        <section class="panel" aria-labelledby="ai-runs-title">
+            <h2 id="ai-runs-title">"AI runs (last 30 days, UTC)"</h2>
+            <Transition fallback=|| view! { <Loading label="Loading AI usage…"/> }>
+                {move || {
+                    runs.get()
+                        .map(|result| match result {
+                            Err(failure) => view! { <ErrorAlert failure/> }.into_any(),
+                            Ok(figures) => view! { <RunTables figures/> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn RunTables(figures: RunAnalytics) -> impl IntoView {
+    let total: u64 = figures.days.iter().map(|d| d.runs).sum();
+    let failed: u64 = figures.days.iter().map(|d| d.failed).sum();
+    let input: u64 = figures.days.iter().map(|d| d.input_tokens).sum();
+    let output: u64 = figures.days.iter().map(|d| d.output_tokens).sum();
+    let per_day = figures.days.iter().map(|d| Count { key: d.day.to_string(), count: d.runs }).collect();
+    view! {
+        <div class="stats">
+            <Stat label="Runs" value=total/>
+            <Stat label="Failed runs" value=failed/>
+            <Stat label="Input tokens" value=input/>
+            <Stat label="Output tokens" value=output/>
+        </div>
+        <h3>"Runs per day"</h3>
+        <DailyChart counts=per_day what="runs" column="Runs"/>
+        <h3 id="ai-models-title">"By model"</h3>
+        {if figures.models.is_empty() {
+            view! { <p class="empty-inline">"No runs yet."</p> }.into_any()
+        } else {
+            view! {
+                <div class="table-wrap">
+                    <table aria-labelledby="ai-models-title" id="ai-models">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Service"</th>
+                                <th scope="col">"Model"</th>
+                                <th scope="col" class="num">"Runs"</th>
+                                <th scope="col" class="num">"Input tokens"</th>
+                                <th scope="col" class="num">"Output tokens"</th>
+                                <th scope="col" class="num">"Estimated cost"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {figures.models.into_iter().map(|m| view! {
+                                <tr>
+                                    <td>{m.provider.label()}</td>
+                                    <td><code>{m.model}</code></td>
+                                    <td class="num">{m.runs}</td>
+                                    <td class="num">{m.input_tokens}</td>
+                                    <td class="num">{m.output_tokens}</td>
+                                    <td class="num">{m.estimated_cost.map(|c| format!("{c:.4}")).unwrap_or_else(|| "—".to_owned())}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }
+                .into_any()
+        }}
+    }
 }
 
 #[component]
@@ -152,9 +231,17 @@ fn Stat(label: &'static str, value: u64) -> impl IntoView {
     }
 }
 
-/// A column per day over the last 30 days (days without prompts count 0).
+/// A column per day over the last 30 days (days without any count 0).
 #[component]
-fn DailyChart(counts: Vec<Count>) -> impl IntoView {
+fn DailyChart(
+    counts: Vec<Count>,
+    /// What is counted, in the summary ("12 prompts created from …").
+    #[prop(default = "prompts created")]
+    what: &'static str,
+    /// The numbers column's heading.
+    #[prop(default = "Prompts")]
+    column: &'static str,
+) -> impl IntoView {
     const DAYS: u64 = 30;
     const WIDTH: f64 = 600.0;
     const HEIGHT: f64 = 160.0;
@@ -173,8 +260,7 @@ fn DailyChart(counts: Vec<Count>) -> impl IntoView {
     let slot = WIDTH / DAYS as f64;
     let first_day = days.first().map(|(d, _)| d.clone()).unwrap_or_default();
     let last_day = days.last().map(|(d, _)| d.clone()).unwrap_or_default();
-    let summary =
-        format!("{total} prompts created from {first_day} to {last_day}; at most {max} on one day.");
+    let summary = format!("{total} {what} from {first_day} to {last_day}; at most {max} on one day.");
     let bars = days
         .iter()
         .enumerate()
@@ -209,7 +295,7 @@ fn DailyChart(counts: Vec<Count>) -> impl IntoView {
                 <summary>"Show the numbers"</summary>
                 <p>{summary}</p>
                 <table>
-                    <thead><tr><th scope="col">"Day"</th><th scope="col" class="num">"Prompts"</th></tr></thead>
+                    <thead><tr><th scope="col">"Day"</th><th scope="col" class="num">{column}</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             </details>

@@ -1,5 +1,6 @@
 //! A prompt: read it, edit it (with a clear message when someone else saved first), see its
-//! `{{variables}}` and a live render preview, delete it. `/prompts/new` is the same form.
+//! `{{variables}}` and a live render preview, delete it, and use the AI tools under it (run,
+//! compare, run history, enhance). `/prompts/new` is the same form.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::api::{self, ApiFailure};
 use crate::auth::use_auth;
+use crate::pages::ai_tools::{AiTools, PromptLink};
 use crate::ui::{ErrorAlert, FieldMessage, Loading, Time, copy_to_clipboard, invalid, set_title, split_list};
 
 /// `/prompts/new`.
@@ -86,10 +88,17 @@ fn PromptDetail(prompt: PromptView, stash: RwSignal<Option<String>>, reload: Cal
         .user_id()
         .zip(auth.role())
         .is_some_and(|(me, role)| may_edit(prompt.owner.as_ref().map(|o| o.id), me, role));
-    if editable {
-        view! { <PromptForm initial=Some(prompt) stash on_reload=reload/> }.into_any()
+    let latest = RwSignal::new(prompt.clone());
+    let draft = editable.then(|| RwSignal::new(prompt.content.clone()));
+    let link = PromptLink { latest, draft, stash, reload };
+    let main = if editable {
+        view! { <PromptForm initial=Some(prompt) stash on_reload=reload link/> }.into_any()
     } else {
         view! { <PromptReadOnly prompt/> }.into_any()
+    };
+    view! {
+        {main}
+        <AiTools link/>
     }
 }
 
@@ -153,6 +162,9 @@ fn PromptForm(
     initial: Option<PromptView>,
     stash: RwSignal<Option<String>>,
     on_reload: Callback<()>,
+    /// Shared with the AI tools: the editor's text and the newest saved version.
+    #[prop(optional)]
+    link: Option<PromptLink>,
 ) -> impl IntoView {
     let navigate = use_navigate();
     let existing = initial.as_ref().map(|p| (p.id, p.clone()));
@@ -178,7 +190,7 @@ fn PromptForm(
     let title = RwSignal::new(p.title.clone());
     let category = RwSignal::new(p.category.clone());
     let tags = RwSignal::new(p.tags.join(", "));
-    let content = RwSignal::new(p.content.clone());
+    let content = link.and_then(|l| l.draft).unwrap_or_else(|| RwSignal::new(p.content.clone()));
     let visibility = RwSignal::new(p.visibility.as_str().to_owned());
     let enhancement = RwSignal::new(p.is_enhancement_prompt);
     let commit_message = RwSignal::new(String::new());
@@ -203,6 +215,21 @@ fn PromptForm(
         base_version.set(view.version);
         meta.set(Some(view.clone()));
     };
+    if let Some(link) = link {
+        // A version saved from elsewhere on the page (an accepted enhancement) replaces the
+        // form's; unsaved text is kept aside to merge, as after a conflict.
+        Effect::new(move || {
+            let next = link.latest.get();
+            if next.version <= base_version.get_untracked() {
+                return;
+            }
+            let typed = content.get_untracked();
+            if meta.with_untracked(|m| m.as_ref().is_some_and(|m| m.content != typed)) {
+                stash.set(Some(typed));
+            }
+            apply(&next);
+        });
+    }
 
     let navigate_after = navigate.clone();
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -282,6 +309,9 @@ fn PromptForm(
                             }));
                             set_title(&view.title);
                             apply(&view);
+                            if let Some(link) = link {
+                                link.latest.set(view);
+                            }
                         }
                         Err(f) => failure.set(Some(f)),
                     }

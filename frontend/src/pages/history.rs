@@ -1,7 +1,8 @@
-//! A prompt's versions: compare any two as a line diff, restore an older one.
+//! A prompt's versions: compare any two as a line diff, restore an older one. The diff's
+//! rendering ([`DiffLines`]) also shows an enhancement's changes.
 
 use domain::PromptId;
-use domain::diff::DiffOp;
+use domain::diff::{DiffLine, DiffOp};
 use domain::prompt::may_edit;
 use domain::wire::{PromptDiff, PromptVersionSummary, RestorePromptRequest};
 use leptos::prelude::*;
@@ -238,47 +239,55 @@ fn DiffView(diff: PromptDiff) -> impl IntoView {
                         </table>
                     }
                 })}
-            <div class="diff-lines" role="group" aria-label="Content, line by line">
-                {diff
-                    .lines
-                    .into_iter()
-                    .map(|line| {
-                        let old = line.old_line.map(|n| n.to_string()).unwrap_or_default();
-                        let new = line.new_line.map(|n| n.to_string()).unwrap_or_default();
-                        match line.op {
-                            DiffOp::Insert => view! {
-                                <ins class="diff-line diff-insert">
-                                    <span class="ln" aria-hidden="true">{old}</span>
-                                    <span class="ln" aria-hidden="true">{new}</span>
-                                    <span class="sign" aria-hidden="true">"+"</span>
-                                    <span class="visually-hidden">"Added: "</span>
-                                    <span class="text">{line.text}</span>
-                                </ins>
-                            }
-                                .into_any(),
-                            DiffOp::Delete => view! {
-                                <del class="diff-line diff-delete">
-                                    <span class="ln" aria-hidden="true">{old}</span>
-                                    <span class="ln" aria-hidden="true">{new}</span>
-                                    <span class="sign" aria-hidden="true">"−"</span>
-                                    <span class="visually-hidden">"Removed: "</span>
-                                    <span class="text">{line.text}</span>
-                                </del>
-                            }
-                                .into_any(),
-                            DiffOp::Equal => view! {
-                                <div class="diff-line diff-equal">
-                                    <span class="ln" aria-hidden="true">{old}</span>
-                                    <span class="ln" aria-hidden="true">{new}</span>
-                                    <span class="sign" aria-hidden="true">" "</span>
-                                    <span class="text">{line.text}</span>
-                                </div>
-                            }
-                                .into_any(),
-                        }
-                    })
-                    .collect_view()}
-            </div>
+            <DiffLines lines=diff.lines/>
         </section>
+    }
+}
+
+/// A line diff: inserted and deleted lines marked (also for screen readers), with the line
+/// numbers on both sides.
+#[component]
+pub fn DiffLines(lines: Vec<DiffLine>) -> impl IntoView {
+    view! {
+        <div class="diff-lines" role="group" aria-label="Content, line by line">
+            {lines
+                .into_iter()
+                .map(|line| {
+                    let old = line.old_line.map(|n| n.to_string()).unwrap_or_default();
+                    let new = line.new_line.map(|n| n.to_string()).unwrap_or_default();
+                    match line.op {
+                        DiffOp::Insert => view! {
+                            <ins class="diff-line diff-insert">
+                                <span class="ln" aria-hidden="true">{old}</span>
+                                <span class="ln" aria-hidden="true">{new}</span>
+                                <span class="sign" aria-hidden="true">"+"</span>
+                                <span class="visually-hidden">"Added: "</span>
+                                <span class="text">{line.text}</span>
+                            </ins>
+                        }
+                            .into_any(),
+                        DiffOp::Delete => view! {
+                            <del class="diff-line diff-delete">
+                                <span class="ln" aria-hidden="true">{old}</span>
+                                <span class="ln" aria-hidden="true">{new}</span>
+                                <span class="sign" aria-hidden="true">"−"</span>
+                                <span class="visually-hidden">"Removed: "</span>
+                                <span class="text">{line.text}</span>
+                            </del>
+                        }
+                            .into_any(),
+                        DiffOp::Equal => view! {
+                            <div class="diff-line diff-equal">
+                                <span class="ln" aria-hidden="true">{old}</span>
+                                <span class="ln" aria-hidden="true">{new}</span>
+                                <span class="sign" aria-hidden="true">" "</span>
+                                <span class="text">{line.text}</span>
+                            </div>
+                        }
+                            .into_any(),
+                    }
+                })
+                .collect_view()}
+        </div>
     }
 }

@@ -1,5 +1,7 @@
 //! One module per screen.
 
+pub mod ai_settings;
+pub mod ai_tools;
 pub mod analytics;
 pub mod audit;
 pub mod editor;

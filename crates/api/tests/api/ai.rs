@@ -249,7 +249,12 @@ async fn runs_answer_are_recorded_and_listed_per_prompt(backend: Backend) {
     // A huge rendering is refused before it is built.
     let bomb = create(&lib.app, &ann, json!({"name": "bomb", "content": "{{a}}".repeat(19_000)})).await;
     let big = json!({"connection": conn, "variables": {"a": "v".repeat(100_000)}});
-    expect_problem(run(&lib, &ann, bomb["id"].as_str().unwrap(), big.clone()).await, 422, "validation_failed").await;
+    expect_problem(
+        run(&lib, &ann, bomb["id"].as_str().unwrap(), big.clone()).await,
+        422,
+        "validation_failed",
+    )
+    .await;
     let render = format!("/api/v1/prompts/{}/render", bomb["id"].as_str().unwrap());
     expect_problem(send(&lib, Method::POST, &render, &ann, Some(big)).await, 422, "validation_failed").await;
 
