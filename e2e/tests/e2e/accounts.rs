@@ -72,7 +72,7 @@ async fn a_readonly_user_sees_no_edit_controls_and_the_api_refuses_them_too() {
         browser.execute(r#"return !!document.querySelector('a[href="/prompts/new"]');"#, vec![]).await,
         false
     );
-    assert_eq!(app::texts(&browser, "nav.main-nav a").await, ["Prompts", "Import/Export"]);
+    assert_eq!(app::texts(&browser, "nav.main-nav a").await, ["Prompts", "Import/Export", "AI settings"]);
     assert!(app::texts(&browser, ".user-menu .who-meta").await[0].contains("readonly"));
     browser.assert_accessible().await;
 
@@ -85,7 +85,8 @@ async fn a_readonly_user_sees_no_edit_controls_and_the_api_refuses_them_too() {
         assert!(!buttons.iter().any(|b| b == refused), "no {refused:?} button: {buttons:?}");
     }
     let editable = browser
-        .execute("return document.querySelectorAll('textarea, input[id^=\"prompt-\"]').length;", vec![])
+        // The prompt's own fields; the AI panel's run form is for reading too.
+        .execute("return document.querySelectorAll('[id^=\"prompt-\"]:is(textarea, input)').length;", vec![])
         .await;
     assert_eq!(editable, 0, "no prompt fields to edit");
     browser.assert_accessible().await;

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod admin;
+mod ai;
 mod api;
 mod app;
 mod browser;
