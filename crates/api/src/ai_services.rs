@@ -59,6 +59,11 @@ impl AiRuntime {
         }
     }
 
+    /// Drops the allowances of users whose allowance is full again (they are as good as new).
+    pub fn forget_idle_users(&self) {
+        self.limiter.retain_recent();
+    }
+
     /// Takes `calls` of `user`'s allowance (a comparison costs one per target) and a place
     /// among the calls in flight; 429 with `Retry-After`, or 503 when the server is saturated.
     pub fn admit(&self, user: UserId, calls: u32) -> Result<Vec<OwnedSemaphorePermit>, ApiError> {

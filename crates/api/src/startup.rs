@@ -90,7 +90,7 @@ impl Application {
             read_cache: ReadCache::new(settings.read_cache_ttl),
             ai: ai_runtime(&settings, &secret_key)?,
         });
-        spawn_retention_sweep(db.clone());
+        spawn_housekeeping(state.clone());
         let dist = settings.web_dist_dir.clone();
         if !dist.join("index.html").is_file() {
             tracing::warn!(dir = %dist.display(), "the web app is not built; `/` answers 503 until it is");
@@ -199,7 +199,7 @@ impl ShutdownSignal {
 use utoipa::OpenApi as _;
 
 /// How often expired run outputs are cleared (reads hide them at once anyway).
-const RETENTION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The one outbound client for AI calls, with the operator's address rules, and the key sealer.
 fn ai_runtime(settings: &Settings, secret_key: &Secret<String>) -> Result<AiRuntime, StartupError> {
@@ -218,13 +218,16 @@ fn ai_runtime(settings: &Settings, secret_key: &Secret<String>) -> Result<AiRunt
     Ok(AiRuntime::new(client, Sealer::new(secret_key), &settings.ai))
 }
 
-/// Clears run outputs past their tenant's retention, now and then every hour.
-fn spawn_retention_sweep(db: Database) {
+/// Every hour (and at start): clears run outputs past their tenant's retention, and forgets the
+/// run allowances of users who have not called an AI service lately (so the limiter's memory
+/// follows active users, not every user ever seen).
+fn spawn_housekeeping(state: web::Data<AppState>) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(RETENTION_SWEEP_EVERY);
+        let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
         loop {
             every.tick().await;
-            match db.system().expire_run_outputs(chrono::Utc::now()).await {
+            state.ai.forget_idle_users();
+            match state.db.system().expire_run_outputs(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(cleared) => tracing::info!(cleared, "cleared run outputs past their retention"),
                 Err(e) => tracing::warn!(error = %e, "run retention sweep failed"),
