@@ -96,6 +96,19 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/analytics/runs", Policy::TenantAdminRead),
 ];
 
+/// POST routes that change nothing the read cache holds (prompts, credentials): a successful
+/// call does not start a new cache epoch, so rendering and running prompts keep the hot read
+/// path warm for everyone.
+pub const READ_ONLY_POSTS: &[&str] = &[
+    "/api/v1/prompts/{prompt}/render",
+    "/api/v1/prompts/{prompt}/run",
+    "/api/v1/prompts/{prompt}/compare",
+    "/api/v1/prompts/{prompt}/enhance",
+    "/api/v1/enhance",
+    "/api/v1/prompts/{prompt}/tokens",
+    "/api/v1/ai/connections/{id}/test",
+];
+
 /// `last_used_at` of an API token is written at most this often, not on every request.
 const TOKEN_USE_RESOLUTION: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -164,7 +177,11 @@ pub async fn enforce(
     match authorize(&state, req.request(), policy).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
-            let changes = !matches!(*req.method(), Method::GET | Method::HEAD);
+            let changes = match *req.method() {
+                Method::GET | Method::HEAD => false,
+                Method::POST => !READ_ONLY_POSTS.contains(&pattern.as_str()),
+                _ => true,
+            };
             let response = next.call(req).await?;
             if changes && response.status().is_success() {
                 // Whatever was cached before this change may be stale now.

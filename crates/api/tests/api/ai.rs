@@ -716,6 +716,43 @@ async fn provider_failures_are_clear_problems() {
     assert_eq!((tested["ok"].clone(), tested["models"].clone()), (json!(true), json!(["echo", "slow"])));
 }
 
+/// Running, rendering and counting change no prompt: they leave the read cache warm, while a
+/// write through this server still makes everyone read afresh at once.
+#[tokio::test]
+async fn runs_and_renders_keep_the_read_cache_warm() {
+    let provider = Provider::start();
+    let lib = ai_library(Backend::Sqlite, vec![("READ_CACHE_SECONDS", "300")]).await;
+    let ann = lib.app.session_token(&lib.acme, &lib.ann).await;
+    let reader = lib.app.api_token(&lib.acme, &lib.reader, TokenScope::Read).await;
+    create(&lib.app, &ann, json!({"name": "cached", "content": "one"})).await;
+    let c = connection(&lib, &ann, "Echo", &provider.base_url, "echo", json!({})).await;
+    let content = async || {
+        let body = json_of(send(&lib, Method::GET, "/api/v1/prompts/cached", &reader, None).await, 200).await;
+        body["content"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(content().await, "one");
+    // Changed behind the server's back: the cached answer stays until a write through it.
+    let repo = lib.app.db.database().tenant(persistence::TenantScope::of(&lib.acme));
+    let viewer = domain::prompt::Viewer { user: lib.ann.id, role: Role::User };
+    let current =
+        repo.prompt(&viewer, &domain::prompt::PromptKey::parse("cached").unwrap()).await.unwrap().unwrap();
+    let fields = domain::prompt::PromptFields { content: "two".into(), ..current.fields() };
+    let change = persistence::PromptChange { author: lib.ann.id, commit_message: None, restored_from: None };
+    repo.update_prompt(&current, fields, change, chrono::Utc::now()).await.unwrap().unwrap();
+    json_of(run(&lib, &ann, "cached", json!({"connection": c})).await, 200).await;
+    json_of(send(&lib, Method::POST, "/api/v1/prompts/cached/render", &ann, Some(json!({}))).await, 200)
+        .await;
+    json_of(
+        send(&lib, Method::POST, "/api/v1/prompts/cached/tokens", &ann, Some(json!({"model": "m"}))).await,
+        200,
+    )
+    .await;
+    assert_eq!(content().await, "one", "reads stay cached across runs, renders and counts");
+    let edit = json!({"title": "Cached", "version": 2});
+    json_of(send(&lib, Method::PATCH, "/api/v1/prompts/cached", &ann, Some(edit)).await, 200).await;
+    assert_eq!(content().await, "two");
+}
+
 /// A client that goes away cancels the upstream request, and the run is recorded as cancelled.
 #[tokio::test]
 async fn a_client_that_disconnects_cancels_the_upstream_call() {
