@@ -362,11 +362,11 @@ pub enum Purpose {
 pub async fn resolve(
     state: &AppState,
     principal: &Principal,
+    policy: &AiPolicy,
     requested: Option<ConnectionId>,
     purpose: Purpose,
 ) -> Result<Connection, ApiError> {
     let repo = state.db.tenant(principal.scope());
-    let policy = repo.ai_policy().await?;
     let usable = |c: &Connection| c.owner.is_none() || policy.allow_user_connections;
     if let Some(id) = requested {
         let connection = get_connection(state, principal, id).await?;
@@ -450,8 +450,9 @@ pub async fn settings(state: &AppState, principal: &Principal) -> Result<AiSetti
     let parse = |value: Option<String>| value.and_then(|v| v.parse::<ConnectionId>().ok());
     let execution_connection = parse(repo.user_setting(user, EXECUTION_KEY).await?);
     let enhancement_connection = parse(repo.user_setting(user, ENHANCEMENT_KEY).await?);
+    let policy = &policy;
     let effective = |purpose| async move {
-        match resolve(state, principal, None, purpose).await {
+        match resolve(state, principal, policy, None, purpose).await {
             Ok(c) => Ok(Some(connection_ref(&c, &c.settings.model))),
             Err(e) if e.problem().code == ErrorCode::NoConnection => Ok(None),
             Err(e) => Err(e),

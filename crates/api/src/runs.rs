@@ -45,26 +45,43 @@ pub struct Call {
     pub options: GenerationOptions,
     pub compare_group: Option<uuid::Uuid>,
     pub enhancement_prompt: Option<String>,
+    /// The tenant's AI policy as read when the call was resolved (retention, prices).
+    pub policy: AiPolicy,
 }
 
-/// Renders `content` strictly, refusing missing and unexpected values (one field error each)
-/// and output past [`MAX_RENDERED_BYTES`].
-pub fn render_strict(content: &str, values: &BTreeMap<String, String>) -> Result<String, ApiError> {
+/// Refuses a rendering past [`MAX_RENDERED_BYTES`] before it is built (a short template with a
+/// large value repeated could otherwise take gigabytes).
+pub fn check_rendered_size(content: &str, values: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if template::rendered_len(content, values) > MAX_RENDERED_BYTES {
         return Err(ApiError::validation(vec![FieldError::new(
             "variables",
             format!("the filled-in prompt would exceed {} KB", MAX_RENDERED_BYTES / 1024),
         )]));
     }
-    template::render(content, values, true).map_err(|mismatch| {
+    Ok(())
+}
+
+/// `content` filled with `values`: size-checked first, then rendered, refusing with one field
+/// error per missing (and, if `strict`, unexpected) value.
+pub fn render(content: &str, values: &BTreeMap<String, String>, strict: bool) -> Result<String, ApiError> {
+    check_rendered_size(content, values)?;
+    template::render(content, values, strict).map_err(|mismatch| {
         let missing =
             mismatch.missing.iter().map(|name| FieldError::new(format!("variables.{name}"), "has no value"));
         let unexpected = mismatch
             .unexpected
             .iter()
             .map(|name| FieldError::new(format!("variables.{name}"), "is not a variable of this prompt"));
-        ApiError::new(ErrorCode::VariablesMismatch, mismatch.to_string())
-            .with_errors(missing.chain(unexpected).collect())
+        let detail = match (mismatch.missing.is_empty(), mismatch.unexpected.is_empty()) {
+            (false, true) => format!("Missing values for: {}.", mismatch.missing.join(", ")),
+            (true, false) => format!("Not variables of this prompt: {}.", mismatch.unexpected.join(", ")),
+            _ => format!(
+                "Missing values for: {}. Not variables of this prompt: {}.",
+                mismatch.missing.join(", "),
+                mismatch.unexpected.join(", ")
+            ),
+        };
+        ApiError::new(ErrorCode::VariablesMismatch, detail).with_errors(missing.chain(unexpected).collect())
     })
 }
 
@@ -113,10 +130,12 @@ fn expiry(policy: &AiPolicy, kind: RunKind, now: DateTime<Utc>) -> Option<DateTi
     (days > 0).then(|| now + Days::days(days))
 }
 
-/// What a finished (or failed) call leaves behind.
+/// What a finished, failed or abandoned call leaves behind.
 struct Outcome {
     outcome: RunOutcome,
-    error_code: Option<ErrorCode>,
+    /// What failed, for `RunOutcome::Error`.
+    problem: Option<Problem>,
+    /// As the provider reported it; empty when it never said.
     model: String,
     output: String,
     finish_reason: Option<String>,
@@ -124,8 +143,49 @@ struct Outcome {
     latency_ms: u64,
 }
 
-fn code_name(code: ErrorCode) -> String {
-    serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+impl Outcome {
+    fn answered(
+        model: String,
+        output: String,
+        finish_reason: Option<String>,
+        usage: Option<Usage>,
+        started: Instant,
+    ) -> Self {
+        Self {
+            outcome: RunOutcome::Ok,
+            problem: None,
+            model,
+            output,
+            finish_reason,
+            usage,
+            latency_ms: elapsed_ms(started),
+        }
+    }
+
+    /// `output` is what arrived before the failure.
+    fn failed(error: &ApiError, output: String, started: Instant) -> Self {
+        Self {
+            outcome: RunOutcome::Error,
+            problem: Some(error.problem().clone()),
+            model: String::new(),
+            output,
+            finish_reason: None,
+            usage: None,
+            latency_ms: elapsed_ms(started),
+        }
+    }
+
+    fn cancelled(output: String, started: Instant) -> Self {
+        Self {
+            outcome: RunOutcome::Cancelled,
+            problem: None,
+            model: String::new(),
+            output,
+            finish_reason: None,
+            usage: None,
+            latency_ms: elapsed_ms(started),
+        }
+    }
 }
 
 /// Records a call; the estimated cost comes from the tenant's price table.
@@ -137,11 +197,11 @@ async fn record(
     done: Outcome,
 ) -> Result<RunResult, ApiError> {
     let repo = state.db.tenant(principal.scope());
-    let policy = repo.ai_policy().await?;
+    let policy = &call.policy;
     let now = Utc::now();
     let estimated_cost = done.usage.and_then(|u| estimate_cost(&policy.prices, &done.model, u));
     let kept = done.outcome == RunOutcome::Ok || !done.output.is_empty();
-    let expires = if kept { expiry(&policy, call.kind, now) } else { None };
+    let expires = if kept { expiry(policy, call.kind, now) } else { None };
     let run = repo
         .record_run(
             NewRun {
@@ -156,7 +216,7 @@ async fn record(
                 provider: call.connection.settings.provider,
                 model: if done.model.is_empty() { model_asked.to_owned() } else { done.model.clone() },
                 outcome: done.outcome,
-                error_code: done.error_code.map(code_name),
+                error_code: done.problem.as_ref().map(|p| p.code.name()),
                 finish_reason: done.finish_reason.clone(),
                 usage: done.usage,
                 latency_ms: done.latency_ms,
@@ -196,33 +256,15 @@ pub async fn complete(
     let endpoint = ai_services::endpoint(state, principal, &call.connection, call.model.as_deref())?;
     let request = ChatRequest { messages: call.messages.clone(), options: call.options };
     let started = Instant::now();
-    let answer = state.ai.client.complete(&endpoint, &request).await;
-    let latency_ms = elapsed_ms(started);
-    match answer {
+    match state.ai.client.complete(&endpoint, &request).await {
         Ok(done) => {
-            let outcome = Outcome {
-                outcome: RunOutcome::Ok,
-                error_code: None,
-                model: done.model,
-                output: done.text,
-                finish_reason: done.finish_reason,
-                usage: done.usage,
-                latency_ms,
-            };
+            let outcome = Outcome::answered(done.model, done.text, done.finish_reason, done.usage, started);
             record(state, principal, &call, &endpoint.model, outcome).await
         }
         Err(failure) => {
             let error = ai_services::provider_error(&failure);
-            let outcome = Outcome {
-                outcome: RunOutcome::Error,
-                error_code: Some(error.problem().code),
-                model: endpoint.model.clone(),
-                output: String::new(),
-                finish_reason: None,
-                usage: None,
-                latency_ms,
-            };
-            record(state, principal, &call, &endpoint.model, outcome).await?;
+            record(state, principal, &call, &endpoint.model, Outcome::failed(&error, String::new(), started))
+                .await?;
             Err(error)
         }
     }
@@ -250,92 +292,53 @@ pub async fn stream(
         let request = ChatRequest { messages: call.messages.clone(), options: call.options };
         let started = Instant::now();
         let mut output = String::new();
-        let failed = |error: ApiError, output: String, started: Instant| {
-            (
-                Outcome {
-                    outcome: RunOutcome::Error,
-                    error_code: Some(error.problem().code),
-                    model: String::new(),
-                    output,
-                    finish_reason: None,
-                    usage: None,
-                    latency_ms: elapsed_ms(started),
-                },
-                Some(error.problem().clone()),
-            )
-        };
-        let (outcome, problem): (Outcome, Option<Problem>) =
-            match state.ai.client.stream(&endpoint, &request).await {
-                Err(e) => failed(ai_services::provider_error(&e), output, started),
-                Ok(upstream) => {
-                    let mut upstream = std::pin::pin!(upstream);
-                    let mut keep_alive =
-                        tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
-                    loop {
-                        let next = tokio::select! {
-                            () = tx.closed() => None,
-                            next = upstream.next() => Some(next),
-                            _ = keep_alive.tick() => {
-                                let _ = tx.send(Bytes::from_static(b": keep-alive\n\n")).await;
-                                continue;
-                            }
-                        };
-                        match next {
-                            // The client went away: stop reading (dropping `upstream` cancels it).
-                            None => {
-                                break (
-                                    Outcome {
-                                        outcome: RunOutcome::Cancelled,
-                                        error_code: None,
-                                        model: String::new(),
-                                        output,
-                                        finish_reason: None,
-                                        usage: None,
-                                        latency_ms: elapsed_ms(started),
-                                    },
-                                    None,
-                                );
-                            }
-                            Some(Some(Ok(StreamEvent::Delta(text)))) => {
-                                output.push_str(&text);
-                                if tx.send(sse("delta", &RunDelta { text })).await.is_err() {
-                                    continue;
-                                }
-                            }
-                            Some(Some(Ok(StreamEvent::Done { finish_reason, usage, model }))) => {
-                                break (
-                                    Outcome {
-                                        outcome: RunOutcome::Ok,
-                                        error_code: None,
-                                        model,
-                                        output,
-                                        finish_reason,
-                                        usage,
-                                        latency_ms: elapsed_ms(started),
-                                    },
-                                    None,
-                                );
-                            }
-                            Some(Some(Err(e))) => {
-                                break failed(ai_services::provider_error(&e), output, started);
-                            }
-                            Some(None) => {
-                                let cut = ApiError::new(
-                                    ErrorCode::ProviderInvalidResponse,
-                                    "The AI service's stream ended before the answer was complete.",
-                                );
-                                break failed(cut, output, started);
-                            }
+        let failed =
+            |e: &ai::AiError, output| Outcome::failed(&ai_services::provider_error(e), output, started);
+        let outcome = match state.ai.client.stream(&endpoint, &request).await {
+            Err(e) => failed(&e, output),
+            Ok(upstream) => {
+                let mut upstream = std::pin::pin!(upstream);
+                let mut keep_alive =
+                    tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+                loop {
+                    let next = tokio::select! {
+                        () = tx.closed() => None,
+                        next = upstream.next() => Some(next),
+                        _ = keep_alive.tick() => {
+                            let _ = tx.send(Bytes::from_static(b": keep-alive\n\n")).await;
+                            continue;
+                        }
+                    };
+                    match next {
+                        // The client went away: stop reading (dropping `upstream` cancels it).
+                        None => break Outcome::cancelled(output, started),
+                        Some(Some(Ok(StreamEvent::Delta(text)))) => {
+                            output.push_str(&text);
+                            // A failed send means the client left: the next turn sees it.
+                            let _ = tx.send(sse("delta", &RunDelta { text })).await;
+                        }
+                        Some(Some(Ok(StreamEvent::Done { finish_reason, usage, model }))) => {
+                            break Outcome::answered(model, output, finish_reason, usage, started);
+                        }
+                        Some(Some(Err(e))) => break failed(&e, output),
+                        // The AI client ends every stream with `Done` or an error; this is a bug there.
+                        Some(None) => {
+                            let cut = ApiError::new(
+                                ErrorCode::ProviderInvalidResponse,
+                                "The AI service's stream ended before the answer was complete.",
+                            );
+                            break Outcome::failed(&cut, output, started);
                         }
                     }
                 }
-            };
-        let cancelled = outcome.outcome == RunOutcome::Cancelled;
-        let recorded = record(&state, &principal, &call, &endpoint.model, outcome).await;
-        if cancelled {
+            }
+        };
+        if outcome.outcome == RunOutcome::Cancelled {
+            let _ = record(&state, &principal, &call, &endpoint.model, outcome).await;
             return;
         }
-        let last = match (recorded, problem) {
+        let problem = outcome.problem.clone();
+        let last = match (record(&state, &principal, &call, &endpoint.model, outcome).await, problem) {
             (_, Some(problem)) => sse("error", &problem),
             (Ok(result), None) => sse("done", &result),
             (Err(e), None) => sse("error", e.problem()),

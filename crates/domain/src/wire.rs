@@ -149,11 +149,14 @@ impl ErrorCode {
         }
     }
 
+    /// The code as it is sent (`not_found`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+
     /// The `type` URI of the problem document.
     pub fn type_uri(self) -> String {
-        let name =
-            serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        format!("/api/problems/{name}")
+        format!("/api/problems/{}", self.name())
     }
 }
 

@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::audit::AuditAction;
 use domain::prompt::{Prompt, PromptFields, PromptVersion};
 use domain::wire::{
-    ErrorCode, FieldChange, FieldError, Problem, PromptDiff, PromptVersionList, PromptVersionSummary,
-    PromptVersionView, PromptView, RenderRequest, RenderResponse, RestorePromptRequest,
+    FieldChange, FieldError, Problem, PromptDiff, PromptVersionList, PromptVersionSummary, PromptVersionView,
+    PromptView, RenderRequest, RenderResponse, RestorePromptRequest,
 };
 use domain::{UserId, diff, template};
 use persistence::PromptChange;
@@ -269,41 +269,7 @@ pub async fn render_prompt(
 ) -> Result<web::Json<RenderResponse>, ApiError> {
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
-    let (content, version) = match body.version {
-        Some(number) if number != prompt.version => {
-            (load_version(&state, &principal, &prompt, number).await?.content, number)
-        }
-        _ => (prompt.content, prompt.version),
-    };
-    // A short template with a large value repeated could otherwise take gigabytes.
-    if template::rendered_len(&content, &body.variables) > crate::runs::MAX_RENDERED_BYTES {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "variables",
-            format!("the filled-in prompt would exceed {} KB", crate::runs::MAX_RENDERED_BYTES / 1024),
-        )]));
-    }
-    match template::render(&content, &body.variables, body.strict) {
-        Ok(text) => Ok(web::Json(RenderResponse { text, version })),
-        Err(mismatch) => {
-            let missing = mismatch
-                .missing
-                .iter()
-                .map(|name| FieldError::new(format!("variables.{name}"), "has no value"));
-            let unexpected = mismatch
-                .unexpected
-                .iter()
-                .map(|name| FieldError::new(format!("variables.{name}"), "is not a variable of this prompt"));
-            let detail = match (mismatch.missing.is_empty(), mismatch.unexpected.is_empty()) {
-                (false, true) => format!("Missing values for: {}.", mismatch.missing.join(", ")),
-                (true, false) => format!("Not variables of this prompt: {}.", mismatch.unexpected.join(", ")),
-                _ => format!(
-                    "Missing values for: {}. Not variables of this prompt: {}.",
-                    mismatch.missing.join(", "),
-                    mismatch.unexpected.join(", ")
-                ),
-            };
-            Err(ApiError::new(ErrorCode::VariablesMismatch, detail)
-                .with_errors(missing.chain(unexpected).collect()))
-        }
-    }
+    let (content, version) = crate::runs::content_at(&state, &principal, &prompt, body.version).await?;
+    let text = crate::runs::render(&content, &body.variables, body.strict)?;
+    Ok(web::Json(RenderResponse { text, version }))
 }

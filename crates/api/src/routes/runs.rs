@@ -11,8 +11,8 @@ use domain::audit::AuditAction;
 use domain::prompt::{PromptFields, PromptKey, check_content};
 use domain::wire::{
     AcceptEnhancementRequest, CompareItem, CompareRequest, CompareResult, EnhanceRequest, EnhanceResult,
-    ErrorCode, FieldError, ModelUsage, Problem, PromptView, RunAnalytics, RunDay, RunKind, RunList,
-    RunOutcome, RunRecordView, RunRequest, RunResult, TokenCount, TokenCountRequest,
+    FieldError, ModelUsage, Problem, PromptView, RunAnalytics, RunDay, RunKind, RunList, RunOutcome,
+    RunRecordView, RunRequest, RunResult, TokenCount, TokenCountRequest,
 };
 use domain::{RunId, UserId, diff, template};
 use persistence::{PromptChange, RunViewer};
@@ -69,8 +69,10 @@ pub async fn run_prompt(
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
     let (content, version) = runs::content_at(&state, &principal, &prompt, body.version).await?;
-    let text = runs::render_strict(&content, &body.variables)?;
-    let connection = ai_services::resolve(&state, &principal, body.connection, Purpose::Execution).await?;
+    let text = runs::render(&content, &body.variables, true)?;
+    let policy = ai_services::policy(&state, &principal).await?;
+    let connection =
+        ai_services::resolve(&state, &principal, &policy, body.connection, Purpose::Execution).await?;
     let options = runs::options(&connection, body.temperature, body.max_tokens)?;
     let mut permits = state.ai.admit(principal.user.id, 1)?;
     let permit = permits.pop().ok_or_else(|| ApiError::internal(&"no permit"))?;
@@ -84,6 +86,7 @@ pub async fn run_prompt(
         options,
         compare_group: None,
         enhancement_prompt: None,
+        policy,
     };
     if body.stream {
         let events = runs::stream(state.clone(), principal, call, permit).await?;
@@ -128,13 +131,14 @@ pub async fn compare_prompt(
     }
     let prompt = load(&state, &principal, &path).await?;
     let group = uuid::Uuid::now_v7();
+    let policy = ai_services::policy(&state, &principal).await?;
     // Everything is checked before the first call, so a bad target costs nothing.
     let mut calls = Vec::new();
     for target in &body.targets {
         let (content, version) = runs::content_at(&state, &principal, &prompt, target.version).await?;
-        let text = runs::render_strict(&content, &body.variables)?;
+        let text = runs::render(&content, &body.variables, true)?;
         let connection =
-            ai_services::resolve(&state, &principal, target.connection, Purpose::Execution).await?;
+            ai_services::resolve(&state, &principal, &policy, target.connection, Purpose::Execution).await?;
         let options = runs::options(&connection, body.temperature, body.max_tokens)?;
         calls.push(Call {
             kind: RunKind::Compare,
@@ -146,6 +150,7 @@ pub async fn compare_prompt(
             options,
             compare_group: Some(group),
             enhancement_prompt: None,
+            policy: policy.clone(),
         });
     }
     let permits = state.ai.admit(principal.user.id, u32::try_from(calls.len()).unwrap_or(u32::MAX))?;
@@ -292,7 +297,9 @@ async fn enhance(
     if filled.len() > runs::MAX_RENDERED_BYTES {
         return Err(ApiError::validation(vec![FieldError::new("text", "is too long to enhance")]));
     }
-    let connection = ai_services::resolve(state, principal, body.connection, Purpose::Enhancement).await?;
+    let policy = ai_services::policy(state, principal).await?;
+    let connection =
+        ai_services::resolve(state, principal, &policy, body.connection, Purpose::Enhancement).await?;
     let options = runs::options(&connection, None, None)?;
     let mut permits = state.ai.admit(principal.user.id, 1)?;
     let permit = permits.pop().ok_or_else(|| ApiError::internal(&"no permit"))?;
@@ -306,6 +313,7 @@ async fn enhance(
         options,
         compare_group: None,
         enhancement_prompt: enhancement_name.clone(),
+        policy,
     };
     let result = runs::complete(state, principal, call, permit).await?;
     let suggestion = result.output.trim().to_owned();
@@ -481,10 +489,11 @@ pub async fn count_tokens(
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
     let (content, _) = runs::content_at(&state, &principal, &prompt, body.version).await?;
+    let policy = ai_services::policy(&state, &principal).await?;
     let model = match body.model.filter(|m| !m.trim().is_empty()) {
         Some(model) => model,
         None => {
-            ai_services::resolve(&state, &principal, body.connection, Purpose::Execution)
+            ai_services::resolve(&state, &principal, &policy, body.connection, Purpose::Execution)
                 .await?
                 .settings
                 .model
@@ -495,21 +504,13 @@ pub async fn count_tokens(
     for name in template::variables(&content) {
         values.entry(name.clone()).or_insert_with(|| format!("{{{{{name}}}}}"));
     }
-    if template::rendered_len(&content, &values) > runs::MAX_RENDERED_BYTES {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "variables",
-            "the filled-in prompt is too large",
-        )]));
-    }
-    let text = template::render(&content, &values, false)
-        .map_err(|e| ApiError::new(ErrorCode::VariablesMismatch, e.to_string()))?;
+    let text = runs::render(&content, &values, false)?;
     // Tokenizing 1 MB takes a while: off the executor.
     let (model, counted) = web::block(move || {
         let counted = ai::count_tokens(&model, &text);
         (model, counted)
     })
     .await?;
-    let policy = state.db.tenant(principal.scope()).ai_policy().await?;
     let usage = domain::ai::Usage { input_tokens: counted.tokens, output_tokens: 0 };
     Ok(web::Json(TokenCount {
         estimated_input_cost: estimate_cost(&policy.prices, &model, usage),
