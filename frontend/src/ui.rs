@@ -145,8 +145,8 @@ pub fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-/// An in-app path to return to after signing in: only paths inside this app.
+/// An in-app path to return to after signing in: only paths of this app's origin (see
+/// `domain::redirect`), else the prompt list.
 pub fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/login"))
-        .unwrap_or_else(|| "/prompts".to_owned())
+    domain::redirect::same_origin_path(next.as_deref()).unwrap_or_else(|| "/prompts".to_owned())
 }

@@ -9,6 +9,10 @@ mod m20261128_000002_api_tokens;
 mod m20261128_000003_prompt_indexes;
 mod m20261128_000004_prompt_library;
 mod m20261201_000005_ai_services;
+mod m20261202_000006_session_chains;
+mod m20261202_000007_tenant_quotas;
+mod m20261202_000008_search_tokens;
+pub mod search_index;
 
 pub struct Migrator;
 
@@ -21,6 +25,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_prompt_indexes::Migration),
             Box::new(m20261128_000004_prompt_library::Migration),
             Box::new(m20261201_000005_ai_services::Migration),
+            Box::new(m20261202_000006_session_chains::Migration),
+            Box::new(m20261202_000007_tenant_quotas::Migration),
+            Box::new(m20261202_000008_search_tokens::Migration),
         ]
     }
 }

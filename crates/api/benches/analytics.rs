@@ -77,7 +77,12 @@ async fn seed(db: TestDatabase) -> Seeded {
     let claims = SessionClaims::new(admin.id, tenant.id, admin.role, session.id, now, expires);
     let token = SessionTokens::new(&Secret::new(KEY.to_owned())).unwrap().sign(&claims).unwrap();
 
-    let vars = [("SECRET_KEY", KEY), ("SERVER_HOST", "127.0.0.1"), ("SERVER_PORT", "0")];
+    let vars = [
+        ("SECRET_KEY", KEY),
+        ("SERVER_HOST", "127.0.0.1"),
+        ("SERVER_PORT", "0"),
+        ("RATE_LIMIT_PER_MINUTE", "0"),
+    ];
     let mut settings = Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
     settings.database = db.settings().clone();
     settings.web_dist_dir = std::env::temp_dir().join("no-web-app");

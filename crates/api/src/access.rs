@@ -176,6 +176,8 @@ pub async fn enforce(
     };
     match authorize(&state, req.request(), policy).await {
         Ok(principal) => {
+            // A system administrator's change can touch any tenant; anyone else's only their own.
+            let changed_tenant = (!principal.is_system_admin()).then_some(principal.tenant.id);
             req.extensions_mut().insert(principal);
             let changes = match *req.method() {
                 Method::GET | Method::HEAD => false,
@@ -184,8 +186,8 @@ pub async fn enforce(
             };
             let response = next.call(req).await?;
             if changes && response.status().is_success() {
-                // Whatever was cached before this change may be stale now.
-                state.read_cache.invalidate();
+                // Whatever was cached of that tenant before this change may be stale now.
+                state.read_cache.invalidate(changed_tenant);
             }
             Ok(response.map_into_boxed_body())
         }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use domain::UserId;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
-use domain::tenant::{DEFAULT_MAX_USERS, NewTenant, Subdomain, Tenant, TenantName};
+use domain::tenant::{DEFAULT_MAX_USERS, MAX_QUOTA, NewTenant, Subdomain, Tenant, TenantName, TenantQuota};
 use domain::user::{Email, NewUser, Role, User, check_new_password, normalize_name};
 use domain::wire::{
     CreateTenantRequest, CreateUserRequest, ErrorCode, FieldError, UpdateTenantRequest, UpdateUserRequest,
@@ -97,16 +97,29 @@ pub async fn update_tenant(
     if request.max_users.is_some_and(|m| !(1..=MAX_USERS_LIMIT).contains(&m)) {
         errors.push(FieldError::new("max_users", format!("must be 1 to {MAX_USERS_LIMIT}")));
     }
+    if request.max_prompts.is_some_and(|m| !(1..=MAX_QUOTA.max_prompts).contains(&m)) {
+        errors.push(FieldError::new("max_prompts", format!("must be 1 to {}", MAX_QUOTA.max_prompts)));
+    }
+    if request.max_stored_bytes.is_some_and(|m| !(1024..=MAX_QUOTA.max_stored_bytes).contains(&m)) {
+        errors.push(FieldError::new(
+            "max_stored_bytes",
+            format!("must be 1024 to {}", MAX_QUOTA.max_stored_bytes),
+        ));
+    }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let quota = (request.max_prompts.is_some() || request.max_stored_bytes.is_some()).then(|| TenantQuota {
+        max_prompts: request.max_prompts.unwrap_or(tenant.quota.max_prompts),
+        max_stored_bytes: request.max_stored_bytes.unwrap_or(tenant.quota.max_stored_bytes),
+    });
     if request.is_active == Some(false) && tenant.subdomain.is_system() {
         return Err(ApiError::new(ErrorCode::SystemTenant, "The system tenant cannot be deactivated."));
     }
     let tx = db.begin().await?;
     let updated = tx
         .system()
-        .update_tenant(tenant.id, name, request.max_users, request.is_active, acting.at)
+        .update_tenant(tenant.id, name, request.max_users, quota, request.is_active, acting.at)
         .await?
         .ok_or_else(|| ApiError::not_found("No such tenant."))?;
     if tenant.is_active && !updated.is_active {
@@ -115,6 +128,8 @@ pub async fn update_tenant(
     let (before, after) = changes(&[
         ("name", json!(tenant.name.as_str()), json!(updated.name.as_str())),
         ("max_users", json!(tenant.max_users), json!(updated.max_users)),
+        ("max_prompts", json!(tenant.quota.max_prompts), json!(updated.quota.max_prompts)),
+        ("max_stored_bytes", json!(tenant.quota.max_stored_bytes), json!(updated.quota.max_stored_bytes)),
         ("is_active", json!(tenant.is_active), json!(updated.is_active)),
     ]);
     if !after.is_empty() {
@@ -193,6 +208,8 @@ pub async fn create_user(
 
     let tx = db.begin().await?;
     let repo = tx.tenant(TenantScope::of(tenant));
+    repo.lock_membership().await?;
+    let tenant = &current_tenant(&tx, tenant).await?;
     if repo.count_active_users().await? >= u64::from(tenant.max_users) {
         return Err(user_limit(tenant));
     }
@@ -230,6 +247,10 @@ pub async fn update_user(
 
     let tx = db.begin().await?;
     let repo = tx.tenant(TenantScope::of(tenant));
+    repo.lock_membership().await?;
+    // Read again under the lock: a concurrent change may have come first.
+    let tenant = &current_tenant(&tx, tenant).await?;
+    let user = &repo.user_by_id(user.id).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
     let loses_admin = user.is_active && user.role == Role::Admin && (role != Role::Admin || !active);
     if loses_admin && repo.count_active_admins().await? <= 1 {
         return Err(last_admin(tenant));
@@ -297,6 +318,8 @@ pub async fn delete_user(
 ) -> Result<(), ApiError> {
     let tx = db.begin().await?;
     let repo = tx.tenant(TenantScope::of(tenant));
+    repo.lock_membership().await?;
+    let user = &repo.user_by_id(user.id).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
     if user.is_active && user.role == Role::Admin && repo.count_active_admins().await? <= 1 {
         return Err(last_admin(tenant));
     }
@@ -345,4 +368,9 @@ fn changes(
         }
     }
     (before, after)
+}
+
+/// The tenant as stored now (its `max_users` may have changed since the request loaded it).
+async fn current_tenant(tx: &persistence::Transaction, tenant: &Tenant) -> Result<Tenant, ApiError> {
+    tx.system().tenant_by_id(tenant.id).await?.ok_or_else(|| ApiError::not_found("No such tenant."))
 }

@@ -33,11 +33,14 @@ pub struct Settings {
     pub web_dist_dir: PathBuf,
     /// `SESSION_LIFETIME_MINUTES`: how long a session token lasts.
     pub session_lifetime: chrono::Duration,
+    /// `SESSION_ABSOLUTE_LIFETIME`: how long a chain of refreshed sessions may last from its
+    /// sign-in (`7d`, `12h`, `30m`, `90s`); no session of the chain outlives it.
+    pub session_absolute_lifetime: chrono::Duration,
     /// `LOGIN_MAX_FAILURES` and `LOGIN_WINDOW_SECONDS`: sign-in throttling.
     pub login_limits: auth::login_throttle::ThrottleLimits,
-    /// `TRUST_PROXY_HEADERS`: take the client address from `X-Forwarded-For`/`Forwarded`
-    /// (only behind a proxy that sets them).
-    pub trust_proxy_headers: bool,
+    /// `TRUSTED_PROXIES`: the proxies (IP addresses, CIDR ranges) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` count; empty: none, the connection's peer is the client.
+    pub trusted_proxies: crate::client::TrustedProxies,
     /// `READ_CACHE_SECONDS`: how long credentials and fetched prompts may be served from memory
     /// (changes made through this process are seen at once; `0` turns the cache off).
     pub read_cache_ttl: std::time::Duration,
@@ -45,6 +48,9 @@ pub struct Settings {
     /// elsewhere may call the API from; empty: same origin only.
     pub cors_allowed_origins: Vec<String>,
     pub ai: AiSettings,
+    /// `RATE_LIMIT_PER_MINUTE` (per session or API token) and `RATE_LIMIT_ANONYMOUS_PER_MINUTE`
+    /// (per client address, without a credential): API requests per minute; `0`: unlimited.
+    pub rate_limits: crate::rate_limit::RateLimitSettings,
 }
 
 /// Limits and address rules for calls to AI services.
@@ -132,6 +138,12 @@ impl Settings {
         let local_dev_mode = vars.flag("LOCAL_DEV_MODE", false)?;
         let db_path = PathBuf::from(vars.get("DB_PATH").unwrap_or("prompts.db"));
         let pool_size = vars.number("DB_POOL_SIZE", DEFAULT_POOL_SIZE, 1..=1000)?;
+        // PostgreSQL only; 0 turns it off.
+        let statement_timeout = std::time::Duration::from_secs(vars.number(
+            "DATABASE_STATEMENT_TIMEOUT",
+            persistence::DEFAULT_STATEMENT_TIMEOUT.as_secs(),
+            0..=3_600,
+        )?);
 
         let database = match vars.get("DB_TYPE").unwrap_or("sqlite").to_ascii_lowercase().as_str() {
             "sqlite" => DatabaseSettings::Sqlite { path: db_path.clone(), pool_size },
@@ -145,7 +157,7 @@ impl Settings {
                 if !(dsn.starts_with("postgres://") || dsn.starts_with("postgresql://")) {
                     return Err(refuse("POSTGRES_DSN", "must start with postgres:// or postgresql://"));
                 }
-                DatabaseSettings::Postgres { dsn: Secret::new(dsn.to_owned()), pool_size }
+                DatabaseSettings::Postgres { dsn: Secret::new(dsn.to_owned()), pool_size, statement_timeout }
             }
             other => {
                 return Err(refuse(
@@ -233,11 +245,25 @@ impl Settings {
             max_concurrent_calls: vars.number("AI_MAX_CONCURRENT_CALLS", 64, 1..=10_000)?,
         };
 
+        let rate_limits = crate::rate_limit::RateLimitSettings {
+            per_credential: vars.number("RATE_LIMIT_PER_MINUTE", 1_200, 0..=1_000_000)?,
+            per_address: vars.number("RATE_LIMIT_ANONYMOUS_PER_MINUTE", 300, 0..=1_000_000)?,
+        };
+
         Ok(Self {
             ai,
+            rate_limits,
             session_lifetime: chrono::Duration::minutes(i64::from(session_minutes)),
+            session_absolute_lifetime: vars.duration(
+                "SESSION_ABSOLUTE_LIFETIME",
+                chrono::Duration::days(7),
+                chrono::Duration::seconds(1)..=chrono::Duration::days(365),
+            )?,
             login_limits,
-            trust_proxy_headers: vars.flag("TRUST_PROXY_HEADERS", false)?,
+            trusted_proxies: crate::client::TrustedProxies::parse(
+                vars.get("TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|reason| refuse("TRUSTED_PROXIES", reason))?,
             read_cache_ttl: std::time::Duration::from_secs(vars.number("READ_CACHE_SECONDS", 2, 0..=300)?),
             cors_allowed_origins: cors_origins(vars.get("CORS_ALLOWED_ORIGINS").unwrap_or_default())?,
             database,
@@ -281,6 +307,42 @@ impl Vars {
             Some("false" | "0" | "no" | "off") => Ok(false),
             Some(other) => Err(refuse(name, format!("{other:?} is not a boolean (expected true or false)"))),
         }
+    }
+
+    /// A duration with its unit: `90s`, `30m`, `12h`, `7d`.
+    fn duration(
+        &self,
+        name: &'static str,
+        default: chrono::Duration,
+        range: std::ops::RangeInclusive<chrono::Duration>,
+    ) -> Result<chrono::Duration, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        let split = raw.len() - raw.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (digits, unit) = raw.split_at(split);
+        let seconds_per_unit = match unit.trim() {
+            "s" => Some(1),
+            "m" => Some(60),
+            "h" => Some(3600),
+            "d" => Some(86_400),
+            _ => None,
+        };
+        let duration = seconds_per_unit
+            .zip(digits.parse::<i64>().ok())
+            .and_then(|(per_unit, n)| n.checked_mul(per_unit))
+            .and_then(chrono::Duration::try_seconds)
+            .filter(|d| range.contains(d));
+        duration.ok_or_else(|| {
+            refuse(
+                name,
+                format!(
+                    "{raw:?} is not a duration from {}s to {}d (a number and a unit: s, m, h or d, as in 7d)",
+                    range.start().num_seconds(),
+                    range.end().num_days()
+                ),
+            )
+        })
     }
 
     fn number<N>(
@@ -332,7 +394,8 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.session_lifetime, chrono::Duration::hours(24));
         assert_eq!(s.login_limits, auth::login_throttle::ThrottleLimits::default());
-        assert!(!s.trust_proxy_headers);
+        assert!(s.trusted_proxies.is_empty());
+        assert_eq!(s.session_absolute_lifetime, chrono::Duration::days(7));
         assert_eq!(s.dev_secret_key_path(), PathBuf::from("prompts.db.secret"));
     }
 
@@ -355,6 +418,21 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(s.database, DatabaseSettings::Postgres { pool_size: 25, .. }));
+        let timeout = |raw| {
+            let vars =
+                [("SECRET_KEY", STRONG_KEY), ("DB_TYPE", "postgres"), ("POSTGRES_DSN", "postgres://db/pm")];
+            match parse(&[&vars[..], &[("DATABASE_STATEMENT_TIMEOUT", raw)]].concat()) {
+                Ok(Settings { database: DatabaseSettings::Postgres { statement_timeout, .. }, .. }) => {
+                    Ok(statement_timeout.as_secs())
+                }
+                Ok(_) => unreachable!("DB_TYPE is postgres"),
+                Err(e) => Err(e.variable),
+            }
+        };
+        assert_eq!(timeout(""), Ok(30));
+        assert_eq!(timeout("5"), Ok(5));
+        assert_eq!(timeout("0"), Ok(0));
+        assert_eq!(timeout("soon"), Err("DATABASE_STATEMENT_TIMEOUT"));
     }
 
     #[test]
@@ -375,6 +453,22 @@ mod tests {
         assert_eq!(refused_variable(&[base, ("LOG_FORMAT", "xml")]), "LOG_FORMAT");
         assert_eq!(refused_variable(&[base, ("SESSION_LIFETIME_MINUTES", "1")]), "SESSION_LIFETIME_MINUTES");
         assert_eq!(refused_variable(&[base, ("LOGIN_MAX_FAILURES", "0")]), "LOGIN_MAX_FAILURES");
+        for lifetime in
+            ["7", "d", "7 days", "-1d", "0s", "366d", "1.5h", "9999999999999d", "99999999999999999d"]
+        {
+            assert_eq!(
+                refused_variable(&[base, ("SESSION_ABSOLUTE_LIFETIME", lifetime)]),
+                "SESSION_ABSOLUTE_LIFETIME",
+                "{lifetime}"
+            );
+        }
+        for (raw, expected) in [("90s", 90), ("30m", 1800), ("12h", 43_200), ("7d", 604_800), ("2 h", 7200)] {
+            let s = parse(&[base, ("SESSION_ABSOLUTE_LIFETIME", raw)]).unwrap();
+            assert_eq!(s.session_absolute_lifetime, chrono::Duration::seconds(expected), "{raw}");
+        }
+        assert_eq!(refused_variable(&[base, ("TRUSTED_PROXIES", "10.0.0.0/8, proxy")]), "TRUSTED_PROXIES");
+        let proxies = parse(&[base, ("TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap().trusted_proxies;
+        assert!(proxies.contains("10.3.4.5".parse().unwrap()) && proxies.contains("::1".parse().unwrap()));
         assert_eq!(refused_variable(&[base, ("SSO_ENABLED", "true")]), "SSO_CLIENT_ID");
         assert_eq!(
             refused_variable(&[base, ("SSO_ENABLED", "true"), ("SSO_CLIENT_ID", "app")]),
@@ -412,6 +506,21 @@ mod tests {
             assert!(!debug.contains(secret), "{secret} leaked in {debug}");
         }
         assert!(debug.contains("***"));
+    }
+
+    #[test]
+    fn rate_limits_default_to_generous_allowances_and_zero_turns_them_off() {
+        let base = ("SECRET_KEY", STRONG_KEY);
+        let limits = parse(&[base]).unwrap().rate_limits;
+        assert_eq!((limits.per_credential, limits.per_address), (1_200, 300));
+        let off =
+            parse(&[base, ("RATE_LIMIT_PER_MINUTE", "0"), ("RATE_LIMIT_ANONYMOUS_PER_MINUTE", "0")]).unwrap();
+        assert_eq!((off.rate_limits.per_credential, off.rate_limits.per_address), (0, 0));
+        assert_eq!(refused_variable(&[base, ("RATE_LIMIT_PER_MINUTE", "lots")]), "RATE_LIMIT_PER_MINUTE");
+        assert_eq!(
+            refused_variable(&[base, ("RATE_LIMIT_ANONYMOUS_PER_MINUTE", "-1")]),
+            "RATE_LIMIT_ANONYMOUS_PER_MINUTE"
+        );
     }
 
     #[test]

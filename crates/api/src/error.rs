@@ -35,6 +35,13 @@ impl ApiError {
         Self { problem: Box::new(problem), retry_after: None }
     }
 
+    /// The value `parse` builds, or a validation failure listing the field errors it found.
+    pub fn check<T>(parse: impl FnOnce(&mut Vec<FieldError>) -> T) -> Result<T, Self> {
+        let mut errors = Vec::new();
+        let value = parse(&mut errors);
+        if errors.is_empty() { Ok(value) } else { Err(Self::validation(errors)) }
+    }
+
     /// Attaches per-field reasons to any problem.
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.problem.errors = errors;
@@ -110,7 +117,7 @@ impl ResponseError for ApiError {
         if self.problem.status == 401 {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        if self.problem.code == ErrorCode::ServiceUnavailable {
+        if matches!(self.problem.code, ErrorCode::ServiceUnavailable | ErrorCode::DatabaseTimeout) {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
         if let Some(seconds) = self.retry_after {
@@ -130,6 +137,22 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 Self::new(ErrorCode::ServiceUnavailable, "The database is unavailable; try again shortly.")
+            }
+            StoreError::Timeout(cause) => {
+                tracing::warn!(error = %cause, "database statement timed out");
+                Self::new(
+                    ErrorCode::DatabaseTimeout,
+                    "The database took too long to answer; try again shortly.",
+                )
+            }
+            StoreError::QuotaExceeded => Self::new(
+                ErrorCode::QuotaExceeded,
+                "The tenant's prompt library is full (its prompt count or stored bytes quota); \
+                 delete prompts or ask an operator for a larger quota.",
+            ),
+            StoreError::UnstorableText(cause) => {
+                tracing::info!(error = %cause, "refused text the database cannot store");
+                Self::new(ErrorCode::ValidationFailed, "Text must not contain NUL characters (U+0000).")
             }
             other => Self::internal(&other),
         }
@@ -221,6 +244,17 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(problem.code, ErrorCode::InternalError);
         assert_eq!(problem.detail, None);
+    }
+
+    #[actix_web::test]
+    async fn statement_timeouts_are_503_database_timeout_without_detail_of_the_cause() {
+        let cause = sea_orm::DbErr::Query(sea_orm::RuntimeErr::Internal("SELECT secret_column".into()));
+        let err: actix_web::Error = ApiError::from(StoreError::Timeout(cause)).into();
+        let (status, problem, response) = problem_of(err).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(problem.code, ErrorCode::DatabaseTimeout);
+        assert!(!problem.detail.unwrap_or_default().contains("secret_column"));
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[actix_web::test]

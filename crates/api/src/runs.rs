@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration as Days, Utc};
 use domain::ai::{ChatMessage, Connection, GenerationOptions, NewRun, Usage, check_options, estimate_cost};
 use domain::prompt::Prompt;
 use domain::wire::{AiPolicy, ErrorCode, FieldError, Problem, RunDelta, RunKind, RunOutcome, RunResult};
-use domain::{PromptId, RunId, template};
+use domain::{PromptId, template};
 use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
@@ -61,11 +61,27 @@ pub fn check_rendered_size(content: &str, values: &BTreeMap<String, String>) -> 
     Ok(())
 }
 
-/// `content` filled with `values`: size-checked first, then rendered, refusing with one field
-/// error per missing (and, if `strict`, unexpected) value.
-pub fn render(content: &str, values: &BTreeMap<String, String>, strict: bool) -> Result<String, ApiError> {
+/// Renderings up to this size are built in place; larger ones on the blocking pool, so a
+/// request near [`MAX_RENDERED_BYTES`] never holds up the other requests of its worker.
+const RENDER_IN_PLACE_BYTES: usize = 64 * 1024;
+
+/// `content` filled with `values`: size-checked first, then rendered (off the async executor
+/// when large), refusing with one field error per missing (and, if `strict`, unexpected) value.
+pub async fn render(
+    content: &str,
+    values: &BTreeMap<String, String>,
+    strict: bool,
+) -> Result<String, ApiError> {
     check_rendered_size(content, values)?;
-    template::render(content, values, strict).map_err(|mismatch| {
+    let rendered = if template::rendered_len(content, values) <= RENDER_IN_PLACE_BYTES {
+        template::render(content, values, strict)
+    } else {
+        let (content, values) = (content.to_owned(), values.clone());
+        actix_web::web::block(move || template::render(&content, &values, strict))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+    };
+    rendered.map_err(|mismatch| {
         let missing =
             mismatch.missing.iter().map(|name| FieldError::new(format!("variables.{name}"), "has no value"));
         let unexpected = mismatch
@@ -351,13 +367,4 @@ pub async fn stream(
 /// The events as a response body; dropping it (the client left) closes the channel.
 fn body(rx: mpsc::Receiver<Bytes>) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|bytes| (Ok(bytes), rx)) })
-}
-
-/// A run's id as a keyset cursor.
-pub fn parse_run_cursor(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<RunId> {
-    raw.and_then(|raw| {
-        raw.parse::<RunId>()
-            .map_err(|_| errors.push(FieldError::new("cursor", "is not a cursor of this list")))
-            .ok()
-    })
 }

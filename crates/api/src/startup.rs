@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use actix_cors::Cors;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use domain::Secret;
 use persistence::{Database, StoreError};
@@ -25,7 +25,7 @@ use crate::ai_services::AiRuntime;
 use crate::config::Settings;
 use crate::read_cache::ReadCache;
 use crate::state::{AppState, Passwords};
-use crate::{access, error, openapi, routes, seed, spa};
+use crate::{access, error, openapi, rate_limit, routes, seed, spa};
 use auth::login_throttle::LoginThrottle;
 use auth::password::PasswordHasher;
 use auth::session_token::SessionTokens;
@@ -82,13 +82,17 @@ impl Application {
         let state = web::Data::new(AppState {
             db: db.clone(),
             session_tokens,
-            session_lifetime: settings.session_lifetime,
+            session_lifetimes: domain::session::SessionLifetimes {
+                lifetime: settings.session_lifetime,
+                absolute: settings.session_absolute_lifetime,
+            },
             passwords: Passwords::new(hasher, hashing_permits),
             dummy_password_hash: dummy_hash,
             login_throttle: LoginThrottle::new(settings.login_limits),
-            trust_proxy_headers: settings.trust_proxy_headers,
+            trusted_proxies: settings.trusted_proxies.clone(),
             read_cache: ReadCache::new(settings.read_cache_ttl),
             ai: ai_runtime(&settings, &secret_key)?,
+            rate_limits: crate::rate_limit::RateLimits::new(settings.rate_limits),
         });
         spawn_housekeeping(state.clone());
         let dist = settings.web_dist_dir.clone();
@@ -102,8 +106,12 @@ impl Application {
                 .app_data(web::JsonConfig::default().limit(JSON_BODY_LIMIT).error_handler(error::json_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
+                // Inside authentication: charges each request to its credential.
+                .wrap(from_fn(rate_limit::by_credential))
                 .wrap(from_fn(access::enforce))
-                .wrap(security_headers())
+                // Before authentication: charges anonymous requests to their address.
+                .wrap(from_fn(rate_limit::by_address))
+                .wrap(security_headers(&state))
                 .wrap_fn(|req, srv| {
                     let request_id = req.extensions().get::<RequestId>().copied();
                     let response = srv.call(req);
@@ -124,6 +132,7 @@ impl Application {
                 .openapi(openapi::ApiDoc::openapi())
                 .configure(routes::configure)
                 .split_for_parts();
+            let api = openapi::complete(api);
             let app = app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api));
             spa::register(app, &dist)
         })
@@ -219,14 +228,16 @@ fn ai_runtime(settings: &Settings, secret_key: &Secret<String>) -> Result<AiRunt
 }
 
 /// Every hour (and at start): clears run outputs past their tenant's retention, and forgets the
-/// run allowances of users who have not called an AI service lately (so the limiter's memory
-/// follows active users, not every user ever seen).
+/// run allowances of users who have not called an AI service lately and the request allowances
+/// of idle credentials and addresses (so the limiters' memory follows active callers, not every
+/// caller ever seen).
 fn spawn_housekeeping(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
         loop {
             every.tick().await;
             state.ai.forget_idle_users();
+            state.rate_limits.forget_idle();
             match state.db.system().expire_run_outputs(chrono::Utc::now()).await {
                 Ok(0) => {}
                 Ok(cleared) => tracing::info!(cleared, "cleared run outputs past their retention"),
@@ -236,11 +247,9 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
     });
 }
 
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "no-referrer"))
+/// CSP, HSTS (over TLS, directly or per a trusted proxy) and the rest; see `security_headers`.
+fn security_headers(state: &AppState) -> crate::security_headers::SecurityHeaders {
+    crate::security_headers::security_headers(state.trusted_proxies.clone())
 }
 
 /// `SECRET_KEY` when set; in local development without one, the key generated on first start

@@ -11,14 +11,17 @@ use tokio::sync::Semaphore;
 pub struct AppState {
     pub db: Database,
     pub session_tokens: SessionTokens,
-    pub session_lifetime: chrono::Duration,
+    /// How long sessions last, and how long a chain of refreshes may go on.
+    pub session_lifetimes: domain::session::SessionLifetimes,
     pub passwords: Passwords,
     /// Verified against when the account does not exist, so that case costs the same time.
     pub dummy_password_hash: Secret<String>,
     pub login_throttle: LoginThrottle,
-    pub trust_proxy_headers: bool,
+    pub trusted_proxies: crate::client::TrustedProxies,
     pub read_cache: ReadCache,
     pub ai: AiRuntime,
+    /// The general request rate limit (per credential, per anonymous address).
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 /// Password hashing with bounded parallelism: PBKDF2 is CPU-bound, so at most `permits`

@@ -27,6 +27,10 @@ pub fn tenant(tenant: &Tenant) -> TenantView {
         name: tenant.name.as_str().to_owned(),
         subdomain: tenant.subdomain.as_str().to_owned(),
         max_users: tenant.max_users,
+        max_prompts: tenant.quota.max_prompts,
+        max_stored_bytes: tenant.quota.max_stored_bytes,
+        prompt_count: tenant.usage.prompts,
+        stored_bytes: tenant.usage.stored_bytes,
         is_active: tenant.is_active,
         created_at: tenant.created_at,
     }

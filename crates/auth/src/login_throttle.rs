@@ -3,6 +3,9 @@
 //! source from trying many accounts), and per account from every address (stops a spread-out
 //! attack, but with a short window so other people's failures cannot lock a user out for long).
 //!
+//! A refused attempt costs no hashing, so it must not cost an audit row either: each bucket
+//! reports its refusals once per window ([`Gate::Closed::report`]), however many arrive.
+//!
 //! One server process keeps its own counts; several replicas each enforce the limits.
 
 use std::collections::{HashMap, VecDeque};
@@ -34,13 +37,21 @@ impl Default for ThrottleLimits {
 pub enum Gate {
     /// Go ahead, after waiting `delay` (zero until failures pile up).
     Open { delay: Duration },
-    /// Refuse; the caller may retry after this long.
-    Closed { retry_after: Duration },
+    /// Refuse; the caller may retry after this long. `report` is true for the first refusal
+    /// of a closed bucket within its window: record that one, not every refusal.
+    Closed { retry_after: Duration, report: bool },
 }
 
 pub struct LoginThrottle {
     limits: ThrottleLimits,
-    failures: Mutex<HashMap<Key, VecDeque<Instant>>>,
+    failures: Mutex<HashMap<Key, Bucket>>,
+}
+
+/// One bucket's failures within its window, and when its refusals were last reported.
+#[derive(Debug, Default)]
+struct Bucket {
+    failures: VecDeque<Instant>,
+    reported_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,23 +70,28 @@ impl LoginThrottle {
     pub fn check(&self, account: &str, addr: &str, now: Instant) -> Gate {
         let mut failures = self.lock();
         let mut retry_after = Duration::ZERO;
+        let mut report = false;
         for (key, limit, window) in self.buckets(account, addr) {
-            let Some(times) = failures.get_mut(&key) else {
+            let Some(bucket) = failures.get_mut(&key) else {
                 continue;
             };
-            prune(times, window, now);
-            if times.len() >= limit as usize
-                && let Some(oldest) = times.front()
+            prune(&mut bucket.failures, window, now);
+            if bucket.failures.len() >= limit as usize
+                && let Some(oldest) = bucket.failures.front()
             {
                 retry_after = retry_after.max(window.saturating_sub(now.duration_since(*oldest)));
+                if bucket.reported_at.is_none_or(|at| now.saturating_duration_since(at) >= window) {
+                    bucket.reported_at = Some(now);
+                    report = true;
+                }
             }
         }
         if !retry_after.is_zero() {
-            return Gate::Closed { retry_after: retry_after.max(Duration::from_secs(1)) };
+            return Gate::Closed { retry_after: retry_after.max(Duration::from_secs(1)), report };
         }
         let pair = failures
             .get(&Key::AccountAtAddress(account.to_owned(), addr.to_owned()))
-            .map_or(0, VecDeque::len);
+            .map_or(0, |bucket| bucket.failures.len());
         // Past half the allowance, each further failure costs a growing wait.
         let half = (self.limits.max_failures / 2) as usize;
         let delay = if pair > half && half > 0 {
@@ -90,13 +106,13 @@ impl LoginThrottle {
         let mut failures = self.lock();
         if failures.len() > SWEEP_THRESHOLD {
             let longest = self.limits.window.max(ACCOUNT_WIDE_WINDOW);
-            failures.retain(|_, times| {
-                prune(times, longest, now);
-                !times.is_empty()
+            failures.retain(|_, bucket| {
+                prune(&mut bucket.failures, longest, now);
+                !bucket.failures.is_empty()
             });
         }
         for (key, _, _) in self.buckets(account, addr) {
-            failures.entry(key).or_default().push_back(now);
+            failures.entry(key).or_default().failures.push_back(now);
         }
     }
 
@@ -118,7 +134,7 @@ impl LoginThrottle {
         ]
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, VecDeque<Instant>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Bucket>> {
         // A panic while holding the lock leaves only counters behind; keep using them.
         self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -150,7 +166,7 @@ mod tests {
         }
         assert_eq!(t.check("acme/a", "1.1.1.1", start), Gate::Open { delay: Duration::from_millis(250) });
         t.record_failure("acme/a", "1.1.1.1", start + Duration::from_secs(3));
-        let Gate::Closed { retry_after } = t.check("acme/a", "1.1.1.1", start + Duration::from_secs(10))
+        let Gate::Closed { retry_after, .. } = t.check("acme/a", "1.1.1.1", start + Duration::from_secs(10))
         else {
             panic!("the fifth attempt is refused");
         };
@@ -171,7 +187,7 @@ mod tests {
             t.record_failure("acme/a", &format!("10.0.0.{i}"), start);
         }
         assert!(
-            matches!(t.check("acme/a", "2.2.2.2", start), Gate::Closed { retry_after } if retry_after <= ACCOUNT_WIDE_WINDOW)
+            matches!(t.check("acme/a", "2.2.2.2", start), Gate::Closed { retry_after, .. } if retry_after <= ACCOUNT_WIDE_WINDOW)
         );
         assert!(matches!(t.check("acme/a", "2.2.2.2", start + ACCOUNT_WIDE_WINDOW), Gate::Open { .. }));
     }
@@ -185,6 +201,40 @@ mod tests {
         }
         assert!(matches!(t.check("acme/fresh", "3.3.3.3", start), Gate::Closed { .. }));
         assert!(matches!(t.check("acme/fresh", "4.4.4.4", start), Gate::Open { .. }));
+    }
+
+    #[test]
+    fn refusals_are_reported_once_per_bucket_and_window() {
+        let t = throttle();
+        let start = Instant::now();
+        for i in 0..16 {
+            t.record_failure(&format!("acme/user{i}"), "3.3.3.3", start);
+        }
+        let reports = |at: Instant| {
+            (0..100)
+                .filter(|i| {
+                    matches!(
+                        t.check(&format!("acme/other{i}"), "3.3.3.3", at),
+                        Gate::Closed { report: true, .. }
+                    )
+                })
+                .count()
+        };
+        // The address's bucket is closed: the first refusal reports, the next 99 do not.
+        assert_eq!(reports(start + Duration::from_secs(1)), 1);
+        assert_eq!(reports(start + Duration::from_secs(2)), 0);
+        // A bucket that closes for another reason reports on its own.
+        for _ in 0..4 {
+            t.record_failure("acme/a", "5.5.5.5", start);
+        }
+        assert!(matches!(t.check("acme/a", "5.5.5.5", start), Gate::Closed { report: true, .. }));
+        assert!(matches!(t.check("acme/a", "5.5.5.5", start), Gate::Closed { report: false, .. }));
+        // In the next window, a bucket closed again reports again.
+        let later = start + WINDOW;
+        for i in 0..16 {
+            t.record_failure(&format!("acme/user{i}"), "3.3.3.3", later);
+        }
+        assert_eq!(reports(later + Duration::from_secs(1)), 1);
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod audit;
 pub mod diff;
 pub mod ids;
 pub mod prompt;
+pub mod redirect;
+pub mod search;
 pub mod secret;
 pub mod session;
 pub mod template;

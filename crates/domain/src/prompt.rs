@@ -376,6 +376,39 @@ pub enum PromptSort {
     Name,
 }
 
+impl PromptSort {
+    /// The order actually used: relevance needs search words, and is `updated` without them.
+    pub fn effective(self, searching: bool) -> Self {
+        match self {
+            Self::Relevance if !searching => Self::Updated,
+            other => other,
+        }
+    }
+}
+
+/// Where a page of prompts ended: the last prompt's sort key in its order, and its id, which
+/// breaks ties (every order falls back to newest first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptPosition {
+    Relevance { score: f64, id: PromptId },
+    Updated { at: DateTime<Utc>, id: PromptId },
+    Created { id: PromptId },
+    Name { key: String, id: PromptId },
+}
+
+impl PromptPosition {
+    /// The order this position belongs to.
+    pub fn sort(&self) -> PromptSort {
+        match self {
+            Self::Relevance { .. } => PromptSort::Relevance,
+            Self::Updated { .. } => PromptSort::Updated,
+            Self::Created { .. } => PromptSort::Created,
+            Self::Name { .. } => PromptSort::Name,
+        }
+    }
+}
+
 /// A prompt's editable fields as a request states them, before validation.
 #[derive(Debug, Clone, Copy)]
 pub struct PromptInput<'a> {

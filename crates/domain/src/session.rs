@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{ApiTokenId, SessionId, TenantId, UserId};
@@ -17,11 +17,41 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the chain of refreshes this session belongs to began: the sign-in. A refresh
+    /// carries it over to the new session.
+    pub chain_started_at: DateTime<Utc>,
 }
 
 impl Session {
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
+    }
+
+    /// When a session replacing this one at `now` expires, or `None` when the chain has
+    /// reached its absolute lifetime: it is past the deadline, or this session already ends
+    /// there (within a second), so a refresh would gain nothing and the user signs in again.
+    pub fn refreshed_expiry(&self, now: DateTime<Utc>, lifetimes: SessionLifetimes) -> Option<DateTime<Utc>> {
+        let deadline = self.chain_started_at + lifetimes.absolute;
+        if now >= deadline || deadline - self.expires_at < TimeDelta::seconds(1) {
+            return None;
+        }
+        Some(lifetimes.expiry(self.chain_started_at, now))
+    }
+}
+
+/// How long sessions last: each one `lifetime` from its creation, and a chain of refreshed
+/// sessions no longer than `absolute` from the sign-in that began it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    pub lifetime: TimeDelta,
+    pub absolute: TimeDelta,
+}
+
+impl SessionLifetimes {
+    /// When a session opened at `now`, in a chain that began at `chain_started_at`, expires:
+    /// `lifetime` later, but never past the chain's absolute deadline.
+    pub fn expiry(self, chain_started_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+        (now + self.lifetime).min(chain_started_at + self.absolute)
     }
 }
 
@@ -123,9 +153,42 @@ mod tests {
             created_at: now,
             expires_at: now + Duration::hours(1),
             revoked_at: None,
+            chain_started_at: now,
         };
         assert!(session.is_live(now));
         assert!(!session.is_live(now + Duration::hours(1)));
         assert!(!Session { revoked_at: Some(now), ..session }.is_live(now));
+    }
+
+    #[test]
+    fn refreshing_stops_at_the_chains_absolute_lifetime() {
+        let start = Utc::now();
+        let lifetimes = SessionLifetimes { lifetime: Duration::hours(24), absolute: Duration::days(7) };
+        let first = Session {
+            id: SessionId::from_uuid(uuid::Uuid::nil()),
+            tenant_id: TenantId::from_uuid(uuid::Uuid::nil()),
+            user_id: UserId::from_uuid(uuid::Uuid::nil()),
+            created_at: start,
+            expires_at: lifetimes.expiry(start, start),
+            revoked_at: None,
+            chain_started_at: start,
+        };
+        assert_eq!(first.expires_at, start + Duration::hours(24));
+        // Early in the chain a refresh gives a full lifetime from now.
+        let day_two = start + Duration::hours(23);
+        assert_eq!(first.refreshed_expiry(day_two, lifetimes), Some(day_two + Duration::hours(24)));
+        // Late in the chain it is cut at the deadline, whatever the lifetime.
+        let late = Session { expires_at: start + Duration::days(7) - Duration::hours(2), ..first.clone() };
+        let near_end = start + Duration::days(7) - Duration::hours(3);
+        assert_eq!(late.refreshed_expiry(near_end, lifetimes), Some(start + Duration::days(7)));
+        // A session that already ends at the deadline cannot be refreshed, nor can any past it.
+        let last = Session { expires_at: start + Duration::days(7), ..first.clone() };
+        assert_eq!(last.refreshed_expiry(near_end, lifetimes), None);
+        assert_eq!(first.refreshed_expiry(start + Duration::days(7), lifetimes), None);
+        // A refresh right after sign-in still works (it gains only milliseconds, but is not capped).
+        assert!(first.refreshed_expiry(start + Duration::milliseconds(5), lifetimes).is_some());
+        // An absolute lifetime shorter than a session's: even the first session ends at it.
+        let short = SessionLifetimes { lifetime: Duration::hours(24), absolute: Duration::hours(1) };
+        assert_eq!(short.expiry(start, start), start + Duration::hours(1));
     }
 }

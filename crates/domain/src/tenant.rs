@@ -98,9 +98,31 @@ pub struct Tenant {
     pub name: TenantName,
     pub subdomain: Subdomain,
     pub max_users: u32,
+    pub quota: TenantQuota,
+    pub usage: TenantUsage,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// How much a tenant's prompt library may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantQuota {
+    pub max_prompts: u64,
+    /// Bytes of every version's title and content (the whole history counts).
+    pub max_stored_bytes: u64,
+}
+
+/// 100,000 prompts and 1 GiB of prompt history unless an operator says otherwise.
+pub const DEFAULT_QUOTA: TenantQuota = TenantQuota { max_prompts: 100_000, max_stored_bytes: 1 << 30 };
+/// The largest quota an operator may set.
+pub const MAX_QUOTA: TenantQuota = TenantQuota { max_prompts: 100_000_000, max_stored_bytes: 1 << 40 };
+
+/// How much a tenant's prompt library holds now, counted as [`TenantQuota`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TenantUsage {
+    pub prompts: u64,
+    pub stored_bytes: u64,
 }
 
 /// What it takes to create a tenant.

@@ -30,6 +30,9 @@ pub enum ErrorCode {
     /// Sign-in failed. The same answer for an unknown email, a wrong password, an inactive
     /// user or an inactive tenant.
     InvalidCredentials,
+    /// The session cannot be refreshed any more: its chain of refreshes has reached the
+    /// absolute lifetime since sign-in. Sign in again.
+    SessionExpired,
     /// Too many attempts; retry after the `Retry-After` header's seconds.
     RateLimited,
     /// Authenticated, but the caller's role does not allow this.
@@ -38,6 +41,9 @@ pub enum ErrorCode {
     Conflict,
     /// The tenant has as many active users as its `max_users` allows.
     UserLimitReached,
+    /// The tenant's prompt library holds as many prompts, or as many bytes of history, as its
+    /// quota allows.
+    QuotaExceeded,
     /// The change would leave a tenant (or the system) without an active administrator.
     LastAdmin,
     /// The system tenant cannot be deactivated or deleted.
@@ -74,6 +80,8 @@ pub enum ErrorCode {
     ProviderInvalidResponse,
     /// A dependency (such as the database) is unavailable; try again later.
     ServiceUnavailable,
+    /// The database did not finish the request's query in time (its statement timeout).
+    DatabaseTimeout,
     /// Something failed on the server; the response carries no further detail.
     InternalError,
 }
@@ -90,10 +98,12 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InvalidCredentials => 401,
+            ErrorCode::SessionExpired => 401,
             ErrorCode::RateLimited => 429,
             ErrorCode::Forbidden => 403,
             ErrorCode::Conflict => 409,
             ErrorCode::UserLimitReached => 409,
+            ErrorCode::QuotaExceeded => 409,
             ErrorCode::LastAdmin => 409,
             ErrorCode::SystemTenant => 409,
             ErrorCode::TenantNotEmpty => 409,
@@ -110,6 +120,7 @@ impl ErrorCode {
             ErrorCode::ProviderError => 502,
             ErrorCode::ProviderInvalidResponse => 502,
             ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::DatabaseTimeout => 503,
             ErrorCode::InternalError => 500,
         }
     }
@@ -125,10 +136,12 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "Method not allowed",
             ErrorCode::Unauthorized => "Authentication required",
             ErrorCode::InvalidCredentials => "Invalid credentials",
+            ErrorCode::SessionExpired => "Session expired",
             ErrorCode::RateLimited => "Too many requests",
             ErrorCode::Forbidden => "Not allowed",
             ErrorCode::Conflict => "Conflict",
             ErrorCode::UserLimitReached => "User limit reached",
+            ErrorCode::QuotaExceeded => "Quota exceeded",
             ErrorCode::LastAdmin => "Last administrator",
             ErrorCode::SystemTenant => "System tenant",
             ErrorCode::TenantNotEmpty => "Tenant not empty",
@@ -145,6 +158,7 @@ impl ErrorCode {
             ErrorCode::ProviderError => "AI service error",
             ErrorCode::ProviderInvalidResponse => "Invalid answer from the AI service",
             ErrorCode::ServiceUnavailable => "Service unavailable",
+            ErrorCode::DatabaseTimeout => "Database timed out",
             ErrorCode::InternalError => "Internal server error",
         }
     }
@@ -288,6 +302,14 @@ pub struct TenantView {
     pub name: String,
     pub subdomain: String,
     pub max_users: u32,
+    /// Prompts the tenant may keep.
+    pub max_prompts: u64,
+    /// Bytes of prompt history (every version's title and content) the tenant may keep.
+    pub max_stored_bytes: u64,
+    /// Prompts it keeps now.
+    pub prompt_count: u64,
+    /// Bytes of prompt history it keeps now.
+    pub stored_bytes: u64,
     pub is_active: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -432,6 +454,13 @@ pub struct UpdateTenantRequest {
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_users: Option<u32>,
+    /// Prompts the tenant may keep (1–100,000,000; default 100,000). Lowering it below what
+    /// the tenant holds refuses new prompts until it is under again; nothing is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_prompts: Option<u64>,
+    /// Bytes of prompt history the tenant may keep (1 KiB–1 TiB; default 1 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_bytes: Option<u64>,
     /// `false` deactivates: its users can no longer sign in and their sessions end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_active: Option<bool>,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use domain::audit::{Actor, AuditEvent, NewAuditEvent};
 use domain::prompt::{Prompt, PromptName, PromptVersion};
 use domain::session::{ApiToken, Session};
-use domain::tenant::{Subdomain, Tenant, TenantName};
+use domain::tenant::{Subdomain, Tenant, TenantName, TenantQuota, TenantUsage};
 use domain::user::{Email, User};
 use domain::{ApiTokenId, AuditEventId, PromptId, SessionId, TenantId, UserId};
 use sea_orm::ActiveValue::Set;
@@ -30,6 +30,16 @@ pub(crate) fn tenant(m: tenants::Model) -> Result<Tenant, StoreError> {
         name: TenantName::parse(&m.name).map_err(|e| corrupt("tenants.name", e))?,
         subdomain: Subdomain::parse(&m.subdomain).map_err(|e| corrupt("tenants.subdomain", e))?,
         max_users: u32::try_from(m.max_users).map_err(|e| corrupt("tenants.max_users", e))?,
+        quota: TenantQuota {
+            max_prompts: u64::try_from(m.max_prompts).map_err(|e| corrupt("tenants.max_prompts", e))?,
+            max_stored_bytes: u64::try_from(m.max_stored_bytes)
+                .map_err(|e| corrupt("tenants.max_stored_bytes", e))?,
+        },
+        // Totals never go below zero; a negative one would be a bookkeeping bug, shown as 0.
+        usage: TenantUsage {
+            prompts: u64::try_from(m.prompt_count).unwrap_or(0),
+            stored_bytes: u64::try_from(m.stored_bytes).unwrap_or(0),
+        },
         is_active: m.is_active,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -61,6 +71,7 @@ pub(crate) fn session(m: sessions::Model) -> Session {
         created_at: m.created_at,
         expires_at: m.expires_at,
         revoked_at: m.revoked_at,
+        chain_started_at: m.chain_started_at.unwrap_or(m.created_at),
     }
 }
 

@@ -12,12 +12,24 @@ use crate::{StoreError, SystemRepo, TenantRepo, TenantScope};
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a PostgreSQL statement may run before the server cancels it
+/// (`DATABASE_STATEMENT_TIMEOUT`).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which database to open.
 #[derive(Debug, Clone)]
 pub enum DatabaseSettings {
-    Sqlite { path: PathBuf, pool_size: u32 },
-    Postgres { dsn: Secret<String>, pool_size: u32 },
+    Sqlite {
+        path: PathBuf,
+        pool_size: u32,
+    },
+    /// `statement_timeout`: PostgreSQL cancels any statement of the pool that runs longer
+    /// ([`StoreError::Timeout`]); zero: no limit. Migrations run without it.
+    Postgres {
+        dsn: Secret<String>,
+        pool_size: u32,
+        statement_timeout: Duration,
+    },
 }
 
 /// The kind of database behind a [`Database`].
@@ -39,7 +51,10 @@ impl Backend {
 /// A pool of connections to the application's database.
 #[derive(Debug, Clone)]
 pub struct Database {
-    conn: DatabaseConnection,
+    pub(crate) conn: DatabaseConnection,
+    /// PostgreSQL: migrations open their own connection, free of the statement timeout (a
+    /// migration may rewrite a large table in one statement).
+    migration_dsn: Option<Secret<String>>,
 }
 
 impl Database {
@@ -60,21 +75,38 @@ impl Database {
                 });
                 options
             }
-            DatabaseSettings::Postgres { dsn, pool_size } => {
+            DatabaseSettings::Postgres { dsn, pool_size, statement_timeout } => {
                 let mut options = ConnectOptions::new(dsn.expose().clone());
-                options.max_connections(*pool_size);
+                options.max_connections(*pool_size).statement_timeout(*statement_timeout);
                 options
             }
         };
         let mut options = options;
         options.acquire_timeout(ACQUIRE_TIMEOUT).connect_timeout(ACQUIRE_TIMEOUT).sqlx_logging(false);
         let conn = sea_orm::Database::connect(options).await?;
-        Ok(Self { conn })
+        let migration_dsn = match settings {
+            DatabaseSettings::Postgres { dsn, .. } => Some(dsn.clone()),
+            DatabaseSettings::Sqlite { .. } => None,
+        };
+        Ok(Self { conn, migration_dsn })
     }
 
     /// Brings the schema up to date. Safe to run at every start.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.conn, None).await?;
+        let Some(dsn) = &self.migration_dsn else {
+            Migrator::up(&self.conn, None).await?;
+            return Ok(());
+        };
+        let mut options = ConnectOptions::new(dsn.expose().clone());
+        options
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_timeout(ACQUIRE_TIMEOUT)
+            .sqlx_logging(false);
+        let conn = sea_orm::Database::connect(options).await?;
+        let migrated = Migrator::up(&conn, None).await;
+        conn.close().await.ok();
+        migrated?;
         Ok(())
     }
 

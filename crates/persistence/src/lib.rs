@@ -15,7 +15,7 @@ mod scope;
 mod system;
 mod tenant;
 
-pub use database::{Backend, Database, DatabaseSettings, Transaction};
+pub use database::{Backend, DEFAULT_STATEMENT_TIMEOUT, Database, DatabaseSettings, Transaction};
 
 /// Where a request came from, as recorded with sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

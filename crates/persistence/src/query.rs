@@ -36,21 +36,30 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// One page of a keyset-paginated list. Ids are UUIDv7s, so ordering by id is ordering by
-/// creation; the cursor is the last id of the page.
+/// One page of a keyset-paginated list: its items and, when more follow, the sort key of the
+/// last item, from which the next page continues. Most lists are in id order (ids are UUIDv7s,
+/// so that is creation order) and their key is the id.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
+pub struct Page<T, K = uuid::Uuid> {
     pub items: Vec<T>,
-    pub next_cursor: Option<uuid::Uuid>,
+    pub next_cursor: Option<K>,
 }
 
-impl<T> Page<T> {
+impl<T, K> Page<T, K> {
     /// Builds a page from up to `limit + 1` rows (the extra row only says there is more).
-    pub(crate) fn from_rows(mut rows: Vec<T>, limit: u64, id_of: impl Fn(&T) -> uuid::Uuid) -> Self {
+    pub(crate) fn from_rows(mut rows: Vec<T>, limit: u64, key_of: impl Fn(&T) -> K) -> Self {
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = if more { rows.last().map(id_of) } else { None };
+        let next_cursor = if more { rows.last().map(key_of) } else { None };
         Self { items: rows, next_cursor }
+    }
+
+    /// The same page with each item converted (rows to domain values).
+    pub(crate) fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U, K>, E> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<Result<_, _>>()?,
+            next_cursor: self.next_cursor,
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
 use domain::session::{ApiToken, Session};
-use domain::tenant::{NewTenant, Subdomain, Tenant, TenantName};
+use domain::tenant::{DEFAULT_QUOTA, NewTenant, Subdomain, Tenant, TenantName, TenantQuota};
 use domain::user::User;
 use domain::wire::{Analytics, TenantUsage};
 use domain::{AuditEventId, SessionId, TenantId, UserId};
@@ -34,6 +34,10 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
             name: Set(new.name.as_str().to_owned()),
             subdomain: Set(new.subdomain.as_str().to_owned()),
             max_users: Set(i32::try_from(new.max_users).map_err(|e| corrupt("tenants.max_users", e))?),
+            max_prompts: Set(stored_count(DEFAULT_QUOTA.max_prompts)),
+            max_stored_bytes: Set(stored_count(DEFAULT_QUOTA.max_stored_bytes)),
+            prompt_count: Set(0),
+            stored_bytes: Set(0),
             is_active: Set(true),
             created_at: Set(now),
             updated_at: Set(now),
@@ -104,10 +108,15 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
         id: TenantId,
         name: Option<TenantName>,
         max_users: Option<u32>,
+        quota: Option<TenantQuota>,
         is_active: Option<bool>,
         now: DateTime<Utc>,
     ) -> Result<Option<Tenant>, StoreError> {
         let mut row = tenants::ActiveModel { updated_at: Set(now), ..Default::default() };
+        if let Some(quota) = quota {
+            row.max_prompts = Set(stored_count(quota.max_prompts));
+            row.max_stored_bytes = Set(stored_count(quota.max_stored_bytes));
+        }
         if let Some(name) = name {
             row.name = Set(name.as_str().to_owned());
         }
@@ -234,4 +243,9 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
     pub async fn expire_run_outputs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         crate::tenant::expire_run_outputs(self.conn, now).await
     }
+}
+
+/// A count as the database stores it (counts beyond `i64::MAX` do not occur; they saturate).
+fn stored_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -5,13 +5,13 @@ use domain::user::{Email, NewUser, Role, User};
 use domain::wire::Analytics;
 use domain::{ApiTokenId, AuditEventId, Secret, SessionId, UserId};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::ExprTrait;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 
-use crate::entities::{api_tokens, audit_events, prompts, sessions, users};
+use crate::entities::{api_tokens, audit_events, prompts, sessions, tenants, users};
 use crate::query::{AuditFilter, Page, UserFilter, contains_ci};
 use crate::{ClientInfo, StoreError, TenantScope, convert};
 
@@ -112,6 +112,19 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         let rows = query.order_by_asc(users::Column::Id).limit(limit + 1).all(self.conn).await?;
         let users = rows.into_iter().map(convert::user).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(users, limit, |u| u.id.as_uuid()))
+    }
+
+    /// Takes this tenant's membership lock until the transaction ends: the checks that count
+    /// users (the last active admin, `max_users`) then see every concurrent change before
+    /// them, on both databases. It is a no-op write to the tenant's row, so it must come first
+    /// in the transaction (SQLite then waits for the write lock instead of failing later).
+    pub async fn lock_membership(&self) -> Result<(), StoreError> {
+        tenants::Entity::update_many()
+            .col_expr(tenants::Column::UpdatedAt, Expr::col(tenants::Column::UpdatedAt))
+            .filter(tenants::Column::Id.eq(self.scope.tenant_id().as_uuid()))
+            .exec(self.conn)
+            .await?;
+        Ok(())
     }
 
     /// Active admins of this tenant.
@@ -254,11 +267,23 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         Ok(())
     }
 
-    /// Opens a session for a user of this tenant.
+    /// Opens a session for a user of this tenant: a sign-in, which begins a new chain.
     pub async fn create_session(
         &self,
         user_id: UserId,
         expires_at: DateTime<Utc>,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<Session, StoreError> {
+        self.create_session_in_chain(user_id, expires_at, now, client, now).await
+    }
+
+    /// Opens a session continuing a chain of refreshes that began at `chain_started_at`.
+    pub async fn create_session_in_chain(
+        &self,
+        user_id: UserId,
+        expires_at: DateTime<Utc>,
+        chain_started_at: DateTime<Utc>,
         client: &ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<Session, StoreError> {
@@ -271,6 +296,7 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             revoked_at: Set(None),
             client_addr: Set(client.addr.clone()),
             user_agent: Set(client.user_agent.clone()),
+            chain_started_at: Set(Some(chain_started_at)),
         };
         Ok(convert::session(row.insert(self.conn).await?))
     }

@@ -77,7 +77,11 @@ impl TestDatabase {
         admin.close().await.ok();
 
         let dsn = replace_database(&admin_url, &name);
-        let settings = DatabaseSettings::Postgres { dsn: Secret::new(dsn), pool_size: 5 };
+        let settings = DatabaseSettings::Postgres {
+            dsn: Secret::new(dsn),
+            pool_size: 5,
+            statement_timeout: crate::DEFAULT_STATEMENT_TIMEOUT,
+        };
         let database = Database::connect(&settings).await.expect("open the PostgreSQL test database");
         database.migrate().await.expect("migrate the PostgreSQL test database");
         Self { database, settings, cleanup: Cleanup::Postgres { admin_url, name } }
@@ -109,6 +113,26 @@ impl TestDatabase {
         };
         conn.execute_raw(Statement::from_string(backend, sql.to_owned())).await.expect("analyze");
     }
+}
+
+impl TestDatabase {
+    /// Another pool on this database whose PostgreSQL statements time out after `timeout`.
+    pub async fn with_statement_timeout(&self, timeout: std::time::Duration) -> Database {
+        let settings = match self.settings.clone() {
+            DatabaseSettings::Postgres { dsn, pool_size, .. } => {
+                DatabaseSettings::Postgres { dsn, pool_size, statement_timeout: timeout }
+            }
+            sqlite => sqlite,
+        };
+        Database::connect(&settings).await.expect("open another pool on the test database")
+    }
+}
+
+/// Runs raw SQL through the pool and discards its rows, keeping the store's error.
+pub async fn execute(database: &Database, sql: &str) -> Result<(), crate::StoreError> {
+    let conn = database.connection();
+    conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql.to_owned())).await?;
+    Ok(())
 }
 
 /// See [`TestDatabase::query_text`].
@@ -169,6 +193,18 @@ fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
         _ => url.to_owned(),
+    }
+}
+
+impl Database {
+    /// Counts the statements this handle runs from now on, for tests that bound round trips.
+    pub fn count_statements(&mut self) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = count.clone();
+        self.conn.set_metric_callback(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        count
     }
 }
 

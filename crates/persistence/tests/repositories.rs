@@ -28,13 +28,31 @@ persistence::test_on_both_databases!(
     deleting_a_user_keeps_or_transfers_their_prompts,
     analytics_are_counted_by_the_database,
     prompt_search_is_ranked_prefixed_and_stays_in_its_tenant,
+    search_gives_the_same_results_on_both_databases,
+    huge_prompts_are_indexed_within_the_databases_limits,
     prompt_updates_are_versioned_and_refuse_stale_writes,
     private_prompt_names_live_in_their_owners_namespace,
+    a_free_name_for_a_renamed_import_is_found_in_one_query,
     prompt_categories_and_tags_are_counted_for_the_viewer,
     ai_connections_are_scoped_to_tenant_and_owner,
     ai_policy_and_user_settings_round_trip,
     runs_are_recorded_listed_expired_and_counted,
 );
+
+/// A statement that runs past `statement_timeout` is cancelled by PostgreSQL and reads as a
+/// timeout; the pool stays usable.
+#[tokio::test]
+async fn postgres_statements_time_out() {
+    let test_db = persistence::testing::TestDatabase::postgres().await;
+    let db = test_db.with_statement_timeout(std::time::Duration::from_millis(100)).await;
+    let result = persistence::testing::execute(&db, "SELECT pg_sleep(1)").await;
+    assert!(matches!(result, Err(StoreError::Timeout(_))), "{result:?}");
+    assert_eq!(query_text(&db, "SELECT 'still here'").await.as_deref(), Some("still here"));
+    assert_eq!(query_text(&db, "SHOW statement_timeout").await.as_deref(), Some("100ms"));
+    // The default pool has the default timeout.
+    assert_eq!(query_text(test_db.database(), "SHOW statement_timeout").await.as_deref(), Some("30s"));
+    db.close().await.unwrap();
+}
 
 fn at(seconds: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap() + Duration::seconds(seconds)
@@ -353,9 +371,9 @@ async fn names_found(
     viewer: &Viewer,
     filter: &PromptFilter,
 ) -> Vec<String> {
-    let (found, _) =
-        db.tenant(scope).search_prompts(viewer, filter, PromptSort::Relevance, 0, 50).await.unwrap();
-    found.into_iter().map(|p| p.name.as_str().to_owned()).collect()
+    let page =
+        db.tenant(scope).search_prompts(viewer, filter, PromptSort::Relevance, None, 50).await.unwrap();
+    page.items.into_iter().map(|p| p.name.as_str().to_owned()).collect()
 }
 
 async fn prompt_search_is_ranked_prefixed_and_stays_in_its_tenant(db: Database) {
@@ -437,6 +455,196 @@ async fn prompt_search_is_ranked_prefixed_and_stays_in_its_tenant(db: Database) 
     assert!(names_found(&db, acme, &viewer, &search("bugs")).await.is_empty());
 }
 
+/// The prompts of the search parity table: one per kind of text.
+const PARITY_PROMPTS: &[(&str, &str, &str)] = &[
+    ("t-accent", "Café menu", "A naïve barista serves crème brûlée."),
+    ("t-mail", "Contact", "Write to Ann.Lee@Example.com for access."),
+    ("t-hyphen", "Workflow", "A state-of-the-art e-mail workflow."),
+    ("t-digits", "Models", "Compare gpt4 with gpt-4o, released 2024."),
+    ("t-zh", "Chinese", "这是一个中文提示词"),
+    ("t-ja", "Japanese", "ユーザーガイドをひらがなで書く"),
+    ("t-ko", "Korean", "한국어 프롬프트 예시"),
+    ("t-plain", "Plain", "Nothing special here."),
+];
+
+/// Stores [`PARITY_PROMPTS`] in a new tenant; returns its scope and a viewer in it.
+async fn parity_library(db: &Database) -> (TenantScope, Viewer) {
+    let scope = TenantScope::of(&tenant(db, "parity").await);
+    let ann = db.tenant(scope).create_user(new_user("ann@parity.test", Role::User), at(1)).await.unwrap();
+    for (i, (name, title, content)) in PARITY_PROMPTS.iter().enumerate() {
+        let new = NewPrompt {
+            owner: ann.id,
+            fields: fields(name, title, content, &[], Visibility::Tenant),
+            commit_message: None,
+        };
+        db.tenant(scope).create_prompt(new, at(10 + i as i64)).await.unwrap();
+    }
+    (scope, Viewer { user: ann.id, role: Role::User })
+}
+
+/// Each query with the prompts it must find (any order), the same on SQLite and PostgreSQL.
+fn parity_table() -> Vec<(String, Vec<&'static str>)> {
+    let all: Vec<&str> = PARITY_PROMPTS.iter().map(|(name, _, _)| *name).collect();
+    let mut table: Vec<(String, Vec<&str>)> = [
+        // Accents and case fold both ways.
+        ("café", vec!["t-accent"]),
+        ("cafe", vec!["t-accent"]),
+        ("CAFÉ", vec!["t-accent"]),
+        ("naive", vec!["t-accent"]),
+        ("naïve", vec!["t-accent"]),
+        ("NAÏVE creme brulee", vec!["t-accent"]),
+        // E-mail addresses: whole, parts, runs of parts.
+        ("ann.lee@example.com", vec!["t-mail"]),
+        ("ANN.LEE@EXAMPLE.COM", vec!["t-mail"]),
+        ("ann", vec!["t-mail"]),
+        ("lee", vec!["t-mail"]),
+        ("example.com", vec!["t-mail"]),
+        ("lee@example", vec!["t-mail"]),
+        ("bob@example.com", vec![]),
+        ("example.org", vec![]),
+        // Hyphenated words: whole (with or without hyphens) and parts.
+        ("state-of-the-art", vec!["t-hyphen"]),
+        ("stateoftheart", vec!["t-hyphen"]),
+        ("state", vec!["t-hyphen"]),
+        ("art", vec!["t-hyphen"]),
+        ("e-mail", vec!["t-hyphen"]),
+        ("email", vec!["t-hyphen"]),
+        ("art-state", vec![]),
+        // Digits are words; a word is found by its start.
+        ("gpt4", vec!["t-digits"]),
+        ("gpt-4", vec!["t-digits"]),
+        ("gpt-4o", vec!["t-digits"]),
+        ("4o", vec!["t-digits"]),
+        ("2024", vec!["t-digits"]),
+        ("2025", vec![]),
+        ("gpt5", vec![]),
+        // CJK: a two-character word is found inside a run.
+        ("中文", vec!["t-zh"]),
+        ("提示", vec!["t-zh"]),
+        ("提示词", vec!["t-zh"]),
+        ("中", vec!["t-zh"]),
+        ("英文", vec![]),
+        ("ガイド", vec!["t-ja"]),
+        ("ひらがな", vec!["t-ja"]),
+        ("ｶﾞｲﾄﾞ", vec!["t-ja"]),
+        ("カイト", vec![]),
+        ("한국", vec!["t-ko"]),
+        ("국어", vec!["t-ko"]),
+        ("프롬프트", vec!["t-ko"]),
+        ("영어", vec![]),
+        // Query syntax of either database is only separation.
+        ("\"", all.clone()),
+        ("*", all.clone()),
+        ("&|!", all.clone()),
+        (":", all.clone()),
+        ("!!! ... --- ''' \\\\", all.clone()),
+        ("NEAR", vec![]),
+        ("AND", vec![]),
+        ("NEAR(cafe naive)", vec![]),
+        ("cafe AND naive", vec![]),
+        ("cafe* naive:*", vec!["t-accent"]),
+        ("\"cafe\" OR \"plain\"", vec![]),
+        ("-cafe ^naive", vec!["t-accent"]),
+        ("cafe & !naive | plain", vec![]),
+        ("t-accent:*", vec!["t-accent"]),
+        ("' OR 1=1 --", vec![]),
+        ("nothing\\ special", vec!["t-plain"]),
+    ]
+    .into_iter()
+    .map(|(q, found)| (q.to_owned(), found))
+    .collect();
+    table.push(("cafe ".repeat(2_000), vec!["t-accent"]));
+    table.push(("x".repeat(10_000), vec![]));
+    table.push((format!("{}中文", "(\"*:&|!".repeat(500)), vec!["t-zh"]));
+    table
+}
+
+/// The rows of [`parity_table`] this database answers otherwise, as `query: found, expected`.
+async fn parity_mismatches(db: &Database, scope: TenantScope, viewer: &Viewer) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    for (q, expected) in parity_table() {
+        let mut found = names_found(db, scope, viewer, &search(&q)).await;
+        found.sort();
+        let mut expected: Vec<String> = expected.into_iter().map(str::to_owned).collect();
+        expected.sort();
+        if found != expected {
+            let q: String = q.chars().take(40).collect();
+            mismatches.push(format!("{q:?}: found {found:?}, expected {expected:?}"));
+        }
+    }
+    mismatches
+}
+
+async fn search_gives_the_same_results_on_both_databases(db: Database) {
+    let (scope, viewer) = parity_library(&db).await;
+    let mismatches = parity_mismatches(&db, scope, &viewer).await;
+    assert!(
+        mismatches.is_empty(),
+        "{} of {}:\n{}",
+        mismatches.len(),
+        parity_table().len(),
+        mismatches.join("\n")
+    );
+}
+
+/// Prompts stored before the search tokens migration are reindexed by it.
+mod search_migration {
+    use migrations::{Migrator, MigratorTrait};
+    use persistence::testing::TestDatabase;
+    use persistence::{Database, DatabaseSettings};
+
+    async fn existing_prompts_are_reindexed(test: TestDatabase) {
+        let (scope, viewer) = super::parity_library(test.database()).await;
+        let url = match test.settings() {
+            DatabaseSettings::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            DatabaseSettings::Postgres { dsn, .. } => dsn.expose().clone(),
+        };
+        let conn = sea_orm::Database::connect(url).await.unwrap();
+        // Back to the schema before it (each database indexing its own way), and forward again.
+        Migrator::down(&conn, Some(1)).await.unwrap();
+        Migrator::up(&conn, None).await.unwrap();
+        conn.close().await.unwrap();
+        let db = Database::connect(test.settings()).await.unwrap();
+        let mismatches = super::parity_mismatches(&db, scope, &viewer).await;
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[tokio::test]
+    async fn sqlite_prompts_are_reindexed() {
+        existing_prompts_are_reindexed(TestDatabase::sqlite().await).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_prompts_are_reindexed() {
+        existing_prompts_are_reindexed(TestDatabase::postgres().await).await;
+    }
+}
+
+async fn huge_prompts_are_indexed_within_the_databases_limits(db: Database) {
+    let scope = TenantScope::of(&tenant(&db, "huge").await);
+    let ann = db.tenant(scope).create_user(new_user("ann@huge.test", Role::User), at(1)).await.unwrap();
+    // The largest content allowed, as one compound (pasted data): every part starts a distinct
+    // 64-character token, far beyond what one PostgreSQL tsvector can hold.
+    let mut content = String::from("start ");
+    let mut part = 0_u32;
+    while content.len() + 8 < domain::prompt::MAX_CONTENT_BYTES {
+        content.push_str(&format!("{part:x}-"));
+        part += 1;
+    }
+    content.push_str(" 东京都");
+    let new = NewPrompt {
+        owner: ann.id,
+        fields: fields("huge", "Huge", &content, &[], Visibility::Tenant),
+        commit_message: None,
+    };
+    db.tenant(scope).create_prompt(new, at(2)).await.expect("indexed within the caps");
+    let viewer = Viewer { user: ann.id, role: Role::User };
+    assert_eq!(names_found(&db, scope, &viewer, &search("start")).await, ["huge"]);
+    assert_eq!(names_found(&db, scope, &viewer, &search("abc-abd")).await, ["huge"]);
+    // Past the cap, words are not searchable (the same on both databases).
+    assert!(names_found(&db, scope, &viewer, &search("东京")).await.is_empty());
+}
+
 async fn prompt_updates_are_versioned_and_refuse_stale_writes(db: Database) {
     let scope = TenantScope::of(&tenant(&db, "acme").await);
     let repo = db.tenant(scope);
@@ -477,13 +685,14 @@ async fn prompt_updates_are_versioned_and_refuse_stale_writes(db: Database) {
     let viewer = Viewer { user: ann.id, role: Role::User };
     let stored = repo.prompt(&viewer, &PromptKey::Id(v1.id)).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.content.as_str()), (2, "Hello there"));
-    let (versions, more) = repo.prompt_versions(v1.id, None, 10).await.unwrap();
-    assert!(!more);
+    let versions = repo.prompt_versions(v1.id, None, 10).await.unwrap();
+    assert_eq!(versions.next_cursor, None);
+    let versions = versions.items;
     assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
     assert_eq!(versions[1].commit_message.as_deref(), Some("first"));
     assert_eq!(repo.prompt_version(v1.id, 1).await.unwrap().unwrap().content, "Hello");
-    let (older, _) = repo.prompt_versions(v1.id, Some(2), 10).await.unwrap();
-    assert_eq!(older.len(), 1);
+    let older = repo.prompt_versions(v1.id, Some(2), 10).await.unwrap();
+    assert_eq!(older.items.len(), 1);
     // Deleting the prompt deletes its versions.
     assert!(repo.delete_prompt(v1.id).await.unwrap());
     assert_eq!(repo.prompt_version(v1.id, 1).await.unwrap(), None);
@@ -528,6 +737,28 @@ async fn private_prompt_names_live_in_their_owners_namespace(db: Database) {
     assert_eq!(names_found(&db, scope, &ann_view, &search("secret")).await, ["Draft"]);
 }
 
+async fn a_free_name_for_a_renamed_import_is_found_in_one_query(mut db: Database) {
+    let scope = TenantScope::of(&tenant(&db, "acme").await);
+    let ann = db.tenant(scope).create_user(new_user("ann@acme.test", Role::User), at(1)).await.unwrap();
+    let taken: Vec<NewPrompt> = std::iter::once("memo".to_owned())
+        .chain((2..=700).map(|n| format!("memo-{n}")))
+        .map(|name| NewPrompt {
+            owner: ann.id,
+            fields: fields(&name, &name, "text", &[], Visibility::Tenant),
+            commit_message: None,
+        })
+        .collect();
+    db.tenant(scope).seed_prompts(taken, at(2)).await.unwrap();
+    let name = PromptName::parse("memo").unwrap();
+    let statements = db.count_statements();
+    let free = db.tenant(scope).free_prompt_name(&name, Visibility::Tenant, ann.id).await.unwrap();
+    assert_eq!(free.map(|n| n.as_str().to_owned()).as_deref(), Some("memo-701"));
+    assert_eq!(statements.load(std::sync::atomic::Ordering::Relaxed), 1, "one query, not one per candidate");
+    // Private names are another namespace: `memo-2` is free there.
+    let private = db.tenant(scope).free_prompt_name(&name, Visibility::Private, ann.id).await.unwrap();
+    assert_eq!(private.map(|n| n.as_str().to_owned()).as_deref(), Some("memo-2"));
+}
+
 async fn prompt_categories_and_tags_are_counted_for_the_viewer(db: Database) {
     let scope = TenantScope::of(&tenant(&db, "acme").await);
     let repo = db.tenant(scope);
@@ -556,7 +787,7 @@ async fn prompt_categories_and_tags_are_counted_for_the_viewer(db: Database) {
     assert_eq!(counted(repo.prompt_tags(&ben_view).await.unwrap()), ["x:1", "y:2"]);
     assert_eq!(counted(repo.prompt_categories(&ben_view).await.unwrap()), ["General:2"]);
     let tagged = PromptFilter { tag: Some("y".into()), ..PromptFilter::default() };
-    let (found, _) = repo.search_prompts(&ben_view, &tagged, PromptSort::Name, 0, 10).await.unwrap();
+    let found = repo.search_prompts(&ben_view, &tagged, PromptSort::Name, None, 10).await.unwrap().items;
     assert_eq!(found.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
 }
 
@@ -712,14 +943,13 @@ async fn runs_are_recorded_listed_expired_and_counted(db: Database) {
         .await
         .unwrap();
     // Admins see all three, newest first; Ann her own two; pages follow the cursor.
-    let (all, more) = repo.prompt_runs(p.id, RunViewer::Admin, None, 10, at(20)).await.unwrap();
-    assert_eq!((all.len(), more), (3, false));
-    assert_eq!(all[0].run.user_id, ben.id);
-    let (page, more) = repo.prompt_runs(p.id, RunViewer::User(ann.id), None, 1, at(20)).await.unwrap();
-    assert!(more);
-    let (rest, more) =
-        repo.prompt_runs(p.id, RunViewer::User(ann.id), Some(page[0].id), 1, at(20)).await.unwrap();
-    assert_eq!((rest[0].id, more), (first.id, false));
+    let all = repo.prompt_runs(p.id, RunViewer::Admin, None, 10, at(20)).await.unwrap();
+    assert_eq!((all.items.len(), all.next_cursor), (3, None));
+    assert_eq!(all.items[0].run.user_id, ben.id);
+    let page = repo.prompt_runs(p.id, RunViewer::User(ann.id), None, 1, at(20)).await.unwrap();
+    assert_eq!(page.next_cursor, Some(page.items[0].id));
+    let rest = repo.prompt_runs(p.id, RunViewer::User(ann.id), page.next_cursor, 1, at(20)).await.unwrap();
+    assert_eq!((rest.items[0].id, rest.next_cursor), (first.id, None));
     assert!(repo.run(first.id, RunViewer::User(ben.id), at(20)).await.unwrap().is_none());
     assert!(
         db.tenant(TenantScope::of(&other)).run(first.id, RunViewer::Admin, at(20)).await.unwrap().is_none()

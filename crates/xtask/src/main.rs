@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
+mod fuzz;
 mod peers;
 
 const USAGE: &str = "usage: cargo xtask <task>
@@ -15,8 +16,9 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   run        build the web app, then run the server on http://localhost:7860
              (LOCAL_DEV_MODE=true unless set in the environment or .env)
-  test       everything CI runs: formatting, lints, web app build, all tests on SQLite,
-             PostgreSQL and headless Chromium
+  test       everything CI runs: formatting, lints, licences and sources (cargo deny), web app
+             build, all tests on SQLite, PostgreSQL and headless Chromium, then `fuzz`
+  fuzz       schemathesis over the whole OpenAPI document as an admin, a user and a read token
   frontend   build the web app into frontend/dist
   openapi    regenerate openapi/openapi.json from the code and validate it
   bench      run the benchmarks (criterion, a wrk load test of the prompt library, the run
@@ -26,6 +28,8 @@ tasks:
   peers      build/fetch the real peers the tests use (llama-server, model)";
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// cargo-deny, installed once into ~/.cargo/bin from crates.io.
+const CARGO_DENY: &str = "0.20.2";
 const DEFAULT_TEST_POSTGRES: &str = "127.0.0.1:5432";
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let outcome = match task.as_str() {
         "run" => run(),
         "test" => test(),
+        "fuzz" => fuzz(),
         "frontend" => frontend().map(|_| ()),
         "openapi" => openapi(),
         "bench" => bench(),
@@ -85,14 +90,26 @@ fn test() -> Result {
         "-D",
         "warnings",
     ]))?;
+    ensure_cargo_deny()?;
+    // Not `advisories`: the RustSec database is a git repository on GitHub, out of reach here.
+    step("checking dependency licences, bans and sources (cargo deny)");
+    exec(cargo().args(["deny", "--workspace", "check", "licenses", "bans", "sources"]))?;
     ensure_wasm_tools()?;
     step("linting the web app");
     exec(cargo().args(["clippy", "-p", "frontend", "--target", WASM_TARGET, "--", "-D", "warnings"]))?;
     frontend()?;
     step("running every test (SQLite, PostgreSQL, headless Chromium)");
     exec(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
+    fuzz()?;
     step(&format!("all checks passed in {:.0?}", started.elapsed()));
     Ok(())
+}
+
+/// schemathesis over the whole API as three kinds of caller, against the debug server binary.
+fn fuzz() -> Result {
+    let st = peers::schemathesis()?;
+    exec(cargo().args(["build", "-p", "api", "--bin", "prompt-manager"]))?;
+    fuzz::run(&fuzz::server_binary(&target_dir()), &st)
 }
 
 /// Runs the browser tests against a fresh build, saving their screenshots in `docs/screenshots`.
@@ -255,6 +272,16 @@ fn ensure_wasm_tools() -> Result {
         step(&format!("installing wasm-bindgen-cli {wanted} (a few minutes, once)"));
         // Not --locked: its lock file names a crate version the registry mirror here lacks.
         exec(cargo().args(["install", "wasm-bindgen-cli", "--version", &wanted]))?;
+    }
+    Ok(())
+}
+
+/// cargo-deny at the pinned version, from crates.io (`--locked`: its own lock file resolves here).
+fn ensure_cargo_deny() -> Result {
+    let have = capture(cargo().args(["deny", "--version"])).unwrap_or_default();
+    if have.split_whitespace().nth(1) != Some(CARGO_DENY) {
+        step(&format!("installing cargo-deny {CARGO_DENY} (a few minutes, once)"));
+        exec(cargo().args(["install", "--locked", "cargo-deny", "--version", CARGO_DENY]))?;
     }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //!   bin/llama-server.source           the source it was built from (the stamp)
 //!   SmolLM2-135M-Instruct.Q4_1.gguf   a 98 MB model (Apache-2.0)
 //!   venv/                             pip, cmake and ninja for the build
+//! ~/.cache/prompt-manager/openapi/venv/       openapi-spec-validator
+//! ~/.cache/prompt-manager/schemathesis/venv/  schemathesis (`cargo xtask fuzz`)
 //! ```
 
 use std::env;
@@ -210,21 +212,37 @@ const OPENAPI_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
 /// Validates `openapi/openapi.json` with PyPI's `openapi-spec-validator`, installed once into
 /// its own venv under the cache.
 pub fn validate_openapi(document: &Path) -> Result {
-    let venv = cache_dir()?.join("openapi/venv");
-    let validator = venv.join("bin/openapi-spec-validator");
-    let stamp = venv.join("installed");
-    if fs::read_to_string(&stamp).unwrap_or_default().trim() != OPENAPI_VALIDATOR || !validator.exists() {
-        if !succeeds(Command::new("python3").args(["-c", "import ensurepip, venv"])) {
-            ensure_packages(&["/usr/share/doc/python3-venv"], &["python3", "python3-venv"])?;
-        }
-        step(&format!("installing {OPENAPI_VALIDATOR} from PyPI into a venv (once)"));
-        if venv.exists() {
-            fs::remove_dir_all(&venv).map_err(|e| format!("cannot clear {}: {e}", venv.display()))?;
-        }
-        exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        exec(pip(&venv).args(["install", "--quiet", OPENAPI_VALIDATOR]))?;
-        fs::write(&stamp, OPENAPI_VALIDATOR).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
-    }
+    let validator = python_tool("openapi", OPENAPI_VALIDATOR, "openapi-spec-validator")?;
     step("validating the OpenAPI document");
     exec(Command::new(&validator).arg(document))
+}
+
+/// The property-based API fuzzer `cargo xtask fuzz` runs over the whole OpenAPI document.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Schemathesis's `st` command, installed once from PyPI into its own venv under the cache.
+pub fn schemathesis() -> Result<PathBuf> {
+    python_tool("schemathesis", SCHEMATHESIS, "st")
+}
+
+/// `~/.cache/prompt-manager/<name>/venv/bin/<command>` from the pinned PyPI `package`; the venv is
+/// made anew when its stamp names another version or the command is missing.
+fn python_tool(name: &str, package: &str, command: &str) -> Result<PathBuf> {
+    let venv = cache_dir()?.join(name).join("venv");
+    let tool = venv.join("bin").join(command);
+    let stamp = venv.join("installed");
+    if fs::read_to_string(&stamp).unwrap_or_default().trim() == package && tool.exists() {
+        return Ok(tool);
+    }
+    if !succeeds(Command::new("python3").args(["-c", "import ensurepip, venv"])) {
+        ensure_packages(&["/usr/share/doc/python3-venv"], &["python3", "python3-venv"])?;
+    }
+    step(&format!("installing {package} from PyPI into a venv (once)"));
+    if venv.exists() {
+        fs::remove_dir_all(&venv).map_err(|e| format!("cannot clear {}: {e}", venv.display()))?;
+    }
+    exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    exec(pip(&venv).args(["install", "--quiet", package]))?;
+    fs::write(&stamp, package).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    Ok(tool)
 }

@@ -123,3 +123,43 @@ async fn the_browser_helpers_wait_type_click_and_explain_failures() {
     browser.click("#fixture-greeting").await;
     assert!(!browser.text().await.contains("Hello, Ada"), "the greeting went away when clicked");
 }
+
+/// A sign-in link can never send someone off the app's origin: `next=/%5Cevil.example/x` (a
+/// backslash, which browsers read as `/`) once sent a person who signed in to
+/// `http://evil.example/x`. Now they land on the prompt list, here — and nothing the signed-in
+/// app draws breaks its Content-Security-Policy.
+#[tokio::test]
+async fn a_hostile_next_link_keeps_the_person_on_the_app() {
+    use crate::api::{ADMIN_EMAIL, ADMIN_PASSWORD, TENANT};
+    use crate::app::wait_until;
+
+    let server = server::start();
+    let browser = Browser::launch(&server.url, Viewport::DESKTOP).await;
+    browser.goto("/login?next=/%5Cevil.example/x").await;
+    browser.wait_for("input#email").await;
+    browser
+        .execute(
+            "window.cspViolations = []; \
+             document.addEventListener('securitypolicyviolation', e => \
+                 window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));",
+            vec![],
+        )
+        .await;
+    browser.fill("tenant", TENANT).await;
+    browser.fill("email", ADMIN_EMAIL).await;
+    browser.fill("password", ADMIN_PASSWORD).await;
+    browser.click_button("Sign in").await;
+    wait_until(
+        &browser,
+        "return location.origin !== arguments[0] || location.pathname !== '/login';",
+        vec![server.url.clone().into()],
+        "leaving the sign-in page",
+    )
+    .await;
+    let url = browser.client().current_url().await.unwrap();
+    assert_eq!(url.origin().ascii_serialization(), server.url, "still on the app's origin: {url}");
+    browser.wait_for_path("/prompts").await;
+    browser.wait_for("header.topbar .user-menu").await;
+    let violations = browser.execute("return window.cspViolations;", vec![]).await;
+    assert_eq!(violations, serde_json::json!([]), "the signed-in app keeps to its CSP");
+}

@@ -3,21 +3,21 @@
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use domain::audit::AuditAction;
+use domain::audit::{AuditAction, AuditEvent};
 use domain::wire::{AuditEventList, FieldError, Problem};
 use domain::{AuditEventId, TenantId, UserId};
+use futures_util::StreamExt as _;
 use persistence::{AuditFilter, Page};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::access::Principal;
 use crate::error::ApiError;
-use crate::routes::parse_page;
+use crate::paging::{self, LIST_PAGE, PageQuery, next_cursor};
 use crate::state::AppState;
 use crate::views;
 
-/// Most rows one CSV export holds.
-const EXPORT_LIMIT: u64 = 100_000;
+/// Events read per query while an export streams.
 const EXPORT_BATCH: u64 = 1_000;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -36,11 +36,9 @@ pub struct AuditQuery {
     to: Option<DateTime<Utc>>,
     /// System administrators only: one tenant's events (default: every tenant's).
     tenant_id: Option<TenantId>,
-    /// Items per page (1–500, default 50).
-    limit: Option<u64>,
-    /// `next_cursor` from the previous page.
-    cursor: Option<String>,
 }
+
+const AUDIT_EVENTS: &str = "audit_events";
 
 impl AuditQuery {
     fn filter(&self) -> Result<AuditFilter, ApiError> {
@@ -65,7 +63,7 @@ impl AuditQuery {
 /// Audit events, newest first: tenant admins see their tenant's, system administrators every
 /// tenant's (or one, with `tenant_id`).
 #[utoipa::path(
-    tag = "audit", security(("bearer" = [])), params(AuditQuery),
+    tag = "audit", security(("bearer" = [])), params(AuditQuery, PageQuery),
     responses((status = 200, body = AuditEventList), (status = 403, body = Problem, content_type = "application/problem+json"))
 )]
 #[get("/audit-events")]
@@ -73,16 +71,20 @@ pub async fn list_audit_events(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<AuditQuery>,
+    page_query: web::Query<PageQuery>,
 ) -> Result<web::Json<AuditEventList>, ApiError> {
-    let (before, limit) = parse_page(query.limit, query.cursor.as_deref())?;
-    let page = page(&state, &principal, &query, before.map(AuditEventId::from_uuid), limit).await?;
+    let request =
+        ApiError::check(|errors| page_query.parse::<AuditEventId>(AUDIT_EVENTS, LIST_PAGE, errors))?;
+    let page = page(&state, &principal, &query, request.after, request.limit).await?;
     Ok(web::Json(AuditEventList {
         items: page.items.into_iter().map(views::audit_event).collect(),
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
+        next_cursor: next_cursor(AUDIT_EVENTS, page.next_cursor),
     }))
 }
 
-/// The same events as CSV (up to 100,000, newest first), for spreadsheets and archives.
+/// The same events as CSV, newest first, for spreadsheets and archives: all of them, streamed
+/// a batch at a time ([`paging::stream_pages`]). Cells a spreadsheet would run as formulas are
+/// escaped ([`crate::spreadsheet`]).
 #[utoipa::path(
     tag = "audit", security(("bearer" = [])), params(AuditQuery),
     responses((status = 200, description = "CSV with a header row", content_type = "text/csv", body = String))
@@ -93,8 +95,10 @@ pub async fn export_audit_events(
     principal: Principal,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let header = [
+    let query = std::sync::Arc::new(query.into_inner());
+    // The first batch is read before the response starts, so a bad filter is a 4xx, not a cut.
+    let first = page(&state, &principal, &query, None, EXPORT_BATCH).await?;
+    let header = csv_line([
         "id",
         "created_at",
         "tenant_id",
@@ -104,38 +108,49 @@ pub async fn export_audit_events(
         "target_id",
         "client_addr",
         "details",
-    ];
-    csv.write_record(header).map_err(|e| ApiError::internal(&e))?;
-    let (mut before, mut written) = (None, 0);
-    loop {
-        let batch =
-            page(&state, &principal, &query, before, EXPORT_BATCH.min(EXPORT_LIMIT - written)).await?;
-        for event in &batch.items {
-            let optional = |v: Option<String>| v.unwrap_or_default();
-            csv.write_record([
-                event.id.to_string(),
-                event.created_at.to_rfc3339(),
-                optional(event.tenant_id.map(|t| t.to_string())),
-                optional(event.actor.user_id().map(|u| u.to_string())),
-                event.action.as_str().to_owned(),
-                event.target_type.clone(),
-                optional(event.target_id.clone()),
-                optional(event.client_addr.clone()),
-                event.details.to_string(),
-            ])
-            .map_err(|e| ApiError::internal(&e))?;
+    ])?;
+    let mut first = Some(first);
+    let fetch = move |before: Option<uuid::Uuid>| {
+        let (state, principal, query, first) =
+            (state.clone(), principal.clone(), query.clone(), first.take());
+        async move {
+            match first {
+                Some(first) => Ok(first),
+                None => {
+                    page(&state, &principal, &query, before.map(AuditEventId::from_uuid), EXPORT_BATCH).await
+                }
+            }
         }
-        written += batch.items.len() as u64;
-        match batch.next_cursor {
-            Some(cursor) if written < EXPORT_LIMIT => before = Some(AuditEventId::from_uuid(cursor)),
-            _ => break,
-        }
-    }
-    let body = csv.into_inner().map_err(|e| ApiError::internal(&e))?;
+    };
+    let write = |out: &mut Vec<u8>, event: AuditEvent| {
+        let optional = |v: Option<String>| v.unwrap_or_default();
+        out.extend(csv_line(crate::spreadsheet::safe_cells([
+            event.id.to_string(),
+            event.created_at.to_rfc3339(),
+            optional(event.tenant_id.map(|t| t.to_string())),
+            optional(event.actor.user_id().map(|u| u.to_string())),
+            event.action.as_str().to_owned(),
+            event.target_type,
+            optional(event.target_id),
+            optional(event.client_addr),
+            event.details.to_string(),
+        ]))?);
+        Ok(())
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"audit-events.csv\""))
-        .body(body))
+        .streaming(
+            futures_util::stream::once(async move { Ok(web::Bytes::from(header)) })
+                .chain(paging::stream_pages(fetch, write)),
+        ))
+}
+
+/// One CSV record, quoted as needed, with its line end.
+fn csv_line<I: AsRef<[u8]>>(cells: impl IntoIterator<Item = I>) -> Result<Vec<u8>, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(cells).map_err(|e| ApiError::internal(&e))?;
+    writer.into_inner().map_err(|e| ApiError::internal(&e))
 }
 
 async fn page(

@@ -9,6 +9,7 @@ use auth::password::Verification;
 use auth::session_token::SessionClaims;
 use chrono::Utc;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::session::Session;
 use domain::tenant::{Subdomain, Tenant};
 use domain::user::{Email, User, check_new_password, normalize_name};
 use domain::wire::{
@@ -53,10 +54,9 @@ pub async fn login(
         return Err(ApiError::validation(errors));
     };
 
-    let addr = client::address(&req, state.trust_proxy_headers);
+    let addr = client::address(&req, &state.trusted_proxies);
     let account = format!("{}/{}", subdomain.as_str(), email.as_str());
     let now = Utc::now();
-    let tenant = state.db.system().tenant_by_subdomain(&subdomain).await?;
     let audit = |action, target_id: Option<String>, details| NewAuditEvent {
         actor: Actor::System,
         action,
@@ -68,10 +68,15 @@ pub async fn login(
     };
 
     match state.login_throttle.check(&account, &addr, Instant::now()) {
-        Gate::Closed { retry_after } => {
-            let event =
-                audit(AuditAction::LoginThrottled, None, serde_json::json!({ "email": email.as_str() }));
-            record(&state, tenant.as_ref(), event).await?;
+        Gate::Closed { retry_after, report } => {
+            // A refusal costs no hashing and, but for the first of its bucket and window, no
+            // query and no audit row: a flood of them cannot flood the log.
+            if report {
+                let tenant = state.db.system().tenant_by_subdomain(&subdomain).await?;
+                let event =
+                    audit(AuditAction::LoginThrottled, None, serde_json::json!({ "email": email.as_str() }));
+                record(&state, tenant.as_ref(), event).await?;
+            }
             let mut response =
                 ApiError::new(ErrorCode::RateLimited, "Too many failed sign-ins. Try again later.")
                     .error_response();
@@ -82,6 +87,7 @@ pub async fn login(
         Gate::Open { .. } => {}
     }
 
+    let tenant = state.db.system().tenant_by_subdomain(&subdomain).await?;
     let candidate = match &tenant {
         Some(t) if t.is_active => state.db.tenant(TenantScope::of(t)).credentials_by_email(&email).await?,
         _ => None,
@@ -163,12 +169,18 @@ pub async fn logout(
 }
 
 /// Replaces the current session with a new one; the old token stops working.
+///
+/// The new session continues the old one's chain, which ends `SESSION_ABSOLUTE_LIFETIME` after
+/// the sign-in: no session outlives that, and once the current one ends there, refreshing
+/// answers `session_expired` (sign in again).
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A new session", body = SessionResponse),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in (`unauthorized`), or the session's chain of refreshes has \
+            reached its absolute lifetime (`session_expired`)", body = Problem,
+            content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/refresh")]
@@ -177,11 +189,28 @@ pub async fn refresh(
     req: HttpRequest,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    let session = issue_session(&state, &req, &principal.tenant, &principal.user).await?;
-    if let Some(old) = principal.session_id() {
-        state.db.tenant(principal.scope()).revoke_session(old, Utc::now()).await?;
+    let ended = || ApiError::new(ErrorCode::Unauthorized, "The session has ended.");
+    let old_id = principal.session_id().ok_or_else(ended)?;
+    let now = Utc::now();
+    let tx = state.db.begin().await?;
+    let repo = tx.tenant(principal.scope());
+    let old = repo.session(old_id).await?.filter(|s| s.is_live(now)).ok_or_else(ended)?;
+    let expires_at = old.refreshed_expiry(now, state.session_lifetimes).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SessionExpired,
+            "This session has reached its longest lifetime since sign-in. Sign in again.",
+        )
+    })?;
+    // Only one refresh of a session wins: a concurrent one finds it revoked and gets a 401.
+    if !repo.revoke_session(old_id, now).await? {
+        return Err(ended());
     }
-    Ok(HttpResponse::Ok().json(session))
+    let client = client::info(&req, &state.trusted_proxies);
+    let session = repo
+        .create_session_in_chain(principal.user.id, expires_at, old.chain_started_at, &client, now)
+        .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(sign_session(&state, &principal.tenant, &principal.user, &session)?))
 }
 
 /// The signed-in user and their tenant.
@@ -299,7 +328,7 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Opens a session and signs its token.
+/// Opens a session (the start of a chain of refreshes) and signs its token.
 async fn issue_session(
     state: &AppState,
     req: &HttpRequest,
@@ -307,16 +336,27 @@ async fn issue_session(
     user: &User,
 ) -> Result<SessionResponse, ApiError> {
     let now = Utc::now();
-    let expires_at = now + state.session_lifetime;
-    let client = client::info(req, state.trust_proxy_headers);
+    let expires_at = state.session_lifetimes.expiry(now, now);
+    let client = client::info(req, &state.trusted_proxies);
     let session =
         state.db.tenant(TenantScope::of(tenant)).create_session(user.id, expires_at, &client, now).await?;
-    let claims = SessionClaims::new(user.id, tenant.id, user.role, session.id, now, expires_at);
+    sign_session(state, tenant, user, &session)
+}
+
+/// The signed token for a stored session, and who it is for.
+fn sign_session(
+    state: &AppState,
+    tenant: &Tenant,
+    user: &User,
+    session: &Session,
+) -> Result<SessionResponse, ApiError> {
+    let claims =
+        SessionClaims::new(user.id, tenant.id, user.role, session.id, session.created_at, session.expires_at);
     let token = state.session_tokens.sign(&claims).map_err(|e| ApiError::internal(&e))?;
     Ok(SessionResponse {
         token,
         token_type: "Bearer".to_owned(),
-        expires_at,
+        expires_at: session.expires_at,
         user: views::user(user, tenant),
         tenant: views::tenant(tenant),
     })
@@ -337,7 +377,7 @@ pub fn self_event(
         target_type: "user",
         target_id: Some(principal.user.id.to_string()),
         details,
-        client_addr: Some(client::address(req, state.trust_proxy_headers)),
+        client_addr: Some(client::address(req, &state.trusted_proxies)),
         at,
     }
 }

@@ -18,7 +18,6 @@ pub mod users;
 use actix_web::{HttpRequest, web};
 use chrono::Utc;
 use domain::audit::Actor;
-use domain::wire::FieldError;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -111,29 +110,11 @@ async fn unknown_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiE
 /// The largest import file accepted (10,000 prompts of ordinary size).
 pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
-const DEFAULT_PAGE: u64 = 50;
-const MAX_PAGE: u64 = 500;
-
-/// The cursor's id and the page size of a keyset-paginated list.
-pub fn parse_page(limit: Option<u64>, cursor: Option<&str>) -> Result<(Option<uuid::Uuid>, u64), ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    let mut errors = Vec::new();
-    if !(1..=MAX_PAGE).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")));
-    }
-    let cursor = cursor.and_then(|raw| {
-        uuid::Uuid::parse_str(raw)
-            .map_err(|_| errors.push(FieldError::new("cursor", "is not a cursor of this list")))
-            .ok()
-    });
-    if errors.is_empty() { Ok((cursor, limit)) } else { Err(ApiError::validation(errors)) }
-}
-
 /// The caller as the actor of an administrative operation.
 pub fn acting(state: &AppState, req: &HttpRequest, principal: &Principal) -> Acting {
     Acting {
         actor: Actor::User(principal.user.id),
-        client_addr: Some(client::address(req, state.trust_proxy_headers)),
+        client_addr: Some(client::address(req, &state.trusted_proxies)),
         at: Utc::now(),
     }
 }

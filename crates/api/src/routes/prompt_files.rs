@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
 use chrono::Utc;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
-use domain::prompt::{NewPrompt, PromptFields, PromptInput, PromptSort, Visibility};
+use domain::prompt::{NewPrompt, Prompt, PromptFields, PromptInput, PromptPosition, PromptSort, Visibility};
 use domain::wire::{
     ConflictPolicy, ExportedPrompt, FieldError, ImportItem, ImportOutcome, ImportReport,
     PROMPT_EXPORT_FORMAT, Problem, PromptExport,
 };
+use futures_util::StreamExt as _;
 use persistence::PromptChange;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -19,18 +20,25 @@ use super::prompts::{PromptQuery, stale, viewer};
 use crate::access::Principal;
 use crate::client;
 use crate::error::ApiError;
+use crate::paging;
 use crate::state::AppState;
 
-/// Most prompts in one export or import file.
+/// Most prompts in one import file.
 pub const MAX_TRANSFER_PROMPTS: usize = 10_000;
 
-/// The prompts the caller may see (all, or those matching the filters) as an import file.
+/// Prompts read per query while an export streams.
+const EXPORT_BATCH: u64 = 500;
+
+/// The prompts the caller may see (all, or those matching the filters) as an import file,
+/// newest first, streamed a batch at a time ([`paging::stream_pages`]): an export of any size
+/// takes little memory, and a failure midway cuts the response off instead of ending it
+/// short. A prompt created while it streams is not in it.
 #[utoipa::path(
     tag = "prompts",
     security(("bearer" = [])),
     params(PromptQuery),
     responses(
-        (status = 200, description = "The export file (up to 10,000 prompts)", body = PromptExport),
+        (status = 200, description = "The export file (every matching prompt; an import file takes up to 10,000)", body = PromptExport),
         (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -40,37 +48,51 @@ pub async fn export_prompts(
     principal: Principal,
     query: web::Query<PromptQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Vec::new();
-    let filter = query.filter(&principal, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let repo = state.db.tenant(principal.scope());
-    let sort = query.sort.unwrap_or(PromptSort::Name);
-    let (prompts, _) =
-        repo.search_prompts(&viewer(&principal), &filter, sort, 0, MAX_TRANSFER_PROMPTS as u64).await?;
+    let filter = ApiError::check(|errors| query.filter(&principal, errors))?;
     let now = Utc::now();
-    let export = PromptExport {
-        format: PROMPT_EXPORT_FORMAT.to_owned(),
-        exported_at: Some(now),
-        prompts: prompts
-            .into_iter()
-            .map(|p| ExportedPrompt {
-                name: p.name.as_str().to_owned(),
-                title: Some(p.title),
-                content: p.content,
-                category: Some(p.category),
-                tags: p.tags,
-                is_enhancement_prompt: p.is_enhancement_prompt,
-                visibility: p.visibility,
-            })
-            .collect(),
-    };
+    let head = serde_json::json!({ "format": PROMPT_EXPORT_FORMAT, "exported_at": now }).to_string();
+    // `{"format":…,"exported_at":…` then `,"prompts":[` and the prompts, then `]}`.
+    let opening = format!("{},\"prompts\":[", head.trim_end_matches('}'));
     let filename =
         format!("prompts-{}-{}.json", principal.tenant.subdomain.as_str(), now.format("%Y%m%d-%H%M%S"));
+    let (scope, viewer) = (principal.scope(), viewer(&principal));
+    // Creation order: ids never change, so a prompt edited while the export runs is neither
+    // skipped nor written twice.
+    let fetch = move |after: Option<PromptPosition>| {
+        let (state, viewer, filter) = (state.clone(), viewer, filter.clone());
+        async move {
+            let repo = state.db.tenant(scope);
+            Ok(repo
+                .search_prompts(&viewer, &filter, PromptSort::Created, after.as_ref(), EXPORT_BATCH)
+                .await?)
+        }
+    };
+    let mut first = true;
+    let write = move |out: &mut Vec<u8>, prompt: Prompt| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        serde_json::to_writer(out, &exported(prompt)).map_err(|e| ApiError::internal(&e))
+    };
+    let body = futures_util::stream::once(async move { Ok(web::Bytes::from(opening)) })
+        .chain(paging::stream_pages(fetch, write))
+        .chain(futures_util::stream::once(async { Ok(web::Bytes::from_static(b"]}")) }));
     Ok(HttpResponse::Ok()
+        .content_type("application/json")
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
-        .json(export))
+        .streaming(body))
+}
+
+fn exported(p: Prompt) -> ExportedPrompt {
+    ExportedPrompt {
+        name: p.name.as_str().to_owned(),
+        title: Some(p.title),
+        content: p.content,
+        category: Some(p.category),
+        tags: p.tags,
+        is_enhancement_prompt: p.is_enhancement_prompt,
+        visibility: p.visibility,
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -204,7 +226,7 @@ pub async fn import_prompts(
             target_type: "prompt",
             target_id: None,
             details,
-            client_addr: Some(client::address(&req, state.trust_proxy_headers)),
+            client_addr: Some(client::address(&req, &state.trusted_proxies)),
             at: now,
         })
         .await?;

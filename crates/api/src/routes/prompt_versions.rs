@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::audit::AuditAction;
 use domain::prompt::{Prompt, PromptFields, PromptVersion};
 use domain::wire::{
-    FieldChange, FieldError, Problem, PromptDiff, PromptVersionList, PromptVersionSummary, PromptVersionView,
-    PromptView, RenderRequest, RenderResponse, RestorePromptRequest,
+    FieldChange, Problem, PromptDiff, PromptVersionList, PromptVersionSummary, PromptVersionView, PromptView,
+    RenderRequest, RenderResponse, RestorePromptRequest,
 };
 use domain::{UserId, diff, template};
 use persistence::PromptChange;
@@ -17,11 +17,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::prompts::{
-    check_base_version, check_may_edit, commit_message, load, page_limit, people, person, prompt_response,
-    save,
+    check_base_version, check_may_edit, commit_message, load, people, person, prompt_response, save,
 };
 use crate::access::Principal;
 use crate::error::ApiError;
+use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::state::AppState;
 
 /// How long a diff may search for the smallest set of changes before settling for a larger one.
@@ -43,20 +43,13 @@ fn version_view(version: &PromptVersion, names: &HashMap<UserId, String>) -> Pro
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct VersionPage {
-    /// Page size, 1 to 100 (default 20).
-    limit: Option<u64>,
-    /// From the previous page's `next_cursor`.
-    cursor: Option<String>,
-}
+const VERSIONS: &str = "versions";
 
 /// A prompt's versions, newest first (without their content).
 #[utoipa::path(
     tag = "prompts",
     security(("bearer" = [])),
-    params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)"), VersionPage),
+    params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)"), PageQuery),
     responses(
         (status = 200, description = "One page of versions", body = PromptVersionList),
         (status = 404, description = "No such prompt visible to you", body = Problem, content_type = "application/problem+json"),
@@ -67,25 +60,17 @@ pub async fn list_versions(
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<String>,
-    query: web::Query<VersionPage>,
+    query: web::Query<PageQuery>,
 ) -> Result<web::Json<PromptVersionList>, ApiError> {
-    let mut errors = Vec::new();
-    let limit = page_limit(query.limit, &mut errors);
-    let before = query.cursor.as_deref().and_then(|raw| {
-        raw.parse::<u32>()
-            .map_err(|_| errors.push(FieldError::new("cursor", "is not a cursor of this list")))
-            .ok()
-    });
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
+    let page = ApiError::check(|errors| query.parse::<u32>(VERSIONS, LIST_PAGE, errors))?;
     let prompt = load(&state, &principal, &path).await?;
     let repo = state.db.tenant(principal.scope());
-    let (versions, more) = repo.prompt_versions(prompt.id, before, limit).await?;
-    let names = people(&state, &principal, versions.iter().map(|v| v.author)).await?;
+    let versions = repo.prompt_versions(prompt.id, page.after, page.limit).await?;
+    let names = people(&state, &principal, versions.items.iter().map(|v| v.author)).await?;
     Ok(web::Json(PromptVersionList {
-        next_cursor: more.then(|| versions.last().map(|v| v.version.to_string())).flatten(),
+        next_cursor: next_cursor(VERSIONS, versions.next_cursor),
         items: versions
+            .items
             .iter()
             .map(|v| PromptVersionSummary {
                 version: v.version,
@@ -270,6 +255,6 @@ pub async fn render_prompt(
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
     let (content, version) = crate::runs::content_at(&state, &principal, &prompt, body.version).await?;
-    let text = crate::runs::render(&content, &body.variables, body.strict)?;
+    let text = crate::runs::render(&content, &body.variables, body.strict).await?;
     Ok(web::Json(RenderResponse { text, version }))
 }

@@ -12,7 +12,9 @@ use actix_web::http::header::{self, ContentType, EntityTag, IfMatch, IfNoneMatch
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
-use domain::prompt::{NewPrompt, Prompt, PromptFields, PromptInput, PromptKey, PromptSort, Viewer};
+use domain::prompt::{
+    NewPrompt, Prompt, PromptFields, PromptInput, PromptKey, PromptPosition, PromptSort, Viewer,
+};
 use domain::wire::{
     CreatePromptRequest, ErrorCode, FieldError, NameCount, NameCountList, PersonRef, Problem, PromptList,
     PromptSummary, PromptView, UpdatePromptRequest,
@@ -25,23 +27,13 @@ use utoipa::IntoParams;
 use crate::access::Principal;
 use crate::client;
 use crate::error::ApiError;
+use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::read_cache::CachedPrompt;
 use crate::state::AppState;
 
-const DEFAULT_PAGE: u64 = 20;
-const MAX_PAGE: u64 = 100;
 const MAX_COMMIT_MESSAGE_LEN: usize = 500;
 /// Characters of content shown in lists.
 const PREVIEW_CHARS: usize = 200;
-
-/// The page size asked for (default 20), or a field error.
-pub(super) fn page_limit(limit: Option<u64>, errors: &mut Vec<FieldError>) -> u64 {
-    let limit = limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")));
-    }
-    limit
-}
 
 pub(super) fn not_found() -> ApiError {
     ApiError::not_found("No such prompt.")
@@ -131,7 +123,7 @@ pub(super) fn event(
         target_type: "prompt",
         target_id: Some(prompt.id.to_string()),
         details,
-        client_addr: Some(client::address(req, state.trust_proxy_headers)),
+        client_addr: Some(client::address(req, &state.trusted_proxies)),
         at,
     }
 }
@@ -219,15 +211,20 @@ pub struct PromptQuery {
     /// Only enhancement prompts (`true`) or only ordinary ones (`false`).
     enhancement: Option<bool>,
     /// `relevance` (default when searching), `updated` (default otherwise), `created` or `name`.
+    /// The export ignores it: it is always newest first.
     #[param(value_type = Option<PromptSort>)]
     pub(super) sort: Option<PromptSort>,
-    /// Page size, 1 to 100 (default 20). Ignored by the export.
-    limit: Option<u64>,
-    /// From the previous page's `next_cursor`. Ignored by the export.
-    cursor: Option<String>,
 }
 
+const PROMPTS: &str = "prompts";
+
 impl PromptQuery {
+    /// The order used: as asked, else by relevance when searching and by last change otherwise.
+    pub(super) fn sort(&self, filter: &PromptFilter) -> PromptSort {
+        let searching = filter.q.as_deref().is_some_and(|q| !persistence::search_terms(q).is_empty());
+        self.sort.unwrap_or(PromptSort::Relevance).effective(searching)
+    }
+
     pub(super) fn filter(&self, principal: &Principal, errors: &mut Vec<FieldError>) -> PromptFilter {
         let owner = match self.owner.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -258,7 +255,7 @@ impl PromptQuery {
 #[utoipa::path(
     tag = "prompts",
     security(("bearer" = [])),
-    params(PromptQuery),
+    params(PromptQuery, PageQuery),
     responses(
         (status = 200, description = "One page of prompts", body = PromptList),
         (status = 422, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
@@ -269,29 +266,24 @@ pub async fn list_prompts(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<PromptQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<PromptList>, ApiError> {
-    let mut errors = Vec::new();
-    let filter = query.filter(&principal, &mut errors);
-    let limit = page_limit(query.limit, &mut errors);
-    // The cursor is the number of items already listed; clients treat it as opaque.
-    let offset = match query.cursor.as_deref() {
-        None => 0,
-        Some(raw) => raw.parse::<u64>().unwrap_or_else(|_| {
-            errors.push(FieldError::new("cursor", "is not a cursor of this list"));
-            0
-        }),
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let sort =
-        query.sort.unwrap_or(if filter.q.is_some() { PromptSort::Relevance } else { PromptSort::Updated });
+    let (filter, sort, page) = ApiError::check(|errors| {
+        let filter = query.filter(&principal, errors);
+        let sort = query.sort(&filter);
+        let page = page.parse::<PromptPosition>(PROMPTS, LIST_PAGE, errors);
+        if page.after.as_ref().is_some_and(|after| after.sort() != sort) {
+            errors.push(FieldError::new("cursor", "is from another sort order or search"));
+        }
+        (filter, sort, page)
+    })?;
     let repo = state.db.tenant(principal.scope());
-    let (prompts, more) = repo.search_prompts(&viewer(&principal), &filter, sort, offset, limit).await?;
-    let names = people(&state, &principal, prompts.iter().map(|p| p.owner)).await?;
+    let prompts =
+        repo.search_prompts(&viewer(&principal), &filter, sort, page.after.as_ref(), page.limit).await?;
+    let names = people(&state, &principal, prompts.items.iter().map(|p| p.owner)).await?;
     Ok(web::Json(PromptList {
-        items: prompts.iter().map(|p| summary(p, &names)).collect(),
-        next_cursor: more.then(|| (offset + prompts.len() as u64).to_string()),
+        items: prompts.items.iter().map(|p| summary(p, &names)).collect(),
+        next_cursor: next_cursor(PROMPTS, prompts.next_cursor),
     }))
 }
 
@@ -365,7 +357,7 @@ pub async fn get_prompt(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     // The hot path of integrations: served from the read cache when it was read moments ago.
-    let cached = match state.read_cache.prompt(principal.user.id, &path) {
+    let cached = match state.read_cache.prompt(principal.tenant.id, principal.user.id, &path) {
         Some(cached) => cached,
         None => {
             let epoch = state.read_cache.epoch();

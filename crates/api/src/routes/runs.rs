@@ -25,6 +25,7 @@ use super::prompts::{
 use crate::access::Principal;
 use crate::ai_services::{self, Purpose};
 use crate::error::ApiError;
+use crate::paging::{LARGE_ROW_PAGE, PageQuery, next_cursor};
 use crate::runs::{self, Call};
 use crate::state::AppState;
 
@@ -69,7 +70,7 @@ pub async fn run_prompt(
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
     let (content, version) = runs::content_at(&state, &principal, &prompt, body.version).await?;
-    let text = runs::render(&content, &body.variables, true)?;
+    let text = runs::render(&content, &body.variables, true).await?;
     let policy = ai_services::policy(&state, &principal).await?;
     let connection =
         ai_services::resolve(&state, &principal, &policy, body.connection, Purpose::Execution).await?;
@@ -136,7 +137,7 @@ pub async fn compare_prompt(
     let mut calls = Vec::new();
     for target in &body.targets {
         let (content, version) = runs::content_at(&state, &principal, &prompt, target.version).await?;
-        let text = runs::render(&content, &body.variables, true)?;
+        let text = runs::render(&content, &body.variables, true).await?;
         let connection =
             ai_services::resolve(&state, &principal, &policy, target.connection, Purpose::Execution).await?;
         let options = runs::options(&connection, body.temperature, body.max_tokens)?;
@@ -170,14 +171,7 @@ pub async fn compare_prompt(
     Ok(web::Json(CompareResult { compare_group: group, items }))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RunPage {
-    /// Page size, 1 to 100 (default 20).
-    limit: Option<u64>,
-    /// From the previous page's `next_cursor`.
-    cursor: Option<String>,
-}
+const RUNS: &str = "runs";
 
 fn record_view(run: &Run, names: &HashMap<UserId, String>) -> RunRecordView {
     let r = &run.run;
@@ -207,7 +201,7 @@ fn record_view(run: &Run, names: &HashMap<UserId, String>) -> RunRecordView {
 #[utoipa::path(
     tag = "runs",
     security(("bearer" = [])),
-    params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)"), RunPage),
+    params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)"), PageQuery),
     responses(
         (status = 200, body = RunList),
         (status = 404, description = "No such prompt", body = Problem, content_type = "application/problem+json"),
@@ -219,22 +213,17 @@ pub async fn list_runs(
     state: web::Data<AppState>,
     principal: Principal,
     path: web::Path<String>,
-    query: web::Query<RunPage>,
+    query: web::Query<PageQuery>,
 ) -> Result<web::Json<RunList>, ApiError> {
-    let mut errors = Vec::new();
-    let limit = super::prompts::page_limit(query.limit, &mut errors);
-    let before = runs::parse_run_cursor(query.cursor.as_deref(), &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
+    let page = ApiError::check(|errors| query.parse::<RunId>(RUNS, LARGE_ROW_PAGE, errors))?;
     let prompt = load(&state, &principal, &path).await?;
     let repo = state.db.tenant(principal.scope());
-    let (items, more) =
-        repo.prompt_runs(prompt.id, run_viewer(&principal), before, limit, Utc::now()).await?;
-    let names = people(&state, &principal, items.iter().map(|r| Some(r.run.user_id))).await?;
+    let runs =
+        repo.prompt_runs(prompt.id, run_viewer(&principal), page.after, page.limit, Utc::now()).await?;
+    let names = people(&state, &principal, runs.items.iter().map(|r| Some(r.run.user_id))).await?;
     Ok(web::Json(RunList {
-        next_cursor: more.then(|| items.last().map(|r| r.id.to_string())).flatten(),
-        items: items.iter().map(|r| record_view(r, &names)).collect(),
+        next_cursor: next_cursor(RUNS, runs.next_cursor),
+        items: runs.items.iter().map(|r| record_view(r, &names)).collect(),
     }))
 }
 
@@ -504,7 +493,7 @@ pub async fn count_tokens(
     for name in template::variables(&content) {
         values.entry(name.clone()).or_insert_with(|| format!("{{{{{name}}}}}"));
     }
-    let text = runs::render(&content, &values, false)?;
+    let text = runs::render(&content, &values, false).await?;
     // Tokenizing 1 MB takes a while: off the executor.
     let (model, counted) = web::block(move || {
         let counted = ai::count_tokens(&model, &text);

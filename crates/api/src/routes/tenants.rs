@@ -10,18 +10,17 @@ use utoipa::IntoParams;
 use crate::access::Principal;
 use crate::admin;
 use crate::error::ApiError;
-use crate::routes::{acting, parse_page};
+use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
+use crate::routes::acting;
 use crate::state::AppState;
 use crate::views;
+
+const TENANTS: &str = "tenants";
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TenantQuery {
     /// Matches name or subdomain, case-insensitively.
     q: Option<String>,
-    /// Items per page (1–500, default 50).
-    limit: Option<u64>,
-    /// `next_cursor` from the previous page.
-    cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -32,7 +31,7 @@ pub struct DeleteTenantQuery {
 
 /// Tenants, oldest first, with search and cursor pagination.
 #[utoipa::path(
-    tag = "tenants", security(("bearer" = [])), params(TenantQuery),
+    tag = "tenants", security(("bearer" = [])), params(TenantQuery, PageQuery),
     responses((status = 200, body = TenantList), (status = 403, body = Problem, content_type = "application/problem+json"))
 )]
 #[get("/tenants")]
@@ -40,13 +39,13 @@ pub async fn list_tenants(
     state: web::Data<AppState>,
     _principal: Principal,
     query: web::Query<TenantQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<TenantList>, ApiError> {
-    let (after, limit) = parse_page(query.limit, query.cursor.as_deref())?;
-    let page =
-        state.db.system().list_tenants(query.q.as_deref(), after.map(TenantId::from_uuid), limit).await?;
+    let page = ApiError::check(|errors| page.parse::<TenantId>(TENANTS, LIST_PAGE, errors))?;
+    let page = state.db.system().list_tenants(query.q.as_deref(), page.after, page.limit).await?;
     Ok(web::Json(TenantList {
         items: page.items.iter().map(views::tenant).collect(),
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
+        next_cursor: next_cursor(TENANTS, page.next_cursor),
     }))
 }
 

@@ -12,9 +12,12 @@ use utoipa::IntoParams;
 use crate::access::Principal;
 use crate::admin;
 use crate::error::ApiError;
-use crate::routes::{acting, parse_page};
+use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
+use crate::routes::acting;
 use crate::state::AppState;
 use crate::views;
+
+const USERS: &str = "users";
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct UserQuery {
@@ -24,10 +27,6 @@ pub struct UserQuery {
     active: Option<bool>,
     /// System administrators only: list another tenant's users.
     tenant_id: Option<TenantId>,
-    /// Items per page (1–500, default 50).
-    limit: Option<u64>,
-    /// `next_cursor` from the previous page.
-    cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -39,7 +38,7 @@ pub struct DeleteUserQuery {
 
 /// Users of the caller's tenant (or, for system administrators, of `tenant_id`), oldest first.
 #[utoipa::path(
-    tag = "users", security(("bearer" = [])), params(UserQuery),
+    tag = "users", security(("bearer" = [])), params(UserQuery, PageQuery),
     responses((status = 200, body = UserList), (status = 403, body = Problem, content_type = "application/problem+json"))
 )]
 #[get("/users")]
@@ -47,19 +46,17 @@ pub async fn list_users(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<UserQuery>,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<UserList>, ApiError> {
     let query = query.into_inner();
+    let page = ApiError::check(|errors| page.parse::<UserId>(USERS, LIST_PAGE, errors))?;
     let tenant = target_tenant(&state, &principal, query.tenant_id).await?;
-    let (after, limit) = parse_page(query.limit, query.cursor.as_deref())?;
     let filter = UserFilter { q: query.q, role: query.role, active: query.active };
-    let page = state
-        .db
-        .tenant(TenantScope::of(&tenant))
-        .list_users_page(&filter, after.map(UserId::from_uuid), limit)
-        .await?;
+    let page =
+        state.db.tenant(TenantScope::of(&tenant)).list_users_page(&filter, page.after, page.limit).await?;
     Ok(web::Json(UserList {
         items: page.items.iter().map(|u| views::user(u, &tenant)).collect(),
-        next_cursor: page.next_cursor.map(|c| c.to_string()),
+        next_cursor: next_cursor(USERS, page.next_cursor),
     }))
 }
 

@@ -12,6 +12,8 @@ on_both_databases!(
     tenants_are_deleted_only_when_empty_or_confirmed,
     tenant_admins_manage_their_users_within_limits,
     the_last_admin_cannot_be_demoted_deactivated_or_deleted,
+    membership_limits_hold_under_concurrent_requests,
+    prompt_quotas_refuse_growth_past_them_and_count_every_write,
     deleted_users_prompts_stay_or_move,
     other_tenants_are_invisible_to_tenant_admins,
     audit_log_filters_pages_and_exports_csv,
@@ -556,4 +558,129 @@ async fn analytics_are_served_per_tenant_and_system_wide(backend: Backend) {
     )
     .await;
     assert_eq!(theirs, mine);
+}
+
+async fn membership_limits_hold_under_concurrent_requests(backend: Backend) {
+    let Setup { app, root, acme, .. } = setup(backend).await;
+    let app = &app;
+    // Eight admins each demote the next at the same moment: however the requests interleave,
+    // one admin must remain.
+    let mut admins = Vec::new();
+    for n in 0..8 {
+        let user = app.user(&acme, &format!("admin{n}@acme.test"), Role::Admin, "pw-admin-12").await;
+        let token = app.session_token(&acme, &user).await;
+        admins.push((user, token));
+    }
+    let active_admins = || async {
+        let repo = app.db.database().tenant(TenantScope::of(&acme));
+        repo.count_active_admins().await.unwrap()
+    };
+    for round in 0..3 {
+        // Everyone but the eight is demoted first, so the eight are the only admins.
+        let list =
+            json_of(send(app, Method::GET, "/api/v1/users?role=admin", &admins[0].1, None).await, 200).await;
+        for user in list["items"].as_array().unwrap() {
+            let id = user["id"].as_str().unwrap();
+            if !admins.iter().any(|(a, _)| a.id.to_string() == id) {
+                let path = format!("/api/v1/users/{id}?tenant_id={}", acme.id);
+                json_of(send(app, Method::PATCH, &path, &root, Some(json!({ "role": "user" }))).await, 200)
+                    .await;
+            }
+        }
+        let demotions = (0..admins.len()).map(|n| {
+            let (_, token) = &admins[n];
+            let (next, _) = &admins[(n + 1) % admins.len()];
+            let body = json!({ "role": "user" });
+            async move {
+                send(app, Method::PATCH, &format!("/api/v1/users/{}", next.id), token, Some(body))
+                    .await
+                    .status()
+            }
+        });
+        let statuses = futures_util::future::join_all(demotions).await;
+        assert!(active_admins().await >= 1, "round {round}: no admin left ({statuses:?})");
+        assert!(statuses.iter().all(|s| [200, 401, 403, 409].contains(&s.as_u16())), "{statuses:?}");
+        // Back to eight admins, with fresh sessions (a demotion ends the user's sessions).
+        for (user, token) in &mut admins {
+            let path = format!("/api/v1/users/{}?tenant_id={}", user.id, acme.id);
+            json_of(send(app, Method::PATCH, &path, &root, Some(json!({ "role": "admin" }))).await, 200)
+                .await;
+            *token = app.session_token(&acme, user).await;
+        }
+    }
+
+    // Twelve users created at once into room for three: exactly three are.
+    let limit = acme_active_users(app, &acme).await + 3;
+    let path = format!("/api/v1/tenants/{}", acme.id);
+    json_of(send(app, Method::PATCH, &path, &root, Some(json!({ "max_users": limit }))).await, 200).await;
+    let creations = (0..12).map(|n| {
+        let token = &admins[0].1;
+        let body = json!({ "email": format!("new{n}@acme.test"), "first_name": "New", "last_name": "User", "role": "user" });
+        async move { send(app, Method::POST, "/api/v1/users", token, Some(body)).await.status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(creations).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 3, "{statuses:?}");
+    assert_eq!(acme_active_users(app, &acme).await, limit);
+}
+
+async fn acme_active_users(app: &TestApp, acme: &domain::tenant::Tenant) -> u64 {
+    app.db.database().tenant(TenantScope::of(acme)).count_active_users().await.unwrap()
+}
+
+async fn prompt_quotas_refuse_growth_past_them_and_count_every_write(backend: Backend) {
+    let Setup { app, root, acme_admin, acme } = setup(backend).await;
+    let app = &app;
+    let tenant_path = format!("/api/v1/tenants/{}", acme.id);
+    let quota = json!({ "max_prompts": 3, "max_stored_bytes": 4096 });
+    let view = json_of(send(app, Method::PATCH, &tenant_path, &root, Some(quota)).await, 200).await;
+    assert_eq!((view["max_prompts"].as_u64(), view["max_stored_bytes"].as_u64()), (Some(3), Some(4096)));
+    for bad in [json!({ "max_prompts": 0 }), json!({ "max_stored_bytes": 10 })] {
+        expect_problem(
+            send(app, Method::PATCH, &tenant_path, &root, Some(bad)).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+    }
+    let admin = &acme_admin;
+    let create = |name: &str, content: String| {
+        let body = json!({ "name": name, "content": content });
+        async move { send(app, Method::POST, "/api/v1/prompts", admin, Some(body)).await }
+    };
+    for name in ["one", "two", "three"] {
+        assert_eq!(create(name, "x".repeat(100)).await.status(), 201);
+    }
+    expect_problem(create("four", "x".into()).await, 409, "quota_exceeded").await;
+    let view = json_of(send(app, Method::GET, &tenant_path, &root, None).await, 200).await;
+    // Titles default to the name: 3 + 3 + 5 bytes of titles, 300 of content.
+    assert_eq!((view["prompt_count"].as_u64(), view["stored_bytes"].as_u64()), (Some(3), Some(311)));
+
+    // Deleting frees room; history counts, so an edit past the byte quota is refused whole.
+    assert_eq!(send(app, Method::DELETE, "/api/v1/prompts/three", &acme_admin, None).await.status(), 204);
+    assert_eq!(create("four", "x".repeat(100)).await.status(), 201);
+    let edit = json!({ "content": "y".repeat(4000), "version": 1 });
+    expect_problem(
+        send(app, Method::PATCH, "/api/v1/prompts/one", &acme_admin, Some(edit)).await,
+        409,
+        "quota_exceeded",
+    )
+    .await;
+    let one = json_of(send(app, Method::GET, "/api/v1/prompts/one", &acme_admin, None).await, 200).await;
+    assert_eq!(one["version"], 1);
+
+    // An import that would pass the quota imports nothing.
+    json_of(send(app, Method::PATCH, &tenant_path, &root, Some(json!({ "max_prompts": 5 }))).await, 200)
+        .await;
+    let file = json!({ "format": "prompt-manager/prompts@1", "prompts": (0..4).map(|n| json!({ "name": format!("imp{n}"), "content": "z" })).collect::<Vec<_>>() });
+    expect_problem(
+        send(app, Method::POST, "/api/v1/imports/prompts", &acme_admin, Some(file)).await,
+        409,
+        "quota_exceeded",
+    )
+    .await;
+    let view = json_of(send(app, Method::GET, &tenant_path, &root, None).await, 200).await;
+    assert_eq!(
+        (view["prompt_count"].as_u64(), view["stored_bytes"].as_u64()),
+        (Some(3), Some(3 + 3 + 4 + 300))
+    );
 }

@@ -698,7 +698,7 @@ async fn provider_failures_are_clear_problems() {
     assert_eq!((last.as_str(), problem["code"].as_str()), ("error", Some("provider_invalid_response")));
     // Every failure is in the history.
     let history = json_of(
-        send(&lib, Method::GET, &format!("/api/v1/prompts/{id}/runs?limit=100"), &ann, None).await,
+        send(&lib, Method::GET, &format!("/api/v1/prompts/{id}/runs?limit=20"), &ann, None).await,
         200,
     )
     .await;

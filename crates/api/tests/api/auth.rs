@@ -20,6 +20,7 @@ on_both_databases!(
     people_can_rename_themselves,
     api_tokens_act_within_scope_and_can_be_revoked,
     repeated_failures_are_throttled_per_account_and_address,
+    throttled_sign_ins_are_audited_once_per_bucket_and_window,
     admins_read_their_tenants_audit_log,
 );
 
@@ -365,7 +366,7 @@ async fn api_tokens_act_within_scope_and_can_be_revoked(backend: Backend) {
 async fn repeated_failures_are_throttled_per_account_and_address(backend: Backend) {
     let app = spawn(Spawn {
         backend,
-        vars: vec![("LOGIN_MAX_FAILURES", "3"), ("TRUST_PROXY_HEADERS", "true")],
+        vars: vec![("LOGIN_MAX_FAILURES", "3"), ("TRUSTED_PROXIES", "127.0.0.1")],
         ..Spawn::default()
     })
     .await;
@@ -400,6 +401,42 @@ async fn repeated_failures_are_throttled_per_account_and_address(backend: Backen
         .map(|e| e.client_addr.clone())
         .collect();
     assert_eq!(addrs, vec![Some("203.0.113.7".to_owned()); 3]);
+}
+
+/// Refused sign-ins cost no hashing, so each must not cost an audit row either: a flood of them
+/// is recorded once per throttle bucket and window.
+async fn throttled_sign_ins_are_audited_once_per_bucket_and_window(backend: Backend) {
+    use futures_util::StreamExt as _;
+
+    // One failure closes the account-and-address bucket; four close the address's bucket.
+    let vars = vec![
+        ("LOGIN_MAX_FAILURES", "1"),
+        ("RATE_LIMIT_PER_MINUTE", "0"),
+        ("RATE_LIMIT_ANONYMOUS_PER_MINUTE", "0"),
+    ];
+    let app = spawn(Spawn { backend, vars, ..Spawn::default() }).await;
+    let acme = app.tenant("acme").await;
+    app.user(&acme, "alice@acme.test", Role::User, "correct horse").await;
+    for email in ["alice@acme.test", "bob@acme.test", "carol@acme.test", "dave@acme.test"] {
+        assert_eq!(app.login("acme", email, "guess").await.status(), 401);
+    }
+
+    // 1,000 refused attempts: half at the same account, half at a different account each.
+    let app = &app;
+    let statuses: Vec<u16> = futures_util::stream::iter(0..1_000)
+        .map(|i| {
+            let email = if i % 2 == 0 { "alice@acme.test".to_owned() } else { format!("user{i}@acme.test") };
+            async move { app.login("acme", &email, "guess").await.status().as_u16() }
+        })
+        .buffer_unordered(50)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 429), "every attempt is refused");
+
+    let events = app.db.database().tenant(TenantScope::of(&acme)).list_audit(5_000).await.unwrap();
+    let throttled = events.iter().filter(|e| e.action.as_str() == "auth.login_throttled").count();
+    println!("audit rows written by 1,000 throttled sign-ins: {throttled}");
+    assert!((1..=3).contains(&throttled), "{throttled} auth.login_throttled rows");
 }
 
 async fn admins_read_their_tenants_audit_log(backend: Backend) {

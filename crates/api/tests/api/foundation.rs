@@ -74,6 +74,33 @@ async fn unknown_api_routes_are_problem_404s() {
     expect_problem(app.get("/missing-bundle.js").await, 404, "not_found").await;
 }
 
+/// Found by schemathesis: `TRACE /healthz` fell through to the web app's fallback (503 without
+/// a built app, a plain-text 405 from the file server with one).
+#[tokio::test]
+async fn other_methods_on_known_routes_are_405_problems_naming_the_allowed_ones() {
+    let app = spawn_app().await;
+    let trace = reqwest::Method::from_bytes(b"TRACE").unwrap();
+    for (method, path, allowed) in [
+        (trace.clone(), "/healthz", "GET"),
+        (trace, "/readyz", "GET"),
+        (reqwest::Method::DELETE, "/healthz", "GET"),
+    ] {
+        let response = app.call(method.clone(), path, None, None).await;
+        let allow = response.headers().get("allow").cloned();
+        let problem = expect_problem(response, 405, "method_not_allowed").await;
+        assert_eq!(allow.unwrap(), allowed, "{method} {path}: {problem}");
+    }
+    // A path no route has is still a 404, whatever the method.
+    let response = app.call(reqwest::Method::POST, "/nothing-here", None, None).await;
+    expect_problem(response, 404, "not_found").await;
+    // Without a built web app the same holds (no 503 from the app shell's fallback).
+    std::fs::remove_dir_all(app.dir.path().join("dist")).unwrap();
+    let restarted = start_server(&app.db, app.dir.path(), false).await;
+    let response =
+        app.client.request(reqwest::Method::POST, format!("{restarted}/healthz")).send().await.unwrap();
+    expect_problem(response, 405, "method_not_allowed").await;
+}
+
 #[tokio::test]
 async fn served_openapi_document_is_the_generated_one() {
     let app = spawn_app().await;

@@ -16,9 +16,12 @@ on_both_databases!(
     versions_are_listed_diffed_and_restored,
     rendering_fills_variables_and_names_what_is_missing,
     search_filters_sorts_pages_and_counts,
+    pages_keep_their_place_while_prompts_change_between_them,
     import_and_export_round_trip_with_dry_run_and_conflict_policies,
+    an_export_holds_every_prompt_however_many,
     another_tenants_prompts_do_not_exist,
     the_read_cache_sees_changes_here_at_once_and_elsewhere_within_its_lifetime,
+    the_read_cache_outlives_reads_and_other_tenants_changes,
 );
 
 pub struct Library {
@@ -522,7 +525,7 @@ async fn search_filters_sorts_pages_and_counts(backend: Backend) {
     assert!(second.get("next_cursor").is_none());
     for bad in [
         "limit=0",
-        "limit=101",
+        "limit=501",
         "cursor=abc",
         "owner=someone",
         "sort=random",
@@ -542,6 +545,92 @@ async fn search_filters_sorts_pages_and_counts(backend: Backend) {
         tags["items"],
         json!([{ "name": "blog", "count": 2 }, { "name": "review", "count": 1 }, { "name": "seo", "count": 1 }])
     );
+}
+
+async fn pages_keep_their_place_while_prompts_change_between_them(backend: Backend) {
+    let lib = library(backend).await;
+    let app = &lib.app;
+    let ann = lib.token(&lib.ann).await;
+    let edit = |name: String, content: String| {
+        let ann = ann.clone();
+        async move {
+            let path = format!("/api/v1/prompts/{name}");
+            let response = app.get_as(&path, &ann).await;
+            assert_eq!(response.status(), 200, "{path}");
+            let current: Value = response.json().await.unwrap();
+            let tag = format!("\"{}.{}\"", current["id"].as_str().unwrap(), current["version"]);
+            let body = json!({ "content": content });
+            let response =
+                call_with(app, Method::PATCH, &path, &ann, &[("if-match", &tag)], Some(body)).await;
+            assert_eq!(response.status(), 200, "{name}");
+        }
+    };
+    // SQLite's relevance (bm25) weighs words by their frequency in the whole index, so every
+    // insert moves every score: its relevance pages are keyset pages over a moving order, and
+    // only PostgreSQL's per-document ts_rank keeps them in place (see ARCHITECTURE.md).
+    let orders: &[&str] = match backend {
+        Backend::Sqlite => &["updated", "created", "name"],
+        Backend::Postgres => &["updated", "created", "name", "relevance"],
+    };
+    for (run, order) in orders.iter().enumerate() {
+        let name = |n: usize| format!("p{run}-{n:02}");
+        for n in 1..=9 {
+            create(app, &ann, json!({ "name": name(n), "content": format!("keyset{run} body {n}") })).await;
+        }
+        let query = format!("sort={order}&limit=3&q=keyset{run}");
+        let mut seen: Vec<String> = Vec::new();
+        let mut changed = Vec::new();
+        let mut cursor: Option<String> = None;
+        for step in 0..20 {
+            assert!(step < 19, "{order}: paging did not end: {seen:?}");
+            let path = match &cursor {
+                None => format!("/api/v1/prompts?{query}"),
+                Some(c) => format!("/api/v1/prompts?{query}&cursor={c}"),
+            };
+            let response = app.get_as(&path, &ann).await;
+            assert_eq!(response.status(), 200, "{path}");
+            let page: Value = response.json().await.unwrap();
+            let names: Vec<String> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().into())
+                .collect();
+            seen.extend(names.iter().cloned());
+            let Some(next) = page["next_cursor"].as_str() else { break };
+            cursor = Some(next.to_owned());
+            // Between pages: a prompt already listed is edited (it moves to the top of
+            // "updated") and new ones are inserted at the top and the start of every order.
+            edit(names[0].clone(), format!("keyset{run} edited at step {step}")).await;
+            changed.push(names[0].clone());
+            for extra in [format!("p{run}-00-{step}"), format!("p{run}-99-{step}")] {
+                create(app, &ann, json!({ "name": extra, "content": format!("keyset{run} late") })).await;
+                changed.push(extra);
+            }
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "{order}: a prompt was listed twice: {seen:?}");
+        for n in 1..=9 {
+            let n = name(n);
+            assert!(seen.contains(&n) || changed.contains(&n), "{order}: {n} was skipped: {seen:?}");
+        }
+    }
+    // A cursor only continues the order and search it came from.
+    let first: Value = app.get_as("/api/v1/prompts?sort=name&limit=2", &ann).await.json().await.unwrap();
+    let cursor = first["next_cursor"].as_str().unwrap();
+    for other in ["sort=updated", "sort=created", "q=keyset0", ""] {
+        let response = app.get_as(&format!("/api/v1/prompts?{other}&cursor={cursor}"), &ann).await;
+        expect_problem(response, 422, "validation_failed").await;
+    }
+    let users_cursor = json!(["users"]).to_string();
+    expect_problem(
+        app.get_as(&format!("/api/v1/prompts?cursor={users_cursor}"), &ann).await,
+        422,
+        "validation_failed",
+    )
+    .await;
 }
 
 async fn import_and_export_round_trip_with_dry_run_and_conflict_policies(backend: Backend) {
@@ -588,7 +677,8 @@ async fn import_and_export_round_trip_with_dry_run_and_conflict_policies(backend
 
     // Again, with each conflict policy.
     let mut changed = export.clone();
-    changed["prompts"][0]["content"] = json!("First, revised");
+    let one_index = export["prompts"].as_array().unwrap().iter().position(|p| p["name"] == "one").unwrap();
+    changed["prompts"][one_index]["content"] = json!("First, revised");
     let report: Value =
         app.call(Method::POST, import, Some(&gus), Some(changed.clone())).await.json().await.unwrap();
     assert_eq!((report["skipped"].as_u64(), report["created"].as_u64()), (Some(2), Some(0)));
@@ -608,7 +698,7 @@ async fn import_and_export_round_trip_with_dry_run_and_conflict_policies(backend
         .await
         .unwrap();
     assert_eq!(report["renamed"], 2);
-    assert_eq!(report["items"][0]["stored_as"], "one-2");
+    assert_eq!(report["items"][one_index]["stored_as"], "one-2");
     assert_eq!(app.get_as("/api/v1/prompts/two-2", &gus).await.status(), 200);
 
     // A file with any invalid prompt is refused whole, with every reason.
@@ -753,4 +843,91 @@ async fn the_read_cache_sees_changes_here_at_once_and_elsewhere_within_its_lifet
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(content(&app, ann_token).await.1.contains("\"three\""));
+}
+
+async fn the_read_cache_outlives_reads_and_other_tenants_changes(backend: Backend) {
+    let app = spawn(Spawn { backend, vars: vec![("READ_CACHE_SECONDS", "300")], ..Spawn::default() }).await;
+    let acme = app.tenant("acme").await;
+    let ann = app.user(&acme, "ann@acme.test", Role::User, "pw-ann-1234").await;
+    let ann_token = app.session_token(&acme, &ann).await;
+    let globex = app.tenant("globex").await;
+    let gus = app.user(&globex, "gus@globex.test", Role::User, "pw-gus-1234").await;
+    let gus_token = app.session_token(&globex, &gus).await;
+    create(&app, &ann_token, json!({ "name": "cached", "content": "one {{x}}" })).await;
+    create(&app, &ann_token, json!({ "name": "other", "content": "x" })).await;
+    create(&app, &gus_token, json!({ "name": "theirs", "content": "g" })).await;
+    let content = |token: String| {
+        let app = &app;
+        async move {
+            let body: Value = app.get_as("/api/v1/prompts/cached", &token).await.json().await.unwrap();
+            body["content"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(content(ann_token.clone()).await, "one {{x}}");
+
+    // The prompt changes behind this server's back (as another replica would change it): the
+    // cached answer stays until this server itself sees a change of the tenant.
+    let repo = app.db.database().tenant(persistence::TenantScope::of(&acme));
+    let viewer = domain::prompt::Viewer { user: ann.id, role: Role::User };
+    let current =
+        repo.prompt(&viewer, &domain::prompt::PromptKey::parse("cached").unwrap()).await.unwrap().unwrap();
+    let fields = domain::prompt::PromptFields { content: "two {{x}}".into(), ..current.fields() };
+    let change = persistence::PromptChange { author: ann.id, commit_message: None, restored_from: None };
+    repo.update_prompt(&current, fields, change, chrono::Utc::now()).await.unwrap().unwrap();
+
+    // Reads that are POSTs, and another tenant's edits, leave it cached.
+    let render = json!({ "variables": { "x": "y" } });
+    let rendered =
+        app.call(Method::POST, "/api/v1/prompts/cached/render", Some(&ann_token), Some(render)).await;
+    assert_eq!(rendered.status(), 200);
+    let edit = json!({ "content": "g2", "version": 1 });
+    assert_eq!(
+        app.call(Method::PATCH, "/api/v1/prompts/theirs", Some(&gus_token), Some(edit)).await.status(),
+        200
+    );
+    assert_eq!(content(ann_token.clone()).await, "one {{x}}", "globex's edit must not empty acme's cache");
+
+    // A change in the same tenant ends it.
+    let edit = json!({ "content": "x2", "version": 1 });
+    assert_eq!(
+        app.call(Method::PATCH, "/api/v1/prompts/other", Some(&ann_token), Some(edit)).await.status(),
+        200
+    );
+    assert_eq!(content(ann_token).await, "two {{x}}");
+}
+
+async fn an_export_holds_every_prompt_however_many(backend: Backend) {
+    let lib = library(backend).await;
+    let app = &lib.app;
+    // One more than the export used to stop at without saying so.
+    let count = 10_001;
+    let prompts = (0..count)
+        .map(|n| domain::prompt::NewPrompt {
+            owner: lib.ann.id,
+            fields: domain::prompt::PromptFields::parse(domain::prompt::PromptInput {
+                name: &format!("bulk-{n:05}"),
+                title: None,
+                content: "Some text",
+                category: None,
+                tags: &[],
+                is_enhancement_prompt: false,
+                visibility: domain::prompt::Visibility::Tenant,
+            })
+            .unwrap(),
+            commit_message: None,
+        })
+        .collect();
+    let repo = app.db.database().tenant(persistence::TenantScope::of(&lib.acme));
+    repo.seed_prompts(prompts, chrono::Utc::now()).await.unwrap();
+    let ann = lib.token(&lib.ann).await;
+    let response = app.get_as("/api/v1/exports/prompts", &ann).await;
+    assert_eq!(response.status(), 200);
+    let export: Value = response.json().await.unwrap();
+    let mut names: Vec<&str> =
+        export["prompts"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), count);
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), count, "every prompt once");
+    assert_eq!(export["format"], "prompt-manager/prompts@1");
 }

@@ -12,6 +12,9 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub client_addr: Option<String>,
     pub user_agent: Option<String>,
+    /// When the chain of refreshes this session belongs to began (the sign-in). `None` only
+    /// for rows from before migration 000006 that the migration has not backfilled.
+    pub chain_started_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,7 +18,7 @@ use sea_orm::{
 use super::TenantRepo;
 use crate::entities::{ai_connections, ai_policies, config, prompt_runs};
 use crate::error::corrupt;
-use crate::query::utc_day;
+use crate::query::{Page, utc_day};
 use crate::{StoreError, convert};
 
 /// The policy of a tenant whose admins never set one.
@@ -425,15 +425,13 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         before: Option<RunId>,
         limit: u64,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Run>, bool), StoreError> {
+    ) -> Result<Page<Run, RunId>, StoreError> {
         let mut query = self.runs_for(viewer).filter(prompt_runs::Column::PromptId.eq(prompt.as_uuid()));
         if let Some(before) = before {
             query = query.filter(prompt_runs::Column::Id.lt(before.as_uuid()));
         }
-        let mut rows = query.order_by_desc(prompt_runs::Column::Id).limit(limit + 1).all(self.conn).await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        Ok((rows.into_iter().map(|r| run(r, now)).collect::<Result<_, _>>()?, more))
+        let rows = query.order_by_desc(prompt_runs::Column::Id).limit(limit + 1).all(self.conn).await?;
+        Page::from_rows(rows, limit, |r| RunId::from_uuid(r.id)).try_map(|r| run(r, now))
     }
 
     pub async fn run(

@@ -6,20 +6,22 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use domain::prompt::{
-    MAX_PROMPT_NAME_LEN, NewPrompt, Prompt, PromptFields, PromptKey, PromptName, PromptSort, PromptVersion,
-    Viewer, Visibility,
+    MAX_PROMPT_NAME_LEN, NewPrompt, Prompt, PromptFields, PromptKey, PromptName, PromptPosition, PromptSort,
+    PromptVersion, Viewer, Visibility,
 };
+use domain::search::SearchDocument;
 use domain::{PromptId, UserId};
+use migrations::search_index;
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Statement,
 };
 
 use super::TenantRepo;
-use crate::entities::{prompt_versions, prompts, users};
-use crate::query::contains_ci;
+use crate::entities::{prompt_versions, prompts, tenants, users};
+use crate::query::{Page, contains_ci};
 use crate::{StoreError, convert};
 
 /// Which prompts to list.
@@ -42,27 +44,10 @@ pub struct PromptChange {
     pub restored_from: Option<u32>,
 }
 
-/// The most search words used; the rest of a very long query is ignored.
-const MAX_SEARCH_TERMS: usize = 16;
-
-/// The words of a search, lowercased; only letters and digits, so they are safe inside either
-/// database's query syntax (and they are bound as parameters besides).
+/// The terms of a search, as [`domain::search::query_terms`] makes them: normalised, inert in
+/// either database's query syntax (and bound as parameters besides).
 pub fn search_terms(q: &str) -> Vec<String> {
-    q.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.chars().take(64).collect::<String>().to_lowercase())
-        .take(MAX_SEARCH_TERMS)
-        .collect()
-}
-
-/// The words of `text` as SQLite's full-text index stores them: each prefixed with the tenant's
-/// key, so every posting list belongs to one tenant.
-fn search_words(key: &str, text: &str) -> String {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("{key}{}", w.to_lowercase()))
-        .collect::<Vec<_>>()
-        .join(" ")
+    domain::search::query_terms(q)
 }
 
 /// The private namespace of a prompt's name: its owner's for private prompts, the tenant's
@@ -82,6 +67,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     /// Stores a new prompt with its first version. A name taken in the same namespace (the
     /// tenant's shared names, or the owner's private ones) is [`StoreError::Conflict`].
     pub async fn create_prompt(&self, new: NewPrompt, now: DateTime<Utc>) -> Result<Prompt, StoreError> {
+        self.charge_quota(1, stored_bytes(&new.fields)).await?;
         let id = convert::new_id(now);
         prompts::Entity::insert(self.prompt_row(id, &new, now)).exec_without_returning(self.conn).await?;
         self.index_for_search(&[(id, &new.fields)], false).await?;
@@ -151,6 +137,8 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         change: PromptChange,
         now: DateTime<Utc>,
     ) -> Result<Option<Prompt>, StoreError> {
+        // First, so every prompt write takes the tenant's row before any prompt's.
+        self.charge_quota(0, stored_bytes(&fields)).await?;
         let next_version = current.version + 1;
         let result = prompts::Entity::update_many()
             .col_expr(prompts::Column::Name, fields.name.as_str().into())
@@ -193,12 +181,49 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
 
     /// Deletes a prompt and its versions. Returns whether it existed.
     pub async fn delete_prompt(&self, id: PromptId) -> Result<bool, StoreError> {
+        let bytes: Option<Option<i64>> = prompt_versions::Entity::find()
+            .select_only()
+            .column_as(stored_bytes_sum(self.conn.get_database_backend()), "bytes")
+            .filter(prompt_versions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+            .filter(prompt_versions::Column::PromptId.eq(id.as_uuid()))
+            .into_tuple()
+            .one(self.conn)
+            .await?;
+        self.charge_quota(-1, -bytes.flatten().unwrap_or(0)).await?;
         let deleted = prompts::Entity::delete_many()
             .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(prompts::Column::Id.eq(id.as_uuid()))
             .exec(self.conn)
             .await?;
         Ok(deleted.rows_affected > 0)
+    }
+
+    /// Adds to the tenant's prompt and byte totals, refusing with [`StoreError::QuotaExceeded`]
+    /// a growth past its quota. One conditional update, so concurrent writes cannot overshoot.
+    async fn charge_quota(&self, prompts: i64, bytes: i64) -> Result<(), StoreError> {
+        let mut update = tenants::Entity::update_many()
+            .col_expr(tenants::Column::PromptCount, Expr::col(tenants::Column::PromptCount).add(prompts))
+            .col_expr(tenants::Column::StoredBytes, Expr::col(tenants::Column::StoredBytes).add(bytes))
+            .filter(tenants::Column::Id.eq(self.scope.tenant_id().as_uuid()));
+        if prompts > 0 {
+            update = update.filter(
+                Expr::col(tenants::Column::PromptCount)
+                    .add(prompts)
+                    .lte(Expr::col(tenants::Column::MaxPrompts)),
+            );
+        }
+        if bytes > 0 {
+            update = update.filter(
+                Expr::col(tenants::Column::StoredBytes)
+                    .add(bytes)
+                    .lte(Expr::col(tenants::Column::MaxStoredBytes)),
+            );
+        }
+        let result = update.exec(self.conn).await?;
+        if result.rows_affected == 0 && (prompts > 0 || bytes > 0) {
+            return Err(StoreError::QuotaExceeded);
+        }
+        Ok(())
     }
 
     /// A prompt's versions, newest first, older than `before`; at most `limit`, and whether
@@ -208,7 +233,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         id: PromptId,
         before: Option<u32>,
         limit: u64,
-    ) -> Result<(Vec<PromptVersion>, bool), StoreError> {
+    ) -> Result<Page<PromptVersion, u32>, StoreError> {
         let mut query = prompt_versions::Entity::find()
             .filter(prompt_versions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(prompt_versions::Column::PromptId.eq(id.as_uuid()));
@@ -217,13 +242,8 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         }
         let rows =
             query.order_by_desc(prompt_versions::Column::Version).limit(limit + 1).all(self.conn).await?;
-        let more = rows.len() as u64 > limit;
-        let versions = rows
-            .into_iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(convert::prompt_version)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((versions, more))
+        let versions = rows.into_iter().map(convert::prompt_version).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(versions, limit, |v| v.version))
     }
 
     pub async fn prompt_version(
@@ -241,16 +261,24 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             .transpose()
     }
 
-    /// Up to `limit` prompts the viewer may see that match `filter`, skipping `offset`, and
-    /// whether there are more. With search words the default order is by relevance.
+    /// One page of the prompts the viewer may see that match `filter`, in `sort` order
+    /// ([`PromptSort::effective`]: relevance needs search words), after `after`. Every order
+    /// breaks ties newest first, so pages are a keyset walk: edits and inserts between two
+    /// pages never make the next page skip or repeat a prompt that kept its place.
     pub async fn search_prompts(
         &self,
         viewer: &Viewer,
         filter: &PromptFilter,
         sort: PromptSort,
-        offset: u64,
+        after: Option<&PromptPosition>,
         limit: u64,
-    ) -> Result<(Vec<Prompt>, bool), StoreError> {
+    ) -> Result<Page<Prompt, PromptPosition>, StoreError> {
+        #[derive(FromQueryResult)]
+        struct Scored {
+            #[sea_orm(nested)]
+            prompt: prompts::Model,
+            score: Option<f64>,
+        }
         let mut query = self.visible_prompts(viewer);
         if let Some(category) = &filter.category {
             query = query.filter(prompts::Column::Category.eq(category.as_str()));
@@ -266,50 +294,89 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             query = query.filter(prompts::Column::IsEnhancementPrompt.eq(enhancement));
         }
         let terms = filter.q.as_deref().map(search_terms).unwrap_or_default();
-        let searching = !terms.is_empty();
-        if searching {
-            self.add_search(QueryTrait::query(&mut query), &terms);
-        }
-        let query = match sort {
-            PromptSort::Relevance if searching => query,
-            PromptSort::Relevance | PromptSort::Updated => query.order_by_desc(prompts::Column::UpdatedAt),
-            PromptSort::Created => query,
-            PromptSort::Name => query.order_by_asc(prompts::Column::NameKey),
+        let score = (!terms.is_empty()).then(|| self.add_search(QueryTrait::query(&mut query), &terms));
+        let sort = sort.effective(score.is_some());
+        let id = prompts::Column::Id;
+        // A position of another order than the one used is ignored (the API refuses it first).
+        let (keyset, query) = match (score, sort) {
+            (Some(score), PromptSort::Relevance) => (
+                match after {
+                    Some(PromptPosition::Relevance { score: s, id: a }) => {
+                        Some(score.clone().lt(*s).or(score.clone().eq(*s).and(id.lt(a.as_uuid()))))
+                    }
+                    _ => None,
+                },
+                query.column_as(score.clone(), "score").order_by_desc(score),
+            ),
+            (_, PromptSort::Name) => (
+                match after {
+                    Some(PromptPosition::Name { key, id: a }) => Some(
+                        prompts::Column::NameKey
+                            .gt(key.as_str())
+                            .or(prompts::Column::NameKey.eq(key.as_str()).and(id.lt(a.as_uuid()))),
+                    ),
+                    _ => None,
+                },
+                query.order_by_asc(prompts::Column::NameKey),
+            ),
+            (_, PromptSort::Created) => (
+                match after {
+                    Some(PromptPosition::Created { id: a }) => Some(id.lt(a.as_uuid())),
+                    _ => None,
+                },
+                query,
+            ),
+            (_, PromptSort::Updated | PromptSort::Relevance) => (
+                match after {
+                    Some(PromptPosition::Updated { at, id: a }) => Some(
+                        prompts::Column::UpdatedAt
+                            .lt(*at)
+                            .or(prompts::Column::UpdatedAt.eq(*at).and(id.lt(a.as_uuid()))),
+                    ),
+                    _ => None,
+                },
+                query.order_by_desc(prompts::Column::UpdatedAt),
+            ),
         };
-        // Ties (and `created`) fall back to creation order, newest first: ids are UUIDv7.
-        let rows =
-            query.order_by_desc(prompts::Column::Id).offset(offset).limit(limit + 1).all(self.conn).await?;
-        let more = rows.len() as u64 > limit;
-        let prompts = rows
-            .into_iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(convert::prompt)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((prompts, more))
+        let mut query = keyset.into_iter().fold(query, QueryFilter::filter);
+        if sort != PromptSort::Relevance {
+            query = query.column_as(Expr::val(Option::<f64>::None), "score");
+        }
+        let rows = query.order_by_desc(id).limit(limit + 1).into_model::<Scored>().all(self.conn).await?;
+        let position = |row: &Scored| {
+            let id = PromptId::from_uuid(row.prompt.id);
+            match sort {
+                PromptSort::Relevance => {
+                    PromptPosition::Relevance { score: row.score.unwrap_or_default(), id }
+                }
+                PromptSort::Updated => PromptPosition::Updated { at: row.prompt.updated_at, id },
+                PromptSort::Created => PromptPosition::Created { id },
+                PromptSort::Name => PromptPosition::Name { key: row.prompt.name_key.clone(), id },
+            }
+        };
+        Page::from_rows(rows, limit, position).try_map(|row| convert::prompt(row.prompt))
     }
 
-    /// Restricts a prompt query to full-text matches of every term (as a prefix), best first.
-    fn add_search(&self, query: &mut sea_orm::sea_query::SelectStatement, terms: &[String]) {
+    /// Restricts a prompt query to full-text matches of every term (as a prefix) and returns
+    /// the relevance of a row, higher is better, for the caller to order (and page) by.
+    /// The terms come from [`search_terms`]; both databases match them against the same tokens.
+    fn add_search(&self, query: &mut sea_orm::sea_query::SelectStatement, terms: &[String]) -> SimpleExpr {
+        let key = self.search_key();
         match self.conn.get_database_backend() {
             DbBackend::Postgres => {
-                let key = self.search_key();
-                let tsquery = terms.iter().map(|t| format!("'t{key}{t}':*")).collect::<Vec<_>>().join(" & ");
-                query
-                    .and_where(Expr::cust_with_values(
-                        "prompts.search @@ to_tsquery('simple', $1)",
-                        [tsquery.clone()],
-                    ))
-                    .order_by_expr(
-                        Expr::cust_with_values(
-                            "ts_rank(prompts.search, to_tsquery('simple', $1))",
-                            [tsquery],
-                        ),
-                        Order::Desc,
-                    );
+                let tsquery = search_index::postgres_tsquery(&key, terms);
+                query.and_where(Expr::cust_with_values(
+                    "prompts.search @@ CAST($1 AS tsquery)",
+                    [tsquery.clone()],
+                ));
+                // float8, so the score reads back (and compares in a cursor) exactly.
+                Expr::cust_with_values(
+                    "CAST(ts_rank(prompts.search, CAST($1 AS tsquery)) AS float8)",
+                    [tsquery],
+                )
             }
             _ => {
-                let key = self.search_key();
-                let phrases = terms.iter().map(|t| format!("\"{key}{t}\"*")).collect::<Vec<_>>().join(" ");
+                let phrases = search_index::sqlite_match(&key, terms);
                 // The full-text index drives the query (CROSS JOIN fixes SQLite's join order):
                 // starting from the tenant's prompts would run the MATCH once per prompt.
                 query
@@ -319,30 +386,50 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                     .cross_join(prompts::Entity)
                     .and_where(Expr::cust("prompt_search.search_id = prompts_fts.rowid"))
                     .and_where(Expr::cust("prompts.id = prompt_search.prompt_id"))
-                    .and_where(Expr::cust_with_values("prompts_fts MATCH ?", [phrases]))
-                    .order_by_expr(Expr::cust("bm25(prompts_fts, 10.0, 5.0, 1.0, 3.0)"), Order::Asc);
+                    .and_where(Expr::cust_with_values("prompts_fts MATCH ?", [phrases]));
+                // bm25 is lower for better matches.
+                Expr::cust("-bm25(prompts_fts, 10.0, 5.0, 1.0, 3.0)")
             }
         }
     }
 
-    /// What every indexed word of this tenant is prefixed with (PostgreSQL adds a `t`).
+    /// What every indexed token of this tenant is prefixed with.
     fn search_key(&self) -> String {
-        self.scope.tenant_id().as_uuid().simple().to_string()
+        search_index::tenant_key(&self.scope.tenant_id().as_uuid().simple().to_string())
     }
 
-    /// SQLite: (re)writes the full-text rows of these prompts. PostgreSQL computes its search
-    /// column itself.
+    /// (Re)writes the index entries of these prompts: SQLite's FTS5 rows, PostgreSQL's `search`
+    /// column, both from [`SearchDocument`] in the format of [`search_index`].
     async fn index_for_search(
         &self,
         prompts: &[(uuid::Uuid, &PromptFields)],
         replace: bool,
     ) -> Result<(), StoreError> {
-        let backend = self.conn.get_database_backend();
-        if backend == DbBackend::Postgres || prompts.is_empty() {
+        if prompts.is_empty() {
             return Ok(());
         }
+        let backend = self.conn.get_database_backend();
         let key = self.search_key();
-        let words = |text: &str| search_words(&key, text);
+        let document = |fields: &PromptFields| {
+            SearchDocument::new(fields.name.as_str(), &fields.title, &fields.tags, &fields.content)
+        };
+        if backend == DbBackend::Postgres {
+            let mut values = Vec::with_capacity(prompts.len() * 2 + 1);
+            let mut tuples = Vec::with_capacity(prompts.len());
+            values.push(sea_orm::Value::from(self.scope.tenant_id().as_uuid()));
+            for (id, fields) in prompts {
+                tuples.push(format!("(${}, ${})", values.len() + 1, values.len() + 2));
+                values.push(sea_orm::Value::from(*id));
+                values.push(search_index::postgres_tsvector(&key, &document(fields)).into());
+            }
+            let sql = format!(
+                "UPDATE prompts SET search = CAST(v.search AS tsvector) FROM (VALUES {}) AS v(id, search) \
+                 WHERE prompts.tenant_id = $1 AND prompts.id = v.id",
+                tuples.join(", ")
+            );
+            self.conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+            return Ok(());
+        }
         let mut values = Vec::with_capacity(prompts.len() * 5);
         let mut rows = Vec::with_capacity(prompts.len());
         for (id, fields) in prompts {
@@ -356,13 +443,8 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                     .await?;
             }
             rows.push("((SELECT search_id FROM prompt_search WHERE prompt_id = ?), ?, ?, ?, ?)");
-            values.extend([
-                sea_orm::Value::from(*id),
-                words(fields.name.as_str()).into(),
-                words(&fields.title).into(),
-                words(&fields.content).into(),
-                words(&fields.tags.join(" ")).into(),
-            ]);
+            values.push(sea_orm::Value::from(*id));
+            values.extend(search_index::sqlite_columns(&key, &document(fields)).map(sea_orm::Value::from));
         }
         let sql =
             format!("INSERT INTO prompts_fts (rowid, name, title, content, tags) VALUES {}", rows.join(", "));
@@ -420,22 +502,33 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         Ok(rows.into_iter().map(|r| (r.tag, u64::try_from(r.n).unwrap_or(0))).collect())
     }
 
-    /// `name-2`, `name-3`, … up to `name-1000`: the first free in the namespace, if any.
+    /// `name-2`, `name-3`, … up to `name-1000`: the first free in the namespace, if any, found
+    /// with one query for which of those names are taken.
     pub async fn free_prompt_name(
         &self,
         name: &PromptName,
         visibility: Visibility,
         owner: UserId,
     ) -> Result<Option<PromptName>, StoreError> {
-        for n in 2..=1000u32 {
-            let suffix = format!("-{n}");
-            let base: String = name.as_str().chars().take(MAX_PROMPT_NAME_LEN - suffix.len()).collect();
-            let Ok(candidate) = PromptName::parse(&format!("{base}{suffix}")) else { continue };
-            if self.prompt_in_namespace(&candidate, visibility, owner).await?.is_none() {
-                return Ok(Some(candidate));
-            }
-        }
-        Ok(None)
+        let candidates: Vec<PromptName> = (2..=1000u32)
+            .filter_map(|n| {
+                let suffix = format!("-{n}");
+                let base: String = name.as_str().chars().take(MAX_PROMPT_NAME_LEN - suffix.len()).collect();
+                PromptName::parse(&format!("{base}{suffix}")).ok()
+            })
+            .collect();
+        let taken: HashSet<String> = self
+            .prompts()
+            .select_only()
+            .column(prompts::Column::NameKey)
+            .filter(prompts::Column::NameScope.eq(name_scope(visibility, Some(owner))))
+            .filter(prompts::Column::NameKey.is_in(candidates.iter().map(PromptName::key)))
+            .into_tuple()
+            .all(self.conn)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(candidates.into_iter().find(|c| !taken.contains(&c.key())))
     }
 
     /// Display names (full name, or email) of the tenant's users among `ids`.
@@ -539,6 +632,17 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             let indexed: Vec<_> = ids.iter().copied().zip(batch.iter().map(|new| &new.fields)).collect();
             self.index_for_search(&indexed, false).await?;
             prompt_versions::Entity::insert_many(versions).exec_without_returning(self.conn).await?;
+            // Seeds count towards the totals but are not refused by the quota.
+            let bytes = batch.iter().map(|new| stored_bytes(&new.fields)).sum::<i64>();
+            tenants::Entity::update_many()
+                .col_expr(
+                    tenants::Column::PromptCount,
+                    Expr::col(tenants::Column::PromptCount).add(batch.len() as i64),
+                )
+                .col_expr(tenants::Column::StoredBytes, Expr::col(tenants::Column::StoredBytes).add(bytes))
+                .filter(tenants::Column::Id.eq(self.scope.tenant_id().as_uuid()))
+                .exec(self.conn)
+                .await?;
         }
         Ok(())
     }
@@ -558,5 +662,19 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                 .eq(Visibility::Tenant.as_str())
                 .or(prompts::Column::UserId.eq(viewer.user.as_uuid())),
         )
+    }
+}
+
+/// What a version adds to the tenant's stored bytes: its title and content.
+fn stored_bytes(fields: &PromptFields) -> i64 {
+    i64::try_from(fields.title.len() + fields.content.len()).unwrap_or(i64::MAX)
+}
+
+/// The same, summed in SQL over stored versions (octets on both databases; PostgreSQL sums
+/// integers as `numeric`, hence the cast).
+fn stored_bytes_sum(backend: DbBackend) -> SimpleExpr {
+    match backend {
+        DbBackend::Sqlite => Expr::cust("SUM(length(CAST(title AS BLOB)) + length(CAST(content AS BLOB)))"),
+        _ => Expr::cust("CAST(SUM(octet_length(title) + octet_length(content)) AS bigint)"),
     }
 }
