@@ -6,9 +6,8 @@
 //! database; the test fails when the server is unreachable).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -19,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::api::{ADMIN_EMAIL, ADMIN_PASSWORD, TENANT};
-use crate::server::workspace_root;
+use crate::server;
 
 const WRITERS: usize = 8;
 /// Edits each writer makes to one prompt before it creates the next.
@@ -210,37 +209,14 @@ struct Process {
 
 impl Process {
     fn start(dir: &Path, env: &[(&'static str, String)]) -> Self {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| workspace_root().join("target"), std::path::PathBuf::from);
-        let binary = target.join("debug/prompt-manager");
-        assert!(binary.exists(), "{} is missing: run `cargo xtask test`", binary.display());
-        let mut child = Command::new(binary)
-            .env_clear()
-            .current_dir(dir)
-            .envs([
-                ("LOCAL_DEV_MODE", "true"),
-                ("SECRET_KEY", SECRET_KEY),
-                ("SERVER_HOST", "127.0.0.1"),
-                ("SERVER_PORT", "0"),
-                ("LOG_FORMAT", "json"),
-                ("RATE_LIMIT_PER_MINUTE", "0"),
-            ])
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("WEB_DIST_DIR", dir.join("no-web-app"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let port = loop {
-            let line = lines.next().expect("the server exited before listening").unwrap();
-            let event: Value = serde_json::from_str(&line).unwrap_or_default();
-            if event["message"] == "AI Prompt Manager is listening" {
-                break event["port"].as_u64().unwrap();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { url: format!("http://127.0.0.1:{port}"), child }
+        let fixed = [
+            ("SECRET_KEY", SECRET_KEY.to_owned()),
+            ("RATE_LIMIT_PER_MINUTE", "0".to_owned()),
+            ("WEB_DIST_DIR", dir.join("no-web-app").display().to_string()),
+        ];
+        let env: Vec<(&str, String)> = fixed.into_iter().chain(env.iter().cloned()).collect();
+        let (url, child) = server::spawn(dir, &env);
+        Self { url, child }
     }
 
     /// `Child::kill` is SIGKILL on Unix: no shutdown handler runs, nothing is flushed.

@@ -21,33 +21,36 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn binary() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    let binary = target.join("debug/prompt-manager");
-    assert!(binary.exists(), "{} is missing: run `cargo xtask test`", binary.display());
-    binary
-}
-
 pub fn dist() -> PathBuf {
     let dist = workspace_root().join("frontend/dist");
     assert!(dist.join("app_bg.wasm").exists(), "the web app is not built: run `cargo xtask frontend`");
     dist
 }
 
-/// The server in local development mode (seeded admin), logging JSON so the port can be read.
+/// The server in local development mode (seeded admin), in a fresh directory.
 pub fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(binary())
+    let (url, child) = spawn(dir.path(), &[("WEB_DIST_DIR", dist().display().to_string())]);
+    Server { url, child, _dir: dir }
+}
+
+/// Runs the built `prompt-manager` in `dir` in local development mode, logging JSON so the port
+/// can be read, with `env` on top; returns its URL once it listens, and the process.
+pub fn spawn(dir: &Path, env: &[(&str, String)]) -> (String, Child) {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let binary = target.join("debug/prompt-manager");
+    assert!(binary.exists(), "{} is missing: run `cargo xtask test`", binary.display());
+    let mut child = Command::new(binary)
         .env_clear()
-        .current_dir(dir.path())
+        .current_dir(dir)
         .envs([
             ("LOCAL_DEV_MODE", "true"),
             ("SERVER_HOST", "127.0.0.1"),
             ("SERVER_PORT", "0"),
             ("LOG_FORMAT", "json"),
         ])
-        .env("WEB_DIST_DIR", dist())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -62,5 +65,5 @@ pub fn start() -> Server {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    Server { url: format!("http://127.0.0.1:{port}"), child, _dir: dir }
+    (format!("http://127.0.0.1:{port}"), child)
 }
