@@ -12,6 +12,7 @@ mod m20261201_000005_ai_services;
 mod m20261202_000006_session_chains;
 mod m20261202_000007_tenant_quotas;
 mod m20261202_000008_search_tokens;
+mod m20261202_000009_prompt_keyset_indexes;
 pub mod search_index;
 
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_session_chains::Migration),
             Box::new(m20261202_000007_tenant_quotas::Migration),
             Box::new(m20261202_000008_search_tokens::Migration),
+            Box::new(m20261202_000009_prompt_keyset_indexes::Migration),
         ]
     }
 }

@@ -601,7 +601,12 @@ mod search_migration {
         };
         let conn = sea_orm::Database::connect(url).await.unwrap();
         // Back to the schema before it (each database indexing its own way), and forward again.
-        Migrator::down(&conn, Some(1)).await.unwrap();
+        let since = Migrator::migrations()
+            .iter()
+            .rev()
+            .position(|m| m.name() == "m20261202_000008_search_tokens")
+            .expect("the search tokens migration");
+        Migrator::down(&conn, Some(u32::try_from(since + 1).unwrap())).await.unwrap();
         Migrator::up(&conn, None).await.unwrap();
         conn.close().await.unwrap();
         let db = Database::connect(test.settings()).await.unwrap();

@@ -8,6 +8,7 @@ mod access_rules;
 mod admin;
 mod ai;
 mod auth;
+mod bad_input;
 mod binary;
 mod foundation;
 mod hardening;
