@@ -202,9 +202,13 @@ impl ShrinkableKeyedStateStore<Key> for BoundedStore {
     }
 }
 
-/// Only the API is limited; health checks and the web app's files are not.
-fn is_limited(path: &str) -> bool {
-    path.starts_with("/api/")
+/// The app state when the request is one that is limited: only the API is; health checks and
+/// the web app's files are not.
+fn limited(req: &ServiceRequest) -> Option<web::Data<AppState>> {
+    if !req.path().starts_with("/api/") {
+        return None;
+    }
+    req.app_data::<web::Data<AppState>>().cloned()
 }
 
 /// Charges anonymous requests (and credentialed ones from suspect addresses) to their address.
@@ -213,10 +217,7 @@ pub async fn by_address(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let state = match req.app_data::<web::Data<AppState>>() {
-        Some(state) if is_limited(req.path()) => state.clone(),
-        _ => return Ok(next.call(req).await?.map_into_boxed_body()),
-    };
+    let Some(state) = limited(&req) else { return Ok(next.call(req).await?.map_into_boxed_body()) };
     let limits = &state.rate_limits;
     let addr = client::address(req.request(), &state.trusted_proxies);
     let has_credential = req.headers().contains_key(AUTHORIZATION);
@@ -238,10 +239,7 @@ pub async fn by_credential(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let state = match req.app_data::<web::Data<AppState>>() {
-        Some(state) if is_limited(req.path()) => state.clone(),
-        _ => return Ok(next.call(req).await?.map_into_boxed_body()),
-    };
+    let Some(state) = limited(&req) else { return Ok(next.call(req).await?.map_into_boxed_body()) };
     let credential = req.extensions().get::<Principal>().map(|principal| principal.credential);
     let charged = match credential {
         Some(credential) => state.rate_limits.charge_credential(credential),
