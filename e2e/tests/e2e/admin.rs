@@ -75,6 +75,8 @@ async fn an_admin_creates_a_user_and_uses_the_admin_screens() {
     browser.wait_for_path("/admin/tenants").await;
     browser.wait_for("input#tenant-subdomain").await;
     browser.wait_for_text("localhost").await;
+    // Each tenant's library against its quotas (the seeded ones use the defaults).
+    browser.wait_for_text("of 100000 prompts").await;
     browser.assert_accessible().await;
     app::screenshot(&browser, "tenants").await;
 

@@ -79,6 +79,7 @@ pub fn TenantsPage() -> impl IntoView {
                                                 <th scope="col">"Name"</th>
                                                 <th scope="col">"Subdomain"</th>
                                                 <th scope="col">"Max users"</th>
+                                                <th scope="col">"Library"</th>
                                                 <th scope="col">"Status"</th>
                                                 <th scope="col">"Created"</th>
                                                 <th scope="col"><span class="visually-hidden">"Actions"</span></th>
@@ -113,6 +114,7 @@ fn TenantRow(
     let confirming = RwSignal::new(false);
     let typed = RwSignal::new(String::new());
     let confirm_id = format!("confirm-delete-{id}");
+    let usage = library_usage(&t);
 
     let save_max = move |_| {
         if let Ok(n) = max_users.get_untracked().trim().parse::<u32>() {
@@ -135,6 +137,7 @@ fn TenantRow(
                 <input id=max_id class="input-narrow" type="number" min="1" max="1000000" bind:value=max_users/>
                 <button type="button" class="button-secondary button-small" on:click=save_max>"Set"</button>
             </td>
+            <td>{usage}</td>
             <td>{if active { "Active" } else { "Deactivated" }}</td>
             <td><Time at=t.created_at/></td>
             <td class="row-actions">
@@ -224,4 +227,16 @@ fn CreateTenant(on_created: impl Fn(TenantView) + Copy + Send + Sync + 'static) 
             </form>
         </section>
     }
+}
+
+/// A tenant's prompt library against its quotas, e.g. `12 of 100000 prompts, 0.1 of 1024 MB`.
+fn library_usage(t: &TenantView) -> String {
+    let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    format!(
+        "{} of {} prompts, {:.1} of {:.0} MB",
+        t.prompt_count,
+        t.max_prompts,
+        mb(t.stored_bytes),
+        mb(t.max_stored_bytes)
+    )
 }
