@@ -201,10 +201,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     /// Adds to the tenant's prompt and byte totals, refusing with [`StoreError::QuotaExceeded`]
     /// a growth past its quota. One conditional update, so concurrent writes cannot overshoot.
     async fn charge_quota(&self, prompts: i64, bytes: i64) -> Result<(), StoreError> {
-        let mut update = tenants::Entity::update_many()
-            .col_expr(tenants::Column::PromptCount, Expr::col(tenants::Column::PromptCount).add(prompts))
-            .col_expr(tenants::Column::StoredBytes, Expr::col(tenants::Column::StoredBytes).add(bytes))
-            .filter(tenants::Column::Id.eq(self.scope.tenant_id().as_uuid()));
+        let mut update = self.totals_update(prompts, bytes);
         if prompts > 0 {
             update = update.filter(
                 Expr::col(tenants::Column::PromptCount)
@@ -224,6 +221,14 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             return Err(StoreError::QuotaExceeded);
         }
         Ok(())
+    }
+
+    /// Adds to the tenant's prompt and byte totals (unconditionally; see [`Self::charge_quota`]).
+    fn totals_update(&self, prompts: i64, bytes: i64) -> sea_orm::UpdateMany<tenants::Entity> {
+        tenants::Entity::update_many()
+            .col_expr(tenants::Column::PromptCount, Expr::col(tenants::Column::PromptCount).add(prompts))
+            .col_expr(tenants::Column::StoredBytes, Expr::col(tenants::Column::StoredBytes).add(bytes))
+            .filter(tenants::Column::Id.eq(self.scope.tenant_id().as_uuid()))
     }
 
     /// A prompt's versions, newest first, older than `before`; at most `limit`, and whether
@@ -296,53 +301,31 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         let terms = filter.q.as_deref().map(search_terms).unwrap_or_default();
         let score = (!terms.is_empty()).then(|| self.add_search(QueryTrait::query(&mut query), &terms));
         let sort = sort.effective(score.is_some());
-        let id = prompts::Column::Id;
-        // A position of another order than the one used is ignored (the API refuses it first).
-        let (keyset, query) = match (score, sort) {
-            (Some(score), PromptSort::Relevance) => (
-                match after {
-                    Some(PromptPosition::Relevance { score: s, id: a }) => {
-                        Some(score.clone().lt(*s).or(score.clone().eq(*s).and(id.lt(a.as_uuid()))))
-                    }
-                    _ => None,
-                },
-                query.column_as(score.clone(), "score").order_by_desc(score),
-            ),
-            (_, PromptSort::Name) => (
-                match after {
-                    Some(PromptPosition::Name { key, id: a }) => Some(
-                        prompts::Column::NameKey
-                            .gt(key.as_str())
-                            .or(prompts::Column::NameKey.eq(key.as_str()).and(id.lt(a.as_uuid()))),
-                    ),
-                    _ => None,
-                },
-                query.order_by_asc(prompts::Column::NameKey),
-            ),
-            (_, PromptSort::Created) => (
-                match after {
-                    Some(PromptPosition::Created { id: a }) => Some(id.lt(a.as_uuid())),
-                    _ => None,
-                },
-                query,
-            ),
-            (_, PromptSort::Updated | PromptSort::Relevance) => (
-                match after {
-                    Some(PromptPosition::Updated { at, id: a }) => Some(
-                        prompts::Column::UpdatedAt
-                            .lt(*at)
-                            .or(prompts::Column::UpdatedAt.eq(*at).and(id.lt(a.as_uuid()))),
-                    ),
-                    _ => None,
-                },
-                query.order_by_desc(prompts::Column::UpdatedAt),
-            ),
+        let query = match (sort, &score) {
+            (PromptSort::Relevance, Some(score)) => {
+                query.column_as(score.clone(), "score").order_by_desc(score.clone())
+            }
+            (PromptSort::Name, _) => query.order_by_asc(prompts::Column::NameKey),
+            (PromptSort::Updated | PromptSort::Relevance, _) => {
+                query.order_by_desc(prompts::Column::UpdatedAt)
+            }
+            (PromptSort::Created, _) => query,
         };
-        let mut query = keyset.into_iter().fold(query, QueryFilter::filter);
-        if sort != PromptSort::Relevance {
-            query = query.column_as(Expr::val(Option::<f64>::None), "score");
+        let mut query = if sort == PromptSort::Relevance {
+            query
+        } else {
+            query.column_as(Expr::val(Option::<f64>::None), "score")
+        };
+        // A position of another order than the one used is ignored (the API refuses it first).
+        if let Some(after) = after.filter(|after| after.sort() == sort) {
+            query = query.filter(after_position(after, score.as_ref()));
         }
-        let rows = query.order_by_desc(id).limit(limit + 1).into_model::<Scored>().all(self.conn).await?;
+        let rows = query
+            .order_by_desc(prompts::Column::Id)
+            .limit(limit + 1)
+            .into_model::<Scored>()
+            .all(self.conn)
+            .await?;
         let position = |row: &Scored| {
             let id = PromptId::from_uuid(row.prompt.id);
             match sort {
@@ -634,15 +617,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             prompt_versions::Entity::insert_many(versions).exec_without_returning(self.conn).await?;
             // Seeds count towards the totals but are not refused by the quota.
             let bytes = batch.iter().map(|new| stored_bytes(&new.fields)).sum::<i64>();
-            tenants::Entity::update_many()
-                .col_expr(
-                    tenants::Column::PromptCount,
-                    Expr::col(tenants::Column::PromptCount).add(batch.len() as i64),
-                )
-                .col_expr(tenants::Column::StoredBytes, Expr::col(tenants::Column::StoredBytes).add(bytes))
-                .filter(tenants::Column::Id.eq(self.scope.tenant_id().as_uuid()))
-                .exec(self.conn)
-                .await?;
+            self.totals_update(batch.len() as i64, bytes).exec(self.conn).await?;
         }
         Ok(())
     }
@@ -676,5 +651,25 @@ fn stored_bytes_sum(backend: DbBackend) -> SimpleExpr {
     match backend {
         DbBackend::Sqlite => Expr::cust("SUM(length(CAST(title AS BLOB)) + length(CAST(content AS BLOB)))"),
         _ => Expr::cust("CAST(SUM(octet_length(title) + octet_length(content)) AS bigint)"),
+    }
+}
+
+/// Rows after `position` in its order (each order breaks ties by id, newest first). `score` is
+/// the relevance expression of the search, for a relevance position.
+fn after_position(position: &PromptPosition, score: Option<&SimpleExpr>) -> SimpleExpr {
+    let id = prompts::Column::Id;
+    match position {
+        PromptPosition::Relevance { score: s, id: a } => {
+            // Relevance is only the order of a search, which always has a score.
+            let score = score.cloned().unwrap_or_else(|| Expr::val(*s));
+            score.clone().lt(*s).or(score.eq(*s).and(id.lt(a.as_uuid())))
+        }
+        PromptPosition::Updated { at, id: a } => {
+            prompts::Column::UpdatedAt.lt(*at).or(prompts::Column::UpdatedAt.eq(*at).and(id.lt(a.as_uuid())))
+        }
+        PromptPosition::Created { id: a } => id.lt(a.as_uuid()),
+        PromptPosition::Name { key, id: a } => prompts::Column::NameKey
+            .gt(key.as_str())
+            .or(prompts::Column::NameKey.eq(key.as_str()).and(id.lt(a.as_uuid()))),
     }
 }
