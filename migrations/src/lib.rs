@@ -13,6 +13,9 @@ mod m20261202_000006_session_chains;
 mod m20261202_000007_tenant_quotas;
 mod m20261202_000008_search_tokens;
 mod m20261202_000009_prompt_keyset_indexes;
+mod m20261202_000010_tenant_keys;
+mod m20261202_000011_row_level_security;
+pub mod row_security;
 pub mod search_index;
 
 pub struct Migrator;
@@ -30,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_tenant_quotas::Migration),
             Box::new(m20261202_000008_search_tokens::Migration),
             Box::new(m20261202_000009_prompt_keyset_indexes::Migration),
+            Box::new(m20261202_000010_tenant_keys::Migration),
+            Box::new(m20261202_000011_row_level_security::Migration),
         ]
     }
 }

@@ -28,6 +28,7 @@
 //! Prints a table and writes `target/bench/ai_run.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use persistence::testing::{operator, scope_of};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,7 +43,7 @@ use domain::session::{NewApiToken, TokenScope};
 use domain::tenant::{NewTenant, Subdomain, TenantName};
 use domain::user::{Email, NewUser, Role};
 use futures_util::stream;
-use persistence::TenantScope;
+
 use persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 
@@ -165,8 +166,8 @@ async fn app(client: &reqwest::Client, provider_url: &str) -> Target {
         subdomain: Subdomain::parse("bench").unwrap(),
         max_users: 10,
     };
-    let tenant = tx.system().create_tenant(new_tenant, now).await.unwrap();
-    let repo = tx.tenant(TenantScope::of(&tenant));
+    let tenant = tx.system(operator()).await.unwrap().create_tenant(new_tenant, now).await.unwrap();
+    let repo = tx.tenant(scope_of(&tenant)).await.unwrap();
     let new_user = NewUser {
         email: Email::parse("ada@bench.test").unwrap(),
         first_name: "Ada".into(),

@@ -11,8 +11,9 @@ use domain::Secret;
 use domain::prompt::{NewPrompt, PromptFields, PromptName, Visibility};
 use domain::tenant::{NewTenant, Subdomain, TenantName};
 use domain::user::{Email, NewUser, Role};
+use persistence::ClientInfo;
 use persistence::testing::TestDatabase;
-use persistence::{ClientInfo, TenantScope};
+use persistence::testing::{operator, scope_of};
 
 const USERS: usize = 1_000;
 const PROMPTS: usize = 100_000;
@@ -34,8 +35,8 @@ async fn seed(db: TestDatabase) -> Seeded {
         subdomain: Subdomain::parse("bench").unwrap(),
         max_users: 10_000,
     };
-    let tenant = tx.system().create_tenant(new_tenant, now).await.unwrap();
-    let repo = tx.tenant(TenantScope::of(&tenant));
+    let tenant = tx.system(operator()).await.unwrap().create_tenant(new_tenant, now).await.unwrap();
+    let repo = tx.tenant(scope_of(&tenant)).await.unwrap();
     let mut users = Vec::with_capacity(USERS);
     for i in 0..USERS {
         let role = if i == 0 { Role::Admin } else { [Role::User, Role::Readonly][i % 2] };
@@ -70,7 +71,7 @@ async fn seed(db: TestDatabase) -> Seeded {
     let expires = now + Duration::hours(2);
     let session = db
         .database()
-        .tenant(TenantScope::of(&tenant))
+        .tenant(scope_of(&tenant))
         .create_session(admin.id, expires, &ClientInfo::default(), now)
         .await
         .unwrap();

@@ -10,6 +10,7 @@
 //! Prints a table and writes `target/bench/library_load.json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use persistence::testing::{operator, scope_of};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -22,7 +23,7 @@ use domain::prompt::{NewPrompt, PromptFields, PromptName, Visibility};
 use domain::session::{NewApiToken, TokenScope};
 use domain::tenant::{NewTenant, Subdomain, TenantName};
 use domain::user::{Email, NewUser, Role};
-use persistence::TenantScope;
+
 use persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 
@@ -91,8 +92,8 @@ async fn seed(db: TestDatabase) -> Target {
             subdomain: Subdomain::parse(&format!("tenant-{t}")).unwrap(),
             max_users: 10,
         };
-        let tenant = tx.system().create_tenant(new_tenant, now).await.unwrap();
-        let repo = tx.tenant(TenantScope::of(&tenant));
+        let tenant = tx.system(operator()).await.unwrap().create_tenant(new_tenant, now).await.unwrap();
+        let repo = tx.tenant(scope_of(&tenant)).await.unwrap();
         let new_user = NewUser {
             email: Email::parse(&format!("owner@tenant-{t}.test")).unwrap(),
             first_name: "Owner".into(),

@@ -23,7 +23,7 @@ use domain::tenant::Tenant;
 use domain::user::User;
 use domain::wire::ErrorCode;
 use domain::{ApiTokenId, SessionId};
-use persistence::TenantScope;
+use persistence::{Authenticated, AuthenticationRepo, SystemAccess, TenantScope};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -122,6 +122,9 @@ pub struct Principal {
     pub user: User,
     pub tenant: Tenant,
     pub credential: Credential,
+    /// The caller's tenant: the only scope a handler gets without [`SystemAccess`].
+    scope: TenantScope,
+    system_access: Option<SystemAccess>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,12 +134,28 @@ pub enum Credential {
 }
 
 impl Principal {
+    pub fn new(authenticated: Authenticated, credential: Credential) -> Self {
+        let Authenticated { user, tenant, scope, system_access } = authenticated;
+        Self { user, tenant, credential, scope, system_access }
+    }
+
     pub fn scope(&self) -> TenantScope {
-        TenantScope::of(&self.tenant)
+        self.scope
+    }
+
+    /// Present for a system administrator: what system-administration routes work with.
+    pub fn system_access(&self) -> Option<SystemAccess> {
+        self.system_access
     }
 
     pub fn is_system_admin(&self) -> bool {
-        self.tenant.subdomain.is_system() && self.user.role == domain::user::Role::Admin
+        self.system_access.is_some()
+    }
+
+    /// The caller's system access, on routes whose rule admits only system administrators.
+    pub fn require_system_access(&self) -> Result<SystemAccess, ApiError> {
+        self.system_access
+            .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "Only system administrators may do this."))
     }
 
     /// The session behind this request; `SelfService` routes always have one.
@@ -265,30 +284,37 @@ async fn authenticate_in_database(
     now: DateTime<Utc>,
 ) -> Result<(Principal, Option<DateTime<Utc>>), ApiError> {
     let invalid = || unauthorized("The token is invalid, expired or revoked.");
-    let live =
-        |user: &User, tenant: &Tenant| user.is_active && tenant.is_active && user.tenant_id == tenant.id;
+    let live = |who: &Authenticated| {
+        who.user.is_active && who.tenant.is_active && who.user.tenant_id == who.tenant.id
+    };
     if api_token::is_api_token(credential) {
-        let (token, user, tenant) =
-            state.db.system().api_token_credentials(credential_hash).await?.ok_or_else(invalid)?;
-        if !token.is_live(now) || !live(&user, &tenant) {
+        let (token, who) =
+            authentication(state).api_token_credentials(credential_hash).await?.ok_or_else(invalid)?;
+        if !token.is_live(now) || !live(&who) {
             return Err(invalid());
         }
         if token.last_used_at.is_none_or(|used| now - used >= TOKEN_USE_RESOLUTION) {
-            state.db.tenant(TenantScope::of(&tenant)).touch_api_token(token.id, now).await?;
+            state.db.tenant(who.scope).touch_api_token(token.id, now).await?;
         }
         let credential = Credential::ApiToken { id: token.id, scope: token.scope };
-        return Ok((Principal { user, tenant, credential }, token.expires_at));
+        return Ok((Principal::new(who, credential), token.expires_at));
     }
     if !session_token::looks_like_jwt(credential) {
         return Err(invalid());
     }
     let claims = state.session_tokens.verify(credential).map_err(|_| invalid())?;
-    let (session, user, tenant) =
-        state.db.system().session_credentials(claims.jti).await?.ok_or_else(invalid)?;
+    let (session, who) = authentication(state).session_credentials(claims.jti).await?.ok_or_else(invalid)?;
     // A role change ends sessions issued under the old role.
-    let matches_claims = session.user_id == claims.sub && tenant.id == claims.tid && user.role == claims.role;
-    if !session.is_live(now) || !matches_claims || !live(&user, &tenant) {
+    let matches_claims =
+        session.user_id == claims.sub && who.tenant.id == claims.tid && who.user.role == claims.role;
+    if !session.is_live(now) || !matches_claims || !live(&who) {
         return Err(invalid());
     }
-    Ok((Principal { user, tenant, credential: Credential::Session(session.id) }, Some(session.expires_at)))
+    Ok((Principal::new(who, Credential::Session(session.id)), Some(session.expires_at)))
+}
+
+/// The pre-authentication lookups (allowed here and in sign-in only).
+#[allow(clippy::disallowed_methods)]
+fn authentication(state: &AppState) -> AuthenticationRepo {
+    state.db.authentication()
 }

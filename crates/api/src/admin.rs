@@ -10,13 +10,21 @@ use domain::user::{Email, NewUser, Role, User, check_new_password, normalize_nam
 use domain::wire::{
     CreateTenantRequest, CreateUserRequest, ErrorCode, FieldError, UpdateTenantRequest, UpdateUserRequest,
 };
-use persistence::{Database, StoreError, TenantScope};
+use persistence::{Database, StoreError, SystemAccess, TenantScope};
 use serde_json::json;
 
 use crate::error::ApiError;
 use crate::state::Passwords;
 
 const MAX_USERS_LIMIT: u32 = 1_000_000;
+
+/// A tenant an operation acts in, with the scope to act there: the caller's own, or (for
+/// holders of [`SystemAccess`]) any.
+#[derive(Debug, Clone)]
+pub struct TenantTarget {
+    pub tenant: Tenant,
+    pub scope: TenantScope,
+}
 
 /// Who performs an operation, for the audit log.
 #[derive(Debug, Clone)]
@@ -48,6 +56,7 @@ impl Acting {
 
 pub async fn create_tenant(
     db: &Database,
+    access: SystemAccess,
     request: CreateTenantRequest,
     acting: &Acting,
 ) -> Result<Tenant, ApiError> {
@@ -66,7 +75,8 @@ pub async fn create_tenant(
         return Err(ApiError::validation(errors));
     };
     let tx = db.begin().await?;
-    let tenant = match tx.system().create_tenant(NewTenant { name, subdomain, max_users }, acting.at).await {
+    let system = tx.system(access).await?;
+    let tenant = match system.create_tenant(NewTenant { name, subdomain, max_users }, acting.at).await {
         Err(StoreError::Conflict) => {
             return Err(ApiError::conflict(FieldError::new("subdomain", "is already taken")));
         }
@@ -74,13 +84,14 @@ pub async fn create_tenant(
     };
     let details = json!({ "name": tenant.name.as_str(), "subdomain": tenant.subdomain.as_str(), "max_users": max_users });
     let event = acting.event(AuditAction::TenantCreated, "tenant", tenant.id.to_string(), details);
-    tx.system().record_audit(Some(tenant.id), event).await?;
+    system.record_audit(Some(tenant.id), event).await?;
     tx.commit().await?;
     Ok(tenant)
 }
 
 pub async fn update_tenant(
     db: &Database,
+    access: SystemAccess,
     tenant: &Tenant,
     request: UpdateTenantRequest,
     acting: &Acting,
@@ -117,13 +128,13 @@ pub async fn update_tenant(
         return Err(ApiError::new(ErrorCode::SystemTenant, "The system tenant cannot be deactivated."));
     }
     let tx = db.begin().await?;
-    let updated = tx
-        .system()
+    let system = tx.system(access).await?;
+    let updated = system
         .update_tenant(tenant.id, name, request.max_users, quota, request.is_active, acting.at)
         .await?
         .ok_or_else(|| ApiError::not_found("No such tenant."))?;
     if tenant.is_active && !updated.is_active {
-        tx.tenant(TenantScope::of(&updated)).revoke_all_sessions(acting.at).await?;
+        tx.tenant(system.scope(&updated)).await?.revoke_all_sessions(acting.at).await?;
     }
     let (before, after) = changes(&[
         ("name", json!(tenant.name.as_str()), json!(updated.name.as_str())),
@@ -139,7 +150,7 @@ pub async fn update_tenant(
             tenant.id.to_string(),
             json!({ "before": before, "after": after }),
         );
-        tx.system().record_audit(Some(tenant.id), event).await?;
+        system.record_audit(Some(tenant.id), event).await?;
     }
     tx.commit().await?;
     Ok(updated)
@@ -148,6 +159,7 @@ pub async fn update_tenant(
 /// Deletes an empty tenant, or a non-empty one when `confirm` repeats its subdomain.
 pub async fn delete_tenant(
     db: &Database,
+    access: SystemAccess,
     tenant: &Tenant,
     confirm: Option<&str>,
     acting: &Acting,
@@ -156,7 +168,8 @@ pub async fn delete_tenant(
         return Err(ApiError::new(ErrorCode::SystemTenant, "The system tenant cannot be deleted."));
     }
     let tx = db.begin().await?;
-    let (users, prompts) = tx.system().tenant_contents(tenant.id).await?;
+    let system = tx.system(access).await?;
+    let (users, prompts) = system.tenant_contents(tenant.id).await?;
     if (users > 0 || prompts > 0) && confirm != Some(tenant.subdomain.as_str()) {
         return Err(ApiError::new(
             ErrorCode::TenantNotEmpty,
@@ -166,11 +179,11 @@ pub async fn delete_tenant(
             ),
         ));
     }
-    tx.system().delete_tenant(tenant.id).await?;
+    system.delete_tenant(tenant.id).await?;
     let details =
         json!({ "subdomain": tenant.subdomain.as_str(), "users_removed": users, "prompts_removed": prompts });
     let event = acting.event(AuditAction::TenantDeleted, "tenant", tenant.id.to_string(), details);
-    tx.system().record_audit(Some(tenant.id), event).await?;
+    system.record_audit(Some(tenant.id), event).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -178,7 +191,7 @@ pub async fn delete_tenant(
 pub async fn create_user(
     db: &Database,
     passwords: &Passwords,
-    tenant: &Tenant,
+    target: &TenantTarget,
     request: CreateUserRequest,
     acting: &Acting,
 ) -> Result<User, ApiError> {
@@ -207,9 +220,9 @@ pub async fn create_user(
     };
 
     let tx = db.begin().await?;
-    let repo = tx.tenant(TenantScope::of(tenant));
+    let repo = tx.tenant(target.scope).await?;
     repo.lock_membership().await?;
-    let tenant = &current_tenant(&tx, tenant).await?;
+    let tenant = &repo.tenant().await?.ok_or_else(no_tenant)?;
     if repo.count_active_users().await? >= u64::from(tenant.max_users) {
         return Err(user_limit(tenant));
     }
@@ -228,7 +241,7 @@ pub async fn create_user(
 
 pub async fn update_user(
     db: &Database,
-    tenant: &Tenant,
+    target: &TenantTarget,
     user: &User,
     request: UpdateUserRequest,
     acting: &Acting,
@@ -246,10 +259,10 @@ pub async fn update_user(
     let active = request.is_active.unwrap_or(user.is_active);
 
     let tx = db.begin().await?;
-    let repo = tx.tenant(TenantScope::of(tenant));
+    let repo = tx.tenant(target.scope).await?;
     repo.lock_membership().await?;
     // Read again under the lock: a concurrent change may have come first.
-    let tenant = &current_tenant(&tx, tenant).await?;
+    let tenant = &repo.tenant().await?.ok_or_else(no_tenant)?;
     let user = &repo.user_by_id(user.id).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
     let loses_admin = user.is_active && user.role == Role::Admin && (role != Role::Admin || !active);
     if loses_admin && repo.count_active_admins().await? <= 1 {
@@ -288,7 +301,7 @@ pub async fn update_user(
 pub async fn reset_password(
     db: &Database,
     passwords: &Passwords,
-    tenant: &Tenant,
+    target: &TenantTarget,
     user: &User,
     new_password: String,
     acting: &Acting,
@@ -299,7 +312,7 @@ pub async fn reset_password(
     let hash =
         passwords.run(move |hasher| hasher.hash(&new_password)).await?.map_err(|e| ApiError::internal(&e))?;
     let tx = db.begin().await?;
-    let repo = tx.tenant(TenantScope::of(tenant));
+    let repo = tx.tenant(target.scope).await?;
     repo.set_password_hash(user.id, hash, acting.at).await?;
     let ended = repo.revoke_user_sessions(user.id, None, acting.at).await?;
     let details = json!({ "email": user.email.as_str(), "sessions_ended": ended });
@@ -311,17 +324,17 @@ pub async fn reset_password(
 /// Deletes a user; their prompts go to `transfer_to` or stay without an owner.
 pub async fn delete_user(
     db: &Database,
-    tenant: &Tenant,
+    target: &TenantTarget,
     user: &User,
     transfer_to: Option<UserId>,
     acting: &Acting,
 ) -> Result<(), ApiError> {
     let tx = db.begin().await?;
-    let repo = tx.tenant(TenantScope::of(tenant));
+    let repo = tx.tenant(target.scope).await?;
     repo.lock_membership().await?;
     let user = &repo.user_by_id(user.id).await?.ok_or_else(|| ApiError::not_found("No such user."))?;
     if user.is_active && user.role == Role::Admin && repo.count_active_admins().await? <= 1 {
-        return Err(last_admin(tenant));
+        return Err(last_admin(&target.tenant));
     }
     if let Some(heir) = transfer_to {
         let heir_exists = heir != user.id && repo.user_by_id(heir).await?.is_some();
@@ -370,7 +383,7 @@ fn changes(
     (before, after)
 }
 
-/// The tenant as stored now (its `max_users` may have changed since the request loaded it).
-async fn current_tenant(tx: &persistence::Transaction, tenant: &Tenant) -> Result<Tenant, ApiError> {
-    tx.system().tenant_by_id(tenant.id).await?.ok_or_else(|| ApiError::not_found("No such tenant."))
+/// The tenant is gone (deleted while the request ran).
+fn no_tenant() -> ApiError {
+    ApiError::not_found("No such tenant.")
 }

@@ -273,7 +273,7 @@ pub async fn create_connection(
     }
     let key = key_change(state, principal, &request)?;
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     let created = match repo.create_connection(owner, settings, key, acting.at).await {
         Err(StoreError::Conflict) => return Err(name_taken()),
         other => other?,
@@ -305,7 +305,7 @@ pub async fn update_connection(
     }
     let key = key_change(state, principal, &request)?;
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     let updated = match repo.update_connection(id, settings, key, acting.at).await {
         Err(StoreError::Conflict) => return Err(name_taken()),
         other => other?.ok_or_else(not_found)?,
@@ -330,7 +330,7 @@ pub async fn delete_connection(
         ));
     }
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     repo.delete_connection(id).await?;
     repo.record_audit(audit(acting, AuditAction::AiConnectionDeleted, &current, audit_details(&current)))
         .await?;
@@ -537,7 +537,7 @@ pub async fn update_policy(
         return Err(ApiError::validation(errors));
     }
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     repo.set_ai_policy(&policy, acting.at).await?;
     repo.record_audit(NewAuditEvent {
         actor: Actor::User(principal.user.id),

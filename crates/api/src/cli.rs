@@ -8,12 +8,12 @@ use std::io::BufRead;
 use chrono::Utc;
 use clap::Subcommand;
 use domain::audit::Actor;
-use domain::tenant::{Subdomain, Tenant};
+use domain::tenant::Subdomain;
 use domain::user::{Email, Role, User};
 use domain::wire::{CreateTenantRequest, CreateUserRequest, UpdateUserRequest};
-use persistence::{Database, TenantScope, UserFilter};
+use persistence::{Database, SystemAccess, UserFilter};
 
-use crate::admin::{self, Acting};
+use crate::admin::{self, Acting, TenantTarget};
 use crate::error::ApiError;
 use crate::state::Passwords;
 
@@ -110,18 +110,28 @@ fn system() -> Acting {
     Acting { actor: Actor::System, client_addr: None, at: Utc::now() }
 }
 
+/// The command line is the operator's own tool: it may act in any tenant.
+#[allow(clippy::disallowed_methods)]
+fn operator() -> SystemAccess {
+    SystemAccess::operator()
+}
+
 pub async fn tenant(db: &Database, command: TenantCommand) -> Result<(), CliError> {
     match command {
         TenantCommand::Create { name, subdomain, max_users } => {
-            let tenant =
-                admin::create_tenant(db, CreateTenantRequest { name, subdomain, max_users }, &system())
-                    .await?;
+            let tenant = admin::create_tenant(
+                db,
+                operator(),
+                CreateTenantRequest { name, subdomain, max_users },
+                &system(),
+            )
+            .await?;
             println!("created tenant {} ({})", tenant.subdomain.as_str(), tenant.id);
         }
         TenantCommand::List { query } => {
             let mut after = None;
             loop {
-                let page = db.system().list_tenants(query.as_deref(), after, 500).await?;
+                let page = db.system(operator()).list_tenants(query.as_deref(), after, 500).await?;
                 for t in &page.items {
                     println!(
                         "{}\t{}\t{}\t{}\t{}",
@@ -155,10 +165,8 @@ pub async fn user(db: &Database, passwords: &Passwords, command: UserCommand) ->
             let tenant = find_tenant(db, &tenant).await?;
             let mut after = None;
             loop {
-                let page = db
-                    .tenant(TenantScope::of(&tenant))
-                    .list_users_page(&UserFilter::default(), after, 500)
-                    .await?;
+                let page =
+                    db.tenant(tenant.scope).list_users_page(&UserFilter::default(), after, 500).await?;
                 for u in &page.items {
                     let name = format!("{} {}", u.first_name, u.last_name);
                     println!("{}\t{}\t{}\t{}\t{}", u.email.as_str(), u.role, u.is_active, name.trim(), u.id);
@@ -184,20 +192,22 @@ pub async fn user(db: &Database, passwords: &Passwords, command: UserCommand) ->
     Ok(())
 }
 
-async fn find_tenant(db: &Database, subdomain: &str) -> Result<Tenant, CliError> {
+async fn find_tenant(db: &Database, subdomain: &str) -> Result<TenantTarget, CliError> {
     let parsed =
         Subdomain::parse(subdomain).map_err(|e| CliError::Refused(format!("--tenant {subdomain:?}: {e}")))?;
-    db.system()
+    let system = db.system(operator());
+    let tenant = system
         .tenant_by_subdomain(&parsed)
         .await?
-        .ok_or_else(|| CliError::Refused(format!("no tenant {subdomain:?}")))
+        .ok_or_else(|| CliError::Refused(format!("no tenant {subdomain:?}")))?;
+    Ok(TenantTarget { scope: system.scope(&tenant), tenant })
 }
 
-async fn find_user(db: &Database, subdomain: &str, email: &str) -> Result<(Tenant, User), CliError> {
+async fn find_user(db: &Database, subdomain: &str, email: &str) -> Result<(TenantTarget, User), CliError> {
     let tenant = find_tenant(db, subdomain).await?;
     let parsed = Email::parse(email).map_err(|e| CliError::Refused(format!("--email {email:?}: {e}")))?;
     let user = db
-        .tenant(TenantScope::of(&tenant))
+        .tenant(tenant.scope)
         .user_by_email(&parsed)
         .await?
         .ok_or_else(|| CliError::Refused(format!("no user {email:?} in tenant {subdomain:?}")))?;

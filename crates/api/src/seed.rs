@@ -6,7 +6,7 @@ use chrono::Utc;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
 use domain::tenant::{DEFAULT_MAX_USERS, NewTenant, SYSTEM_TENANT_SUBDOMAIN, Subdomain, TenantName};
 use domain::user::{Email, NewUser, Role};
-use persistence::{Database, TenantScope};
+use persistence::{Database, SystemAccess};
 
 use crate::startup::StartupError;
 
@@ -15,7 +15,8 @@ pub const DEV_ADMIN_PASSWORD: &str = "admin123";
 
 /// Seeds only a database without any tenant; returns whether it did.
 pub async fn seed_local_dev(db: &Database) -> Result<bool, StartupError> {
-    if db.system().count_tenants().await? > 0 {
+    let access = operator();
+    if db.system(access).count_tenants().await? > 0 {
         return Ok(false);
     }
     let invalid = |what: &str| StartupError::Seed(format!("built-in {what} is invalid"));
@@ -31,9 +32,10 @@ pub async fn seed_local_dev(db: &Database) -> Result<bool, StartupError> {
 
     let now = Utc::now();
     let tx = db.begin().await?;
+    let system = tx.system(access).await?;
     let tenant =
-        tx.system().create_tenant(NewTenant { name, subdomain, max_users: DEFAULT_MAX_USERS }, now).await?;
-    let scoped = tx.tenant(TenantScope::of(&tenant));
+        system.create_tenant(NewTenant { name, subdomain, max_users: DEFAULT_MAX_USERS }, now).await?;
+    let scoped = tx.tenant(system.scope(&tenant)).await?;
     let admin = scoped
         .create_user(
             NewUser {
@@ -69,4 +71,10 @@ pub async fn seed_local_dev(db: &Database) -> Result<bool, StartupError> {
         "seeded the local development tenant and admin; sign in with the default password from the README"
     );
     Ok(true)
+}
+
+/// Seeding is the operator's own start-up step.
+#[allow(clippy::disallowed_methods)]
+fn operator() -> SystemAccess {
+    SystemAccess::operator()
 }

@@ -238,13 +238,21 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
             every.tick().await;
             state.ai.forget_idle_users();
             state.rate_limits.forget_idle();
-            match state.db.system().expire_run_outputs(chrono::Utc::now()).await {
+            match expire_run_outputs(&state.db).await {
                 Ok(0) => {}
                 Ok(cleared) => tracing::info!(cleared, "cleared run outputs past their retention"),
                 Err(e) => tracing::warn!(error = %e, "run retention sweep failed"),
             }
         }
     });
+}
+
+/// The retention sweep is the operator's own background work, across every tenant.
+#[allow(clippy::disallowed_methods)]
+async fn expire_run_outputs(db: &persistence::Database) -> Result<u64, persistence::StoreError> {
+    let system = db.system(persistence::SystemAccess::operator());
+    let cleared = system.expire_run_outputs(chrono::Utc::now()).await?;
+    Ok(cleared)
 }
 
 /// CSP, HSTS (over TLS, directly or per a trusted proxy) and the rest; see `security_headers`.

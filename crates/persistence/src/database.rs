@@ -2,11 +2,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use domain::Secret;
+use migrations::row_security::{APP_ROLE, SYSTEM_SETTING, TENANT_SETTING};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend,
+    Statement, TransactionTrait,
+};
 
-use crate::{StoreError, SystemRepo, TenantRepo, TenantScope};
+use crate::scoped_pool::{ScopedPool, name_in_transaction};
+use crate::{AuthenticationRepo, StoreError, SystemAccess, SystemRepo, TenantRepo, TenantScope};
 
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,9 +57,8 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct Database {
     pub(crate) conn: DatabaseConnection,
-    /// PostgreSQL: migrations open their own connection, free of the statement timeout (a
-    /// migration may rewrite a large table in one statement).
-    migration_dsn: Option<Secret<String>>,
+    /// How [`Database::migrate`] connects: on PostgreSQL as the owner (the DSN's user).
+    migration_options: ConnectOptions,
 }
 
 impl Database {
@@ -62,52 +66,52 @@ impl Database {
     /// and a busy timeout; both backends use a bounded pool.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
         let options = match settings {
-            DatabaseSettings::Sqlite { path, pool_size } => {
-                let mut options = ConnectOptions::new(format!("sqlite://{}", path.display()));
-                let path = path.clone();
-                options.max_connections(*pool_size).map_sqlx_sqlite_opts(move |opts| {
-                    opts.filename(&path)
-                        .create_if_missing(true)
-                        .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal)
-                        .foreign_keys(true)
-                        .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                });
-                options
-            }
+            DatabaseSettings::Sqlite { path, pool_size } => sqlite_options(path, *pool_size, true),
             DatabaseSettings::Postgres { dsn, pool_size, statement_timeout } => {
                 let mut options = ConnectOptions::new(dsn.expose().clone());
-                options.max_connections(*pool_size).statement_timeout(*statement_timeout);
+                // Every pooled connection works as the application's role, which owns nothing
+                // and is subject to row-level security. The role is made by a migration, so
+                // the pool connects lazily: `migrate` (as the owner) runs first.
+                options
+                    .max_connections(*pool_size)
+                    .statement_timeout(*statement_timeout)
+                    .connect_lazy(true)
+                    .map_sqlx_postgres_pool_opts(|pool| {
+                        pool.after_connect(|conn, _| {
+                            Box::pin(async move {
+                                let set_role = sea_orm::sqlx::AssertSqlSafe(format!("SET ROLE {APP_ROLE}"));
+                                sea_orm::sqlx::Executor::execute(conn, set_role).await.map(|_| ())
+                            })
+                        })
+                    });
                 options
             }
         };
         let mut options = options;
         options.acquire_timeout(ACQUIRE_TIMEOUT).connect_timeout(ACQUIRE_TIMEOUT).sqlx_logging(false);
         let conn = sea_orm::Database::connect(options).await?;
-        let migration_dsn = match settings {
-            DatabaseSettings::Postgres { dsn, .. } => Some(dsn.clone()),
-            DatabaseSettings::Sqlite { .. } => None,
+        let mut migration_options = match settings {
+            DatabaseSettings::Postgres { dsn, .. } => ConnectOptions::new(dsn.expose().clone()),
+            DatabaseSettings::Sqlite { path, .. } => sqlite_options(path, 1, false),
         };
-        Ok(Self { conn, migration_dsn })
-    }
-
-    /// Brings the schema up to date. Safe to run at every start.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        let Some(dsn) = &self.migration_dsn else {
-            Migrator::up(&self.conn, None).await?;
-            return Ok(());
-        };
-        let mut options = ConnectOptions::new(dsn.expose().clone());
-        options
+        migration_options
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_timeout(ACQUIRE_TIMEOUT)
             .sqlx_logging(false);
-        let conn = sea_orm::Database::connect(options).await?;
-        let migrated = Migrator::up(&conn, None).await;
+        Ok(Self { conn, migration_options })
+    }
+
+    /// Brings the schema up to date. Safe to run at every start. Migrations run on a
+    /// connection of their own: on PostgreSQL as the owner, free of the statement timeout and
+    /// of row-level security; on SQLite with foreign keys off, because adding a constraint
+    /// there means rebuilding a table, which with them on would cascade-delete its children.
+    /// Afterwards SQLite checks every foreign key, so a migration cannot leave one broken.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let conn = sea_orm::Database::connect(self.migration_options.clone()).await?;
+        let migrated = migrate_on(&conn).await;
         conn.close().await.ok();
-        migrated?;
-        Ok(())
+        migrated
     }
 
     /// Answers whether the database can serve a query right now.
@@ -123,14 +127,22 @@ impl Database {
         }
     }
 
-    /// Cross-tenant operations, for system administration paths only.
-    pub fn system(&self) -> SystemRepo<'_, DatabaseConnection> {
-        SystemRepo::new(&self.conn)
+    /// Cross-tenant operations; each statement commits on its own.
+    pub fn system(&self, _access: SystemAccess) -> SystemRepo {
+        SystemRepo::new(ScopedPool::new(&self.conn, SYSTEM_SETTING, "on".to_owned()))
     }
 
-    /// Operations on one tenant's data.
-    pub fn tenant(&self, scope: TenantScope) -> TenantRepo<'_, DatabaseConnection> {
-        TenantRepo::new(&self.conn, scope)
+    /// Operations on one tenant's data; each statement commits on its own.
+    pub fn tenant(&self, scope: TenantScope) -> TenantRepo {
+        TenantRepo::new(
+            ScopedPool::new(&self.conn, TENANT_SETTING, scope.tenant_id().as_uuid().to_string()),
+            scope,
+        )
+    }
+
+    /// The lookups that come before a principal exists: sign-in and bearer credentials.
+    pub fn authentication(&self) -> AuthenticationRepo {
+        AuthenticationRepo::new(ScopedPool::new(&self.conn, SYSTEM_SETTING, "on".to_owned()))
     }
 
     /// Starts a transaction; repositories taken from it see and write the same snapshot, and
@@ -157,16 +169,52 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    pub fn system(&self) -> SystemRepo<'_, DatabaseTransaction> {
-        SystemRepo::new(&self.tx)
+    /// Cross-tenant operations inside this transaction.
+    pub async fn system(
+        &self,
+        _access: SystemAccess,
+    ) -> Result<SystemRepo<DatabaseExecutor<'_>>, StoreError> {
+        name_in_transaction(&self.tx, SYSTEM_SETTING, "on").await?;
+        Ok(SystemRepo::new(DatabaseExecutor::from(&self.tx)))
     }
 
-    pub fn tenant(&self, scope: TenantScope) -> TenantRepo<'_, DatabaseTransaction> {
-        TenantRepo::new(&self.tx, scope)
+    /// Operations on one tenant's data inside this transaction, which works in that tenant
+    /// from here on.
+    pub async fn tenant(&self, scope: TenantScope) -> Result<TenantRepo<DatabaseExecutor<'_>>, StoreError> {
+        name_in_transaction(&self.tx, TENANT_SETTING, &scope.tenant_id().as_uuid().to_string()).await?;
+        Ok(TenantRepo::new(DatabaseExecutor::from(&self.tx), scope))
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// A SQLite file's options; `foreign_keys` is off only for migrations.
+fn sqlite_options(path: &std::path::Path, pool_size: u32, foreign_keys: bool) -> ConnectOptions {
+    let mut options = ConnectOptions::new(format!("sqlite://{}", path.display()));
+    let path = path.to_path_buf();
+    options.max_connections(pool_size).map_sqlx_sqlite_opts(move |opts| {
+        opts.filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(foreign_keys)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+    });
+    options
+}
+
+async fn migrate_on(conn: &DatabaseConnection) -> Result<(), StoreError> {
+    Migrator::up(conn, None).await?;
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        let broken =
+            conn.query_all_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA foreign_key_check")).await?;
+        if !broken.is_empty() {
+            let reason = format!("{} rows break a foreign key after migrating", broken.len());
+            return Err(sea_orm::DbErr::Migration(reason).into());
+        }
+    }
+    Ok(())
 }

@@ -1,17 +1,22 @@
 //! Storage: sea-orm entities, migrations at start-up, and repositories that return domain types.
 //!
 //! Tenant-owned data is reachable only through [`TenantRepo`], which you get from
-//! [`Database::tenant`] with a [`TenantScope`]; every query it runs is filtered by that scope's
-//! tenant. Cross-tenant reads and writes live in [`SystemRepo`], whose name says it is for
-//! system administration paths only. Entities never leave this crate.
+//! [`Database::tenant`] with a [`TenantScope`]; every query it runs starts from that scope's
+//! builders, and on PostgreSQL row-level security enforces the same tenant. Only this crate
+//! makes scopes (see [`scope`](TenantScope)): from a resolved credential, a verified sign-in,
+//! or [`SystemAccess`]. Cross-tenant work lives in [`SystemRepo`], which demands
+//! [`SystemAccess`]; the steps before authentication in [`AuthenticationRepo`]. Entities never
+//! leave this crate.
 
 mod analytics;
+mod authentication;
 mod convert;
 mod database;
 mod entities;
 mod error;
 mod query;
 mod scope;
+mod scoped_pool;
 mod system;
 mod tenant;
 
@@ -23,9 +28,11 @@ pub struct ClientInfo {
     pub addr: Option<String>,
     pub user_agent: Option<String>,
 }
+pub use authentication::{AuthenticationRepo, SignInAccount};
 pub use error::StoreError;
 pub use query::{AuditFilter, Page, UserFilter};
-pub use scope::TenantScope;
+pub use scope::{Authenticated, SystemAccess, TenantScope};
+pub use scoped_pool::ScopedPool;
 pub use system::SystemRepo;
 pub use tenant::{
     DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, PromptChange, PromptFilter, RunTotals, RunViewer,

@@ -2,7 +2,8 @@
 //! the few expressions that differ between SQLite and PostgreSQL.
 
 use chrono::{DateTime, Utc};
-use domain::audit::{AuditAction, AuditEvent};
+use domain::audit::{AuditAction, AuditEvent, NewAuditEvent};
+use domain::tenant::{Subdomain, Tenant};
 use domain::user::Role;
 use domain::{AuditEventId, TenantId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
@@ -11,7 +12,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use crate::entities::audit_events;
+use crate::entities::{audit_events, tenants};
 use crate::{StoreError, convert};
 
 /// Which users to list.
@@ -115,4 +116,27 @@ pub(crate) async fn audit_page<C: ConnectionTrait>(
     let rows = query.order_by_desc(audit_events::Column::Id).limit(limit + 1).all(conn).await?;
     let events = rows.into_iter().map(convert::audit_event).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(events, limit, |e| e.id.as_uuid()))
+}
+
+/// Appends an event to the audit log; `tenant` is `None` for system-wide events.
+pub(crate) async fn insert_audit<C: ConnectionTrait>(
+    conn: &C,
+    tenant: Option<TenantId>,
+    event: NewAuditEvent,
+) -> Result<(), StoreError> {
+    audit_events::Entity::insert(convert::new_audit_row(tenant, event)).exec_without_returning(conn).await?;
+    Ok(())
+}
+
+/// The tenant with this subdomain (sign-in and the command line look tenants up by it).
+pub(crate) async fn tenant_by_subdomain<C: ConnectionTrait>(
+    conn: &C,
+    subdomain: &Subdomain,
+) -> Result<Option<Tenant>, StoreError> {
+    tenants::Entity::find()
+        .filter(tenants::Column::Subdomain.eq(subdomain.as_str()))
+        .one(conn)
+        .await?
+        .map(convert::tenant)
+        .transpose()
 }

@@ -1,30 +1,36 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
-use domain::session::{ApiToken, Session};
 use domain::tenant::{DEFAULT_QUOTA, NewTenant, Subdomain, Tenant, TenantName, TenantQuota};
-use domain::user::User;
 use domain::wire::{Analytics, TenantUsage};
-use domain::{AuditEventId, SessionId, TenantId, UserId};
+use domain::{AuditEventId, TenantId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 
-use crate::entities::{api_tokens, audit_events, prompts, sessions, tenants, users};
+use crate::entities::{prompts, tenants, users};
 use crate::error::corrupt;
 use crate::query::{AuditFilter, Page, contains_ci};
-use crate::{StoreError, convert};
+use crate::scoped_pool::ScopedPool;
+use crate::{StoreError, TenantScope, convert};
 
-/// Cross-tenant operations. Only system-administration paths (and start-up) may use these;
-/// anything a tenant's own users do goes through [`crate::TenantRepo`].
-pub struct SystemRepo<'a, C> {
-    conn: &'a C,
+/// Cross-tenant operations, for holders of [`crate::SystemAccess`]: system administrators and
+/// the operator's own processes. Anything a tenant's own users do goes through
+/// [`crate::TenantRepo`]. On PostgreSQL its statements run in transactions that declare system
+/// access, which the row-level security policies let see every tenant.
+pub struct SystemRepo<C = ScopedPool> {
+    conn: C,
 }
 
-impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
-    pub(crate) fn new(conn: &'a C) -> Self {
+impl<C: ConnectionTrait> SystemRepo<C> {
+    pub(crate) fn new(conn: C) -> Self {
         Self { conn }
+    }
+
+    /// The scope to act inside one tenant, as a system administrator may.
+    pub fn scope(&self, tenant: &Tenant) -> TenantScope {
+        TenantScope::new(tenant.id)
     }
 
     /// Creates an active tenant. A taken subdomain is [`StoreError::Conflict`].
@@ -42,7 +48,7 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        convert::tenant(row.insert(self.conn).await?)
+        convert::tenant(row.insert(&self.conn).await?)
     }
 
     /// Activates or deactivates a tenant; its users cannot sign in or use sessions meanwhile.
@@ -56,26 +62,21 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
             .col_expr(tenants::Column::IsActive, active.into())
             .col_expr(tenants::Column::UpdatedAt, now.into())
             .filter(tenants::Column::Id.eq(id.as_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(())
     }
 
     pub async fn tenant_by_subdomain(&self, subdomain: &Subdomain) -> Result<Option<Tenant>, StoreError> {
-        tenants::Entity::find()
-            .filter(tenants::Column::Subdomain.eq(subdomain.as_str()))
-            .one(self.conn)
-            .await?
-            .map(convert::tenant)
-            .transpose()
+        crate::query::tenant_by_subdomain(&self.conn, subdomain).await
     }
 
     pub async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
-        tenants::Entity::find_by_id(id.as_uuid()).one(self.conn).await?.map(convert::tenant).transpose()
+        tenants::Entity::find_by_id(id.as_uuid()).one(&self.conn).await?.map(convert::tenant).transpose()
     }
 
     pub async fn count_tenants(&self) -> Result<u64, StoreError> {
-        Ok(tenants::Entity::find().count(self.conn).await?)
+        Ok(tenants::Entity::find().count(&self.conn).await?)
     }
 
     /// One page of tenants, oldest first, after the tenant `after`; `q` matches name or
@@ -97,7 +98,7 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
         if let Some(after) = after {
             query = query.filter(tenants::Column::Id.gt(after.as_uuid()));
         }
-        let rows = query.order_by_asc(tenants::Column::Id).limit(limit + 1).all(self.conn).await?;
+        let rows = query.order_by_asc(tenants::Column::Id).limit(limit + 1).all(&self.conn).await?;
         let tenants = rows.into_iter().map(convert::tenant).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(tenants, limit, |t| t.id.as_uuid()))
     }
@@ -129,7 +130,7 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
         tenants::Entity::update_many()
             .set(row)
             .filter(tenants::Column::Id.eq(id.as_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         self.tenant_by_id(id).await
     }
@@ -137,17 +138,17 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
     /// Deletes a tenant and, through the schema's cascades, everything it owns (users, prompts,
     /// settings, sessions, tokens). Audit events stay. Returns whether it existed.
     pub async fn delete_tenant(&self, id: TenantId) -> Result<bool, StoreError> {
-        let result = tenants::Entity::delete_by_id(id.as_uuid()).exec(self.conn).await?;
+        let result = tenants::Entity::delete_by_id(id.as_uuid()).exec(&self.conn).await?;
         Ok(result.rows_affected > 0)
     }
 
     /// How many users and prompts a tenant holds.
     pub async fn tenant_contents(&self, id: TenantId) -> Result<(u64, u64), StoreError> {
         let users =
-            users::Entity::find().filter(users::Column::TenantId.eq(id.as_uuid())).count(self.conn).await?;
+            users::Entity::find().filter(users::Column::TenantId.eq(id.as_uuid())).count(&self.conn).await?;
         let prompts = prompts::Entity::find()
             .filter(prompts::Column::TenantId.eq(id.as_uuid()))
-            .count(self.conn)
+            .count(&self.conn)
             .await?;
         Ok((users, prompts))
     }
@@ -159,55 +160,15 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
             .select_only()
             .column(users::Column::TenantId)
             .into_tuple()
-            .one(self.conn)
+            .one(&self.conn)
             .await?;
         Ok(tenant.map(TenantId::from_uuid))
     }
 
     /// Every tenant's figures summed, and one row per tenant.
     pub async fn analytics(&self, now: DateTime<Utc>) -> Result<(Analytics, Vec<TenantUsage>), StoreError> {
-        let totals = crate::analytics::analytics(self.conn, None, now).await?;
-        Ok((totals, crate::analytics::tenant_usage(self.conn, now).await?))
-    }
-
-    /// The API token with this SHA-256 hash, in whichever tenant it lives. This is the
-    /// authentication path for integrations: the tenant is only known once the token is found.
-    /// The API token with this hash, with its user and their tenant, in one query (the hot
-    /// path of every integration request).
-    pub async fn api_token_credentials(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<(ApiToken, User, Tenant)>, StoreError> {
-        let row = api_tokens::Entity::find()
-            .filter(api_tokens::Column::TokenHash.eq(token_hash))
-            .find_also_related(users::Entity)
-            .find_also(api_tokens::Entity, tenants::Entity)
-            .one(self.conn)
-            .await?;
-        match row {
-            Some((token, Some(user), Some(tenant))) => {
-                Ok(Some((convert::api_token(token)?, convert::user(user)?, convert::tenant(tenant)?)))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    /// The session with this id, with its user and their tenant, in one query.
-    pub async fn session_credentials(
-        &self,
-        id: SessionId,
-    ) -> Result<Option<(Session, User, Tenant)>, StoreError> {
-        let row = sessions::Entity::find_by_id(id.as_uuid())
-            .find_also_related(users::Entity)
-            .find_also(sessions::Entity, tenants::Entity)
-            .one(self.conn)
-            .await?;
-        match row {
-            Some((session, Some(user), Some(tenant))) => {
-                Ok(Some((convert::session(session), convert::user(user)?, convert::tenant(tenant)?)))
-            }
-            _ => Ok(None),
-        }
+        let totals = crate::analytics::analytics(&self.conn, None, now).await?;
+        Ok((totals, crate::analytics::tenant_usage(&self.conn, now).await?))
     }
 
     /// Records an event; `tenant_id` is `None` for system-wide events.
@@ -216,10 +177,7 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
         tenant_id: Option<TenantId>,
         event: NewAuditEvent,
     ) -> Result<(), StoreError> {
-        audit_events::Entity::insert(convert::new_audit_row(tenant_id, event))
-            .exec_without_returning(self.conn)
-            .await?;
-        Ok(())
+        crate::query::insert_audit(&self.conn, tenant_id, event).await
     }
 
     /// The latest audit events across tenants, newest first.
@@ -235,13 +193,13 @@ impl<'a, C: ConnectionTrait> SystemRepo<'a, C> {
         before: Option<AuditEventId>,
         limit: u64,
     ) -> Result<Page<AuditEvent>, StoreError> {
-        crate::query::audit_page(self.conn, tenant, filter, before, limit).await
+        crate::query::audit_page(&self.conn, tenant, filter, before, limit).await
     }
 
     /// Clears run outputs whose tenant's retention has passed, in every tenant (the periodic
     /// sweep). Returns how many were cleared.
     pub async fn expire_run_outputs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        crate::tenant::expire_run_outputs(self.conn, now).await
+        crate::tenant::expire_run_outputs(&self.conn, now).await
     }
 }
 

@@ -1,18 +1,20 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
 use domain::session::{ApiToken, NewApiToken, Session};
+use domain::tenant::Tenant;
 use domain::user::{Email, NewUser, Role, User};
 use domain::wire::Analytics;
 use domain::{ApiTokenId, AuditEventId, Secret, SessionId, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
-use crate::entities::{api_tokens, audit_events, prompts, sessions, tenants, users};
+use crate::entities::{api_tokens, prompts, sessions, tenants, users};
 use crate::query::{AuditFilter, Page, UserFilter, contains_ci};
+use crate::scoped_pool::ScopedPool;
 use crate::{ClientInfo, StoreError, TenantScope, convert};
 
 mod ai;
@@ -22,16 +24,25 @@ pub(crate) use ai::expire_run_outputs;
 pub use ai::{DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, RunTotals, RunViewer};
 pub use library::{PromptChange, PromptFilter, search_terms};
 
-/// Operations on one tenant's data. Every query filters on the scope's tenant, so a row of
-/// another tenant is indistinguishable from a missing one.
-pub struct TenantRepo<'a, C> {
-    conn: &'a C,
+/// Operations on one tenant's data. Every query starts from the scope's builders, so a row of
+/// another tenant is indistinguishable from a missing one; on PostgreSQL every statement also
+/// runs in a transaction that named the tenant first, and row-level security hides every other
+/// tenant's rows from it.
+///
+/// From [`crate::Database::tenant`] each statement commits on its own; from
+/// [`crate::Transaction::tenant`] they are part of that transaction.
+pub struct TenantRepo<C = ScopedPool> {
+    conn: C,
     scope: TenantScope,
 }
 
-impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
-    pub(crate) fn new(conn: &'a C, scope: TenantScope) -> Self {
+impl<C: ConnectionTrait> TenantRepo<C> {
+    pub(crate) fn new(conn: C, scope: TenantScope) -> Self {
         Self { conn, scope }
+    }
+
+    pub fn scope(&self) -> TenantScope {
+        self.scope
     }
 
     /// Creates an active user. An email already used in this tenant is [`StoreError::Conflict`].
@@ -50,38 +61,46 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        convert::user(row.insert(self.conn).await?)
+        convert::user(row.insert(&self.conn).await?)
     }
 
     pub async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.users()
+        self.scope
+            .select::<users::Entity>()
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .one(self.conn)
+            .one(&self.conn)
             .await?
             .map(convert::user)
             .transpose()
     }
 
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        self.users()
+        self.scope
+            .select::<users::Entity>()
             .filter(users::Column::Email.eq(email.as_str()))
-            .one(self.conn)
+            .one(&self.conn)
             .await?
             .map(convert::user)
             .transpose()
     }
 
-    /// A user with their stored password hash (`None` for SSO-only users), for sign-in.
-    pub async fn credentials_by_email(
-        &self,
-        email: &Email,
-    ) -> Result<Option<(User, Option<Secret<String>>)>, StoreError> {
-        let Some(row) = self.users().filter(users::Column::Email.eq(email.as_str())).one(self.conn).await?
-        else {
-            return Ok(None);
-        };
-        let hash = row.password_hash.clone().map(Secret::new);
-        Ok(Some((convert::user(row)?, hash)))
+    /// A user's stored password hash (`None` for SSO-only users and missing users).
+    pub async fn password_hash(&self, id: UserId) -> Result<Option<Secret<String>>, StoreError> {
+        let hash: Option<Option<String>> = self
+            .scope
+            .select::<users::Entity>()
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .select_only()
+            .column(users::Column::PasswordHash)
+            .into_tuple()
+            .one(&self.conn)
+            .await?;
+        Ok(hash.flatten().map(Secret::new))
+    }
+
+    /// The tenant's own row, as stored now.
+    pub async fn tenant(&self) -> Result<Option<Tenant>, StoreError> {
+        self.scope.select::<tenants::Entity>().one(&self.conn).await?.map(convert::tenant).transpose()
     }
 
     /// One page of the tenant's users, oldest first, after the user `after`.
@@ -91,7 +110,7 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         after: Option<UserId>,
         limit: u64,
     ) -> Result<Page<User>, StoreError> {
-        let mut query = self.users();
+        let mut query = self.scope.select::<users::Entity>();
         if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
             query = query.filter(
                 Condition::any()
@@ -109,7 +128,7 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         if let Some(after) = after {
             query = query.filter(users::Column::Id.gt(after.as_uuid()));
         }
-        let rows = query.order_by_asc(users::Column::Id).limit(limit + 1).all(self.conn).await?;
+        let rows = query.order_by_asc(users::Column::Id).limit(limit + 1).all(&self.conn).await?;
         let users = rows.into_iter().map(convert::user).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(users, limit, |u| u.id.as_uuid()))
     }
@@ -119,10 +138,10 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
     /// them, on both databases. It is a no-op write to the tenant's row, so it must come first
     /// in the transaction (SQLite then waits for the write lock instead of failing later).
     pub async fn lock_membership(&self) -> Result<(), StoreError> {
-        tenants::Entity::update_many()
+        self.scope
+            .update::<tenants::Entity>()
             .col_expr(tenants::Column::UpdatedAt, Expr::col(tenants::Column::UpdatedAt))
-            .filter(tenants::Column::Id.eq(self.scope.tenant_id().as_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(())
     }
@@ -130,70 +149,79 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
     /// Active admins of this tenant.
     pub async fn count_active_admins(&self) -> Result<u64, StoreError> {
         Ok(self
-            .users()
+            .scope
+            .select::<users::Entity>()
             .filter(users::Column::IsActive.eq(true))
             .filter(users::Column::Role.eq(Role::Admin.as_str()))
-            .count(self.conn)
+            .count(&self.conn)
             .await?)
     }
 
     /// Deletes a user. Their prompts go to `transfer_to` (a user of this tenant), or keep no
     /// owner ("deleted user") when `None`. Returns whether the user existed.
     pub async fn delete_user(&self, id: UserId, transfer_to: Option<UserId>) -> Result<bool, StoreError> {
-        prompts::Entity::update_many()
+        self.scope
+            .update::<prompts::Entity>()
             .col_expr(prompts::Column::UserId, transfer_to.map(|u| u.as_uuid()).into())
-            .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(prompts::Column::UserId.eq(id.as_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         if let Some(heir) = transfer_to {
             // Private prompts move into the heir's private namespace (a clash is a Conflict).
-            prompts::Entity::update_many()
+            self.scope
+                .update::<prompts::Entity>()
                 .col_expr(prompts::Column::NameScope, heir.as_uuid().to_string().into())
-                .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
                 .filter(prompts::Column::NameScope.eq(id.as_uuid().to_string()))
-                .exec(self.conn)
+                .exec(&self.conn)
                 .await?;
         }
-        let deleted = users::Entity::delete_many()
-            .filter(users::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        let deleted = self
+            .scope
+            .delete::<users::Entity>()
             .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(deleted.rows_affected > 0)
     }
 
     /// Ends every live session in the tenant (deactivation).
     pub async fn revoke_all_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let result = sessions::Entity::update_many()
+        let result = self
+            .scope
+            .update::<sessions::Entity>()
             .col_expr(sessions::Column::RevokedAt, now.into())
-            .filter(sessions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(result.rows_affected)
     }
 
     /// Who owns each of the tenant's prompts (`None`: a deleted user), for checks.
     pub async fn prompt_owners(&self) -> Result<Vec<Option<UserId>>, StoreError> {
-        let owners: Vec<Option<uuid::Uuid>> = prompts::Entity::find()
-            .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        let owners: Vec<Option<uuid::Uuid>> = self
+            .scope
+            .select::<prompts::Entity>()
             .select_only()
             .column(prompts::Column::UserId)
             .order_by_asc(prompts::Column::Id)
             .into_tuple()
-            .all(self.conn)
+            .all(&self.conn)
             .await?;
         Ok(owners.into_iter().map(|o| o.map(UserId::from_uuid)).collect())
     }
 
     /// This tenant's usage figures.
     pub async fn analytics(&self, now: DateTime<Utc>) -> Result<Analytics, StoreError> {
-        crate::analytics::analytics(self.conn, Some(self.scope.tenant_id()), now).await
+        crate::analytics::analytics(&self.conn, Some(self.scope.tenant_id()), now).await
     }
 
     pub async fn count_active_users(&self) -> Result<u64, StoreError> {
-        Ok(self.users().filter(users::Column::IsActive.eq(true)).count(self.conn).await?)
+        Ok(self
+            .scope
+            .select::<users::Entity>()
+            .filter(users::Column::IsActive.eq(true))
+            .count(&self.conn)
+            .await?)
     }
 
     /// Records a successful sign-in.
@@ -258,11 +286,11 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
     ) -> Result<(), StoreError> {
         let mut row = users::ActiveModel { updated_at: Set(now), ..Default::default() };
         change(&mut row);
-        users::Entity::update_many()
+        self.scope
+            .update::<users::Entity>()
             .set(row)
-            .filter(users::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(users::Column::Id.eq(user_id.as_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(())
     }
@@ -298,26 +326,28 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             user_agent: Set(client.user_agent.clone()),
             chain_started_at: Set(Some(chain_started_at)),
         };
-        Ok(convert::session(row.insert(self.conn).await?))
+        Ok(convert::session(row.insert(&self.conn).await?))
     }
 
     pub async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        Ok(sessions::Entity::find()
-            .filter(sessions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        Ok(self
+            .scope
+            .select::<sessions::Entity>()
             .filter(sessions::Column::Id.eq(id.as_uuid()))
-            .one(self.conn)
+            .one(&self.conn)
             .await?
             .map(convert::session))
     }
 
     /// Ends one session; returns whether it was live.
     pub async fn revoke_session(&self, id: SessionId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let result = sessions::Entity::update_many()
+        let result = self
+            .scope
+            .update::<sessions::Entity>()
             .col_expr(sessions::Column::RevokedAt, now.into())
-            .filter(sessions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(sessions::Column::Id.eq(id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null())
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(result.rows_affected > 0)
     }
@@ -329,15 +359,16 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         keep: Option<SessionId>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut update = sessions::Entity::update_many()
+        let mut update = self
+            .scope
+            .update::<sessions::Entity>()
             .col_expr(sessions::Column::RevokedAt, now.into())
-            .filter(sessions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(sessions::Column::UserId.eq(user_id.as_uuid()))
             .filter(sessions::Column::RevokedAt.is_null());
         if let Some(keep) = keep {
             update = update.filter(sessions::Column::Id.ne(keep.as_uuid()));
         }
-        Ok(update.exec(self.conn).await?.rows_affected)
+        Ok(update.exec(&self.conn).await?.rows_affected)
     }
 
     /// Stores a new API token for a user of this tenant.
@@ -359,7 +390,7 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
             last_used_at: Set(None),
             revoked_at: Set(None),
         };
-        convert::api_token(row.insert(self.conn).await?)
+        convert::api_token(row.insert(&self.conn).await?)
     }
 
     /// A user's tokens that still work, newest first.
@@ -368,14 +399,14 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<Vec<ApiToken>, StoreError> {
-        api_tokens::Entity::find()
-            .filter(api_tokens::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        self.scope
+            .select::<api_tokens::Entity>()
             .filter(api_tokens::Column::UserId.eq(user_id.as_uuid()))
             .filter(api_tokens::Column::RevokedAt.is_null())
             .filter(api_tokens::Column::ExpiresAt.is_null().or(api_tokens::Column::ExpiresAt.gt(now)))
             .order_by_desc(api_tokens::Column::CreatedAt)
             .order_by_desc(api_tokens::Column::Id)
-            .all(self.conn)
+            .all(&self.conn)
             .await?
             .into_iter()
             .map(convert::api_token)
@@ -389,33 +420,31 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         id: ApiTokenId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = api_tokens::Entity::update_many()
+        let result = self
+            .scope
+            .update::<api_tokens::Entity>()
             .col_expr(api_tokens::Column::RevokedAt, now.into())
-            .filter(api_tokens::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(api_tokens::Column::UserId.eq(user_id.as_uuid()))
             .filter(api_tokens::Column::Id.eq(id.as_uuid()))
             .filter(api_tokens::Column::RevokedAt.is_null())
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(result.rows_affected > 0)
     }
 
     /// Notes that a token was just used.
     pub async fn touch_api_token(&self, id: ApiTokenId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        api_tokens::Entity::update_many()
+        self.scope
+            .update::<api_tokens::Entity>()
             .col_expr(api_tokens::Column::LastUsedAt, now.into())
-            .filter(api_tokens::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(api_tokens::Column::Id.eq(id.as_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(())
     }
 
     pub async fn record_audit(&self, event: NewAuditEvent) -> Result<(), StoreError> {
-        audit_events::Entity::insert(convert::new_audit_row(Some(self.scope.tenant_id()), event))
-            .exec_without_returning(self.conn)
-            .await?;
-        Ok(())
+        crate::query::insert_audit(&self.conn, Some(self.scope.tenant_id()), event).await
     }
 
     /// This tenant's latest audit events, newest first.
@@ -430,10 +459,6 @@ impl<'a, C: ConnectionTrait> TenantRepo<'a, C> {
         before: Option<AuditEventId>,
         limit: u64,
     ) -> Result<Page<AuditEvent>, StoreError> {
-        crate::query::audit_page(self.conn, Some(self.scope.tenant_id()), filter, before, limit).await
-    }
-
-    fn users(&self) -> sea_orm::Select<users::Entity> {
-        users::Entity::find().filter(users::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        crate::query::audit_page(&self.conn, Some(self.scope.tenant_id()), filter, before, limit).await
     }
 }

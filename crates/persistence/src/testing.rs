@@ -8,7 +8,20 @@
 use domain::Secret;
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::{Database, DatabaseSettings};
+use domain::tenant::Tenant;
+
+use crate::{Database, DatabaseSettings, SystemAccess, TenantScope};
+
+/// Tests act as the operator: they set up and inspect any tenant.
+#[allow(clippy::disallowed_methods)]
+pub fn operator() -> SystemAccess {
+    SystemAccess::operator()
+}
+
+/// The scope of a tenant a test set up.
+pub fn scope_of(tenant: &Tenant) -> TenantScope {
+    TenantScope::new(tenant.id)
+}
 
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -102,16 +115,36 @@ impl TestDatabase {
         query_text(&self.database, sql).await
     }
 
+    /// Like [`TestDatabase::query_text`], as the tables' owner: on PostgreSQL the pool acts as
+    /// the application's role, which row-level security shows no rows without a tenant.
+    pub async fn query_text_as_owner(&self, sql: &str) -> Option<String> {
+        let DatabaseSettings::Postgres { dsn, .. } = &self.settings else {
+            return self.query_text(sql).await;
+        };
+        let owner = sea_orm::Database::connect(dsn.expose().as_str()).await.expect("connect as the owner");
+        let row = owner
+            .query_one_raw(Statement::from_string(owner.get_database_backend(), sql.to_owned()))
+            .await
+            .expect("run the query");
+        owner.close().await.ok();
+        row.and_then(|row| row.try_get_by_index::<String>(0).ok())
+    }
+
     /// Refreshes the planner's statistics (and, on PostgreSQL, merges pending GIN entries)
     /// after a bulk load, as autovacuum or `PRAGMA optimize` would in production.
     pub async fn analyze(&self) {
-        let conn = self.database.connection();
-        let backend = conn.get_database_backend();
-        let sql = match backend {
-            sea_orm::DbBackend::Postgres => "VACUUM ANALYZE",
-            _ => "ANALYZE",
-        };
-        conn.execute_raw(Statement::from_string(backend, sql.to_owned())).await.expect("analyze");
+        match &self.settings {
+            // Only the tables' owner may vacuum them, not the application's role.
+            DatabaseSettings::Postgres { dsn, .. } => {
+                let owner =
+                    sea_orm::Database::connect(dsn.expose().as_str()).await.expect("connect as the owner");
+                owner.execute_unprepared("VACUUM ANALYZE").await.expect("analyze");
+                owner.close().await.ok();
+            }
+            DatabaseSettings::Sqlite { .. } => {
+                self.database.connection().execute_unprepared("ANALYZE").await.expect("analyze");
+            }
+        }
     }
 }
 

@@ -4,7 +4,6 @@ use actix_web::{get, web};
 use chrono::Utc;
 use domain::TenantId;
 use domain::wire::{Analytics, Problem, SystemAnalytics};
-use persistence::TenantScope;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -31,8 +30,8 @@ pub async fn tenant_analytics(
     principal: Principal,
     query: web::Query<AnalyticsQuery>,
 ) -> Result<web::Json<Analytics>, ApiError> {
-    let tenant = target_tenant(&state, &principal, query.tenant_id).await?;
-    Ok(web::Json(state.db.tenant(TenantScope::of(&tenant)).analytics(Utc::now()).await?))
+    let target = target_tenant(&state, &principal, query.tenant_id).await?;
+    Ok(web::Json(state.db.tenant(target.scope).analytics(Utc::now()).await?))
 }
 
 /// The whole system's usage, summed, and one row per tenant (system administrators).
@@ -43,8 +42,9 @@ pub async fn tenant_analytics(
 #[get("/analytics/system")]
 pub async fn system_analytics(
     state: web::Data<AppState>,
-    _principal: Principal,
+    principal: Principal,
 ) -> Result<web::Json<SystemAnalytics>, ApiError> {
-    let (totals, tenants) = state.db.system().analytics(Utc::now()).await?;
+    let system = state.db.system(principal.require_system_access()?);
+    let (totals, tenants) = system.analytics(Utc::now()).await?;
     Ok(web::Json(SystemAnalytics { totals, tenants }))
 }

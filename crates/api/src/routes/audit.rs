@@ -161,8 +161,8 @@ async fn page(
     limit: u64,
 ) -> Result<Page<domain::audit::AuditEvent>, ApiError> {
     let filter = query.filter()?;
-    Ok(if principal.is_system_admin() {
-        state.db.system().list_audit_page(query.tenant_id, &filter, before, limit).await?
+    Ok(if let Some(access) = principal.system_access() {
+        state.db.system(access).list_audit_page(query.tenant_id, &filter, before, limit).await?
     } else if query.tenant_id.is_some_and(|t| t != principal.tenant.id) {
         return Err(ApiError::not_found("No such tenant."));
     } else {

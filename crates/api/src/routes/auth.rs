@@ -16,7 +16,7 @@ use domain::wire::{
     ChangePasswordRequest, ErrorCode, FieldError, LoginRequest, MeResponse, Problem, SessionResponse,
     UpdateProfileRequest,
 };
-use persistence::TenantScope;
+use persistence::{Authenticated, AuthenticationRepo, SignInAccount, TenantRepo};
 
 use crate::access::Principal;
 use crate::error::ApiError;
@@ -55,7 +55,7 @@ pub async fn login(
     };
 
     let addr = client::address(&req, &state.trusted_proxies);
-    let account = format!("{}/{}", subdomain.as_str(), email.as_str());
+    let throttle_key = format!("{}/{}", subdomain.as_str(), email.as_str());
     let now = Utc::now();
     let audit = |action, target_id: Option<String>, details| NewAuditEvent {
         actor: Actor::System,
@@ -67,15 +67,16 @@ pub async fn login(
         at: now,
     };
 
-    match state.login_throttle.check(&account, &addr, Instant::now()) {
+    match state.login_throttle.check(&throttle_key, &addr, Instant::now()) {
         Gate::Closed { retry_after, report } => {
             // A refusal costs no hashing and, but for the first of its bucket and window, no
             // query and no audit row: a flood of them cannot flood the log.
             if report {
-                let tenant = state.db.system().tenant_by_subdomain(&subdomain).await?;
+                let gate = sign_in(&state);
+                let tenant = gate.tenant_by_subdomain(&subdomain).await?;
                 let event =
                     audit(AuditAction::LoginThrottled, None, serde_json::json!({ "email": email.as_str() }));
-                record(&state, tenant.as_ref(), event).await?;
+                gate.record_audit(tenant.as_ref(), event).await?;
             }
             let mut response =
                 ApiError::new(ErrorCode::RateLimited, "Too many failed sign-ins. Try again later.")
@@ -87,59 +88,70 @@ pub async fn login(
         Gate::Open { .. } => {}
     }
 
-    let tenant = state.db.system().tenant_by_subdomain(&subdomain).await?;
-    let candidate = match &tenant {
-        Some(t) if t.is_active => state.db.tenant(TenantScope::of(t)).credentials_by_email(&email).await?,
-        _ => None,
+    // The lookups end before hashing, so a flood of sign-ins holds no database connection.
+    let (tenant, candidate) = {
+        let gate = sign_in(&state);
+        let tenant = gate.tenant_by_subdomain(&subdomain).await?;
+        let candidate = match &tenant {
+            Some(t) if t.is_active => gate.account(t, &email).await?,
+            _ => None,
+        };
+        (tenant, candidate)
     };
-    let (user, stored_hash, failure) = match (&tenant, candidate) {
-        (None, _) => (None, None, "unknown_tenant"),
-        (Some(t), _) if !t.is_active => (None, None, "inactive_tenant"),
-        (Some(_), None) => (None, None, "unknown_user"),
-        (Some(_), Some((user, _))) if !user.is_active => (Some(user), None, "inactive_user"),
-        (Some(_), Some((user, None))) => (Some(user), None, "no_password"),
-        (Some(_), Some((user, Some(hash)))) => (Some(user), Some(hash), "wrong_password"),
+    let (account, failure) = match (&tenant, candidate) {
+        (None, _) => (None, "unknown_tenant"),
+        (Some(t), _) if !t.is_active => (None, "inactive_tenant"),
+        (Some(_), None) => (None, "unknown_user"),
+        (Some(_), Some(a)) if !a.user.is_active => (None, "inactive_user"),
+        (Some(_), Some(a)) if a.password_hash.is_none() => (None, "no_password"),
+        (Some(_), Some(a)) => (Some(a), "wrong_password"),
     };
     // Exactly one PBKDF2 verification on every path, so timing does not tell the cases apart.
+    let stored_hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let has_hash = stored_hash.is_some();
     let hash = stored_hash.unwrap_or_else(|| state.dummy_password_hash.clone());
     let attempt = password.clone();
     let verification = state.passwords.run(move |hasher| hasher.verify(&attempt, hash.expose())).await?;
     let password_ok = has_hash && matches!(verification, Verification::Valid { .. });
 
-    let authenticated = match (&tenant, user) {
-        (Some(tenant), Some(user)) if password_ok => Some((tenant.clone(), user)),
-        _ => None,
-    };
-    let Some((tenant_row, user)) = authenticated else {
-        state.login_throttle.record_failure(&account, &addr, Instant::now());
+    let Some(signed_in) = account.filter(|_| password_ok).map(SignInAccount::verified) else {
+        state.login_throttle.record_failure(&throttle_key, &addr, Instant::now());
         let event = audit(
             AuditAction::LoginFailed,
             None,
             serde_json::json!({ "email": email.as_str(), "reason": failure }),
         );
-        record(&state, tenant.as_ref(), event).await?;
+        let gate = sign_in(&state);
+        gate.record_audit(tenant.as_ref(), event).await?;
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "The email, password or organisation is not right.",
         ));
     };
 
-    let tenant = tenant_row;
-    state.login_throttle.record_success(&account, &addr);
-    let repo = state.db.tenant(TenantScope::of(&tenant));
-    if let Verification::Valid { needs_rehash: true } = verification {
-        let rehashed = state.passwords.run(move |hasher| hasher.hash(&password)).await?;
-        match rehashed {
-            Ok(hash) => repo.set_password_hash(user.id, hash, now).await?,
-            Err(err) => tracing::warn!(error = %err, "re-hashing a password at sign-in failed"),
+    state.login_throttle.record_success(&throttle_key, &addr);
+    let new_hash = match verification {
+        Verification::Valid { needs_rehash: true } => {
+            match state.passwords.run(move |hasher| hasher.hash(&password)).await? {
+                Ok(hash) => Some(hash),
+                Err(err) => {
+                    tracing::warn!(error = %err, "re-hashing a password at sign-in failed");
+                    None
+                }
+            }
         }
+        _ => None,
+    };
+    let Authenticated { user, tenant, scope, .. } = signed_in;
+    let repo = state.db.tenant(scope);
+    if let Some(hash) = new_hash {
+        repo.set_password_hash(user.id, hash, now).await?;
     }
     repo.record_login(user.id, now).await?;
     let user = User { last_login_at: Some(now), ..user };
     let event = audit(AuditAction::LoginSucceeded, Some(user.id.to_string()), serde_json::json!({}));
     repo.record_audit(NewAuditEvent { actor: Actor::User(user.id), ..event }).await?;
-    let session = issue_session(&state, &req, &tenant, &user).await?;
+    let session = issue_session(&state, &req, &repo, &tenant, &user).await?;
     Ok(HttpResponse::Ok().json(session))
 }
 
@@ -193,7 +205,7 @@ pub async fn refresh(
     let old_id = principal.session_id().ok_or_else(ended)?;
     let now = Utc::now();
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     let old = repo.session(old_id).await?.filter(|s| s.is_live(now)).ok_or_else(ended)?;
     let expires_at = old.refreshed_expiry(now, state.session_lifetimes).ok_or_else(|| {
         ApiError::new(
@@ -296,8 +308,7 @@ pub async fn change_password(
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ChangePasswordRequest { current_password, new_password } = body.into_inner();
-    let repo = state.db.tenant(principal.scope());
-    let stored = repo.credentials_by_email(&principal.user.email).await?.and_then(|(_, hash)| hash);
+    let stored = state.db.tenant(principal.scope()).password_hash(principal.user.id).await?;
     let has_hash = stored.is_some();
     let stored = stored.unwrap_or_else(|| state.dummy_password_hash.clone());
     let current = current_password.clone();
@@ -320,6 +331,7 @@ pub async fn change_password(
         .await?
         .map_err(|e| ApiError::internal(&e))?;
     let now = Utc::now();
+    let repo = state.db.tenant(principal.scope());
     repo.set_password_hash(principal.user.id, hash, now).await?;
     let ended = repo.revoke_user_sessions(principal.user.id, principal.session_id(), now).await?;
     let details = serde_json::json!({ "other_sessions_ended": ended });
@@ -332,14 +344,14 @@ pub async fn change_password(
 async fn issue_session(
     state: &AppState,
     req: &HttpRequest,
+    repo: &TenantRepo,
     tenant: &Tenant,
     user: &User,
 ) -> Result<SessionResponse, ApiError> {
     let now = Utc::now();
     let expires_at = state.session_lifetimes.expiry(now, now);
     let client = client::info(req, &state.trusted_proxies);
-    let session =
-        state.db.tenant(TenantScope::of(tenant)).create_session(user.id, expires_at, &client, now).await?;
+    let session = repo.create_session(user.id, expires_at, &client, now).await?;
     sign_session(state, tenant, user, &session)
 }
 
@@ -382,11 +394,8 @@ pub fn self_event(
     }
 }
 
-/// Records a sign-in event in its tenant's log, or system-wide when no tenant matched.
-async fn record(state: &AppState, tenant: Option<&Tenant>, event: NewAuditEvent) -> Result<(), ApiError> {
-    match tenant {
-        Some(t) => state.db.tenant(TenantScope::of(t)).record_audit(event).await?,
-        None => state.db.system().record_audit(None, event).await?,
-    }
-    Ok(())
+/// The lookups of a sign-in, before anyone is authenticated (allowed here and in `access`).
+#[allow(clippy::disallowed_methods)]
+fn sign_in(state: &AppState) -> AuthenticationRepo {
+    state.db.authentication()
 }

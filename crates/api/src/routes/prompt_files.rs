@@ -134,7 +134,7 @@ pub async fn import_prompts(
     let viewer = viewer(&principal);
     let now = Utc::now();
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     let mut report = ImportReport {
         dry_run: query.dry_run,
         on_conflict: query.on_conflict,

@@ -323,7 +323,7 @@ pub async fn create_prompt(
     };
     let now = Utc::now();
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     let prompt =
         match repo.create_prompt(NewPrompt { owner: principal.user.id, fields, commit_message }, now).await {
             Err(StoreError::Conflict) => return Err(name_taken()),
@@ -451,7 +451,7 @@ pub(super) async fn save(
 ) -> Result<Prompt, ApiError> {
     let now = Utc::now();
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     let updated = match repo.update_prompt(current, fields, change, now).await {
         Err(StoreError::Conflict) => return Err(name_taken()),
         other => other?,
@@ -526,7 +526,7 @@ pub async fn delete_prompt(
     }
     let now = Utc::now();
     let tx = state.db.begin().await?;
-    let repo = tx.tenant(principal.scope());
+    let repo = tx.tenant(principal.scope()).await?;
     if !repo.delete_prompt(prompt.id).await? {
         return Err(not_found());
     }

@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use domain::TenantId;
 use domain::tenant::Tenant;
 use domain::wire::{CreateTenantRequest, Problem, TenantList, TenantView, UpdateTenantRequest};
+use persistence::SystemAccess;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -37,12 +38,13 @@ pub struct DeleteTenantQuery {
 #[get("/tenants")]
 pub async fn list_tenants(
     state: web::Data<AppState>,
-    _principal: Principal,
+    principal: Principal,
     query: web::Query<TenantQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<TenantList>, ApiError> {
     let page = ApiError::check(|errors| page.parse::<TenantId>(TENANTS, LIST_PAGE, errors))?;
-    let page = state.db.system().list_tenants(query.q.as_deref(), page.after, page.limit).await?;
+    let system = state.db.system(principal.require_system_access()?);
+    let page = system.list_tenants(query.q.as_deref(), page.after, page.limit).await?;
     Ok(web::Json(TenantList {
         items: page.items.iter().map(views::tenant).collect(),
         next_cursor: next_cursor(TENANTS, page.next_cursor),
@@ -65,8 +67,13 @@ pub async fn create_tenant(
     principal: Principal,
     body: web::Json<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant =
-        admin::create_tenant(&state.db, body.into_inner(), &acting(&state, &req, &principal)).await?;
+    let tenant = admin::create_tenant(
+        &state.db,
+        principal.require_system_access()?,
+        body.into_inner(),
+        &acting(&state, &req, &principal),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(views::tenant(&tenant)))
 }
 
@@ -78,10 +85,11 @@ pub async fn create_tenant(
 #[get("/tenants/{id}")]
 pub async fn get_tenant(
     state: web::Data<AppState>,
-    _principal: Principal,
+    principal: Principal,
     id: web::Path<TenantId>,
 ) -> Result<web::Json<TenantView>, ApiError> {
-    Ok(web::Json(views::tenant(&find(&state, id.into_inner()).await?)))
+    let tenant = find(&state, principal.require_system_access()?, id.into_inner()).await?;
+    Ok(web::Json(views::tenant(&tenant)))
 }
 
 /// Changes name, `max_users` or the active flag. Deactivating ends its users' sessions.
@@ -100,10 +108,16 @@ pub async fn update_tenant(
     id: web::Path<TenantId>,
     body: web::Json<UpdateTenantRequest>,
 ) -> Result<web::Json<TenantView>, ApiError> {
-    let tenant = find(&state, id.into_inner()).await?;
-    let updated =
-        admin::update_tenant(&state.db, &tenant, body.into_inner(), &acting(&state, &req, &principal))
-            .await?;
+    let access = principal.require_system_access()?;
+    let tenant = find(&state, access, id.into_inner()).await?;
+    let updated = admin::update_tenant(
+        &state.db,
+        access,
+        &tenant,
+        body.into_inner(),
+        &acting(&state, &req, &principal),
+    )
+    .await?;
     Ok(web::Json(views::tenant(&updated)))
 }
 
@@ -124,12 +138,13 @@ pub async fn delete_tenant(
     id: web::Path<TenantId>,
     query: web::Query<DeleteTenantQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = find(&state, id.into_inner()).await?;
-    admin::delete_tenant(&state.db, &tenant, query.confirm.as_deref(), &acting(&state, &req, &principal))
-        .await?;
+    let access = principal.require_system_access()?;
+    let tenant = find(&state, access, id.into_inner()).await?;
+    let acting = acting(&state, &req, &principal);
+    admin::delete_tenant(&state.db, access, &tenant, query.confirm.as_deref(), &acting).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn find(state: &AppState, id: TenantId) -> Result<Tenant, ApiError> {
-    state.db.system().tenant_by_id(id).await?.ok_or_else(|| ApiError::not_found("No such tenant."))
+async fn find(state: &AppState, access: SystemAccess, id: TenantId) -> Result<Tenant, ApiError> {
+    state.db.system(access).tenant_by_id(id).await?.ok_or_else(|| ApiError::not_found("No such tenant."))
 }

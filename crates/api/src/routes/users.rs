@@ -1,16 +1,15 @@
 //! User administration: tenant admins for their tenant, system administrators for any.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
-use domain::tenant::Tenant;
 use domain::user::{Role, User};
 use domain::wire::{CreateUserRequest, Problem, ResetPasswordRequest, UpdateUserRequest, UserList, UserView};
 use domain::{TenantId, UserId};
-use persistence::{TenantScope, UserFilter};
+use persistence::UserFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::access::Principal;
-use crate::admin;
+use crate::admin::{self, TenantTarget};
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::routes::acting;
@@ -50,12 +49,11 @@ pub async fn list_users(
 ) -> Result<web::Json<UserList>, ApiError> {
     let query = query.into_inner();
     let page = ApiError::check(|errors| page.parse::<UserId>(USERS, LIST_PAGE, errors))?;
-    let tenant = target_tenant(&state, &principal, query.tenant_id).await?;
+    let target = target_tenant(&state, &principal, query.tenant_id).await?;
     let filter = UserFilter { q: query.q, role: query.role, active: query.active };
-    let page =
-        state.db.tenant(TenantScope::of(&tenant)).list_users_page(&filter, page.after, page.limit).await?;
+    let page = state.db.tenant(target.scope).list_users_page(&filter, page.after, page.limit).await?;
     Ok(web::Json(UserList {
-        items: page.items.iter().map(|u| views::user(u, &tenant)).collect(),
+        items: page.items.iter().map(|u| views::user(u, &target.tenant)).collect(),
         next_cursor: next_cursor(USERS, page.next_cursor),
     }))
 }
@@ -78,10 +76,10 @@ pub async fn create_user(
     body: web::Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
-    let tenant = target_tenant(&state, &principal, request.tenant_id).await?;
+    let target = target_tenant(&state, &principal, request.tenant_id).await?;
     let acting = acting(&state, &req, &principal);
-    let user = admin::create_user(&state.db, &state.passwords, &tenant, request, &acting).await?;
-    Ok(HttpResponse::Created().json(views::user(&user, &tenant)))
+    let user = admin::create_user(&state.db, &state.passwords, &target, request, &acting).await?;
+    Ok(HttpResponse::Created().json(views::user(&user, &target.tenant)))
 }
 
 /// One user.
@@ -95,8 +93,8 @@ pub async fn get_user(
     principal: Principal,
     id: web::Path<UserId>,
 ) -> Result<web::Json<UserView>, ApiError> {
-    let (tenant, user) = target_user(&state, &principal, id.into_inner()).await?;
-    Ok(web::Json(views::user(&user, &tenant)))
+    let (target, user) = target_user(&state, &principal, id.into_inner()).await?;
+    Ok(web::Json(views::user(&user, &target.tenant)))
 }
 
 /// Changes names, role or the active flag. Role changes and deactivation end the user's
@@ -117,10 +115,10 @@ pub async fn update_user(
     id: web::Path<UserId>,
     body: web::Json<UpdateUserRequest>,
 ) -> Result<web::Json<UserView>, ApiError> {
-    let (tenant, user) = target_user(&state, &principal, id.into_inner()).await?;
+    let (target, user) = target_user(&state, &principal, id.into_inner()).await?;
     let acting = acting(&state, &req, &principal);
-    let updated = admin::update_user(&state.db, &tenant, &user, body.into_inner(), &acting).await?;
-    Ok(web::Json(views::user(&updated, &tenant)))
+    let updated = admin::update_user(&state.db, &target, &user, body.into_inner(), &acting).await?;
+    Ok(web::Json(views::user(&updated, &target.tenant)))
 }
 
 /// Sets a new password for the user and ends their sessions.
@@ -136,12 +134,12 @@ pub async fn reset_password(
     id: web::Path<UserId>,
     body: web::Json<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, user) = target_user(&state, &principal, id.into_inner()).await?;
+    let (target, user) = target_user(&state, &principal, id.into_inner()).await?;
     let acting = acting(&state, &req, &principal);
     admin::reset_password(
         &state.db,
         &state.passwords,
-        &tenant,
+        &target,
         &user,
         body.into_inner().new_password,
         &acting,
@@ -166,9 +164,9 @@ pub async fn delete_user(
     id: web::Path<UserId>,
     query: web::Query<DeleteUserQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, user) = target_user(&state, &principal, id.into_inner()).await?;
+    let (target, user) = target_user(&state, &principal, id.into_inner()).await?;
     let acting = acting(&state, &req, &principal);
-    admin::delete_user(&state.db, &tenant, &user, query.transfer_to, &acting).await?;
+    admin::delete_user(&state.db, &target, &user, query.transfer_to, &acting).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -178,15 +176,22 @@ pub async fn target_tenant(
     state: &AppState,
     principal: &Principal,
     tenant_id: Option<TenantId>,
-) -> Result<Tenant, ApiError> {
-    match tenant_id {
-        None => Ok(principal.tenant.clone()),
-        Some(id) if id == principal.tenant.id => Ok(principal.tenant.clone()),
-        Some(id) if principal.is_system_admin() => {
-            state.db.system().tenant_by_id(id).await?.ok_or_else(|| ApiError::not_found("No such tenant."))
+) -> Result<TenantTarget, ApiError> {
+    let not_found = || ApiError::not_found("No such tenant.");
+    match (tenant_id, principal.system_access()) {
+        (None, _) => Ok(own_tenant(principal)),
+        (Some(id), _) if id == principal.tenant.id => Ok(own_tenant(principal)),
+        (Some(id), Some(access)) => {
+            let system = state.db.system(access);
+            let tenant = system.tenant_by_id(id).await?.ok_or_else(not_found)?;
+            Ok(TenantTarget { scope: system.scope(&tenant), tenant })
         }
-        Some(_) => Err(ApiError::not_found("No such tenant.")),
+        (Some(_), None) => Err(not_found()),
     }
+}
+
+fn own_tenant(principal: &Principal) -> TenantTarget {
+    TenantTarget { tenant: principal.tenant.clone(), scope: principal.scope() }
 }
 
 /// A user the caller may administer, with their tenant.
@@ -194,14 +199,13 @@ async fn target_user(
     state: &AppState,
     principal: &Principal,
     id: UserId,
-) -> Result<(Tenant, User), ApiError> {
-    let tenant_id = if principal.is_system_admin() {
-        state.db.system().tenant_of_user(id).await?
-    } else {
-        Some(principal.tenant.id)
+) -> Result<(TenantTarget, User), ApiError> {
+    let tenant_id = match principal.system_access() {
+        Some(access) => state.db.system(access).tenant_of_user(id).await?,
+        None => Some(principal.tenant.id),
     };
     let not_found = || ApiError::not_found("No such user.");
-    let tenant = target_tenant(state, principal, Some(tenant_id.ok_or_else(not_found)?)).await?;
-    let user = state.db.tenant(TenantScope::of(&tenant)).user_by_id(id).await?.ok_or_else(not_found)?;
-    Ok((tenant, user))
+    let target = target_tenant(state, principal, Some(tenant_id.ok_or_else(not_found)?)).await?;
+    let user = state.db.tenant(target.scope).user_by_id(id).await?.ok_or_else(not_found)?;
+    Ok((target, user))
 }

@@ -1,7 +1,7 @@
 //! Tenant and user administration, analytics and the audit log, through the API.
 
 use domain::user::Role;
-use persistence::TenantScope;
+use persistence::testing::{operator, scope_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -141,7 +141,7 @@ async fn system_admins_manage_tenants(backend: Backend) {
     let refused = send(&app, Method::DELETE, &format!("/api/v1/tenants/{system_id}"), &root, None).await;
     expect_problem(refused, 409, "system_tenant").await;
 
-    let audit = app.db.database().system().list_audit(50).await.unwrap();
+    let audit = app.db.database().system(operator()).list_audit(50).await.unwrap();
     let update = audit.iter().find(|e| e.action.as_str() == "tenant.updated").unwrap();
     assert_eq!(update.details["after"]["is_active"], false);
     assert_eq!(update.details["before"]["is_active"], true);
@@ -178,9 +178,9 @@ async fn tenants_are_deleted_only_when_empty_or_confirmed(backend: Backend) {
     )
     .await;
     assert_eq!(send(&app, Method::DELETE, &format!("{path}?confirm=full"), &root, None).await.status(), 204);
-    let (users, prompts) = app.db.database().system().tenant_contents(full.id).await.unwrap();
+    let (users, prompts) = app.db.database().system(operator()).tenant_contents(full.id).await.unwrap();
     assert_eq!((users, prompts), (0, 0));
-    let deleted = app.db.database().system().list_audit(10).await.unwrap();
+    let deleted = app.db.database().system(operator()).list_audit(10).await.unwrap();
     assert!(
         deleted.iter().any(|e| e.action.as_str() == "tenant.deleted" && e.tenant_id == Some(full.id)),
         "the audit trail outlives the tenant"
@@ -306,7 +306,7 @@ async fn tenant_admins_manage_their_users_within_limits(backend: Backend) {
     for action in ["user.created", "user.updated", "user.password_reset"] {
         assert!(actions.contains(&action.to_owned()), "{action} in {actions:?}");
     }
-    let events = app.db.database().tenant(TenantScope::of(&acme)).list_audit(100).await.unwrap();
+    let events = app.db.database().tenant(scope_of(&acme)).list_audit(100).await.unwrap();
     assert!(!format!("{events:?}").contains("a-new-password"), "no secrets in the audit log");
 }
 
@@ -348,7 +348,7 @@ async fn deleted_users_prompts_stay_or_move(backend: Backend) {
     let ann = app.user(&acme, "ann@acme.test", Role::User, "pw-ann-1234").await;
     let ben = app.user(&acme, "ben@acme.test", Role::User, "pw-ben-1234").await;
     let cy = app.user(&acme, "cy@acme.test", Role::User, "pw-cy-12345").await;
-    let repo = app.db.database().tenant(TenantScope::of(&acme));
+    let repo = app.db.database().tenant(scope_of(&acme));
     for (owner, name) in [(&ann, "a"), (&ben, "b")] {
         let prompt = domain::prompt::NewPrompt {
             owner: owner.id,
@@ -572,7 +572,7 @@ async fn membership_limits_hold_under_concurrent_requests(backend: Backend) {
         admins.push((user, token));
     }
     let active_admins = || async {
-        let repo = app.db.database().tenant(TenantScope::of(&acme));
+        let repo = app.db.database().tenant(scope_of(&acme));
         repo.count_active_admins().await.unwrap()
     };
     for round in 0..3 {
@@ -624,7 +624,7 @@ async fn membership_limits_hold_under_concurrent_requests(backend: Backend) {
 }
 
 async fn acme_active_users(app: &TestApp, acme: &domain::tenant::Tenant) -> u64 {
-    app.db.database().tenant(TenantScope::of(acme)).count_active_users().await.unwrap()
+    app.db.database().tenant(scope_of(acme)).count_active_users().await.unwrap()
 }
 
 async fn prompt_quotas_refuse_growth_past_them_and_count_every_write(backend: Backend) {

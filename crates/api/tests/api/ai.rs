@@ -4,6 +4,7 @@
 //! server on loopback (`provider.rs`); the happy path also against a real llama.cpp server with
 //! a real model (`llama.rs`).
 
+use persistence::testing::scope_of;
 use std::time::{Duration, Instant};
 
 use domain::session::TokenScope;
@@ -96,10 +97,7 @@ async fn connections_are_scoped_sealed_and_validated(backend: Backend) {
     assert_eq!(mine["api_key"], "set, ends in …1a2b");
     assert!(!mine.to_string().contains("sk-test"));
     let id = mine["id"].as_str().unwrap();
-    let stored =
-        persistence::testing::query_text(lib.app.db.database(), "SELECT api_key_sealed FROM ai_connections")
-            .await
-            .unwrap();
+    let stored = lib.app.db.query_text_as_owner("SELECT api_key_sealed FROM ai_connections").await.unwrap();
     assert!(stored.starts_with("v1:") && !stored.contains("abcdef"), "{stored}");
     // Nobody else sees it; readonly users and users cannot create tenant connections.
     expect_problem(
@@ -732,7 +730,7 @@ async fn runs_and_renders_keep_the_read_cache_warm() {
     };
     assert_eq!(content().await, "one");
     // Changed behind the server's back: the cached answer stays until a write through it.
-    let repo = lib.app.db.database().tenant(persistence::TenantScope::of(&lib.acme));
+    let repo = lib.app.db.database().tenant(scope_of(&lib.acme));
     let viewer = domain::prompt::Viewer { user: lib.ann.id, role: Role::User };
     let current =
         repo.prompt(&viewer, &domain::prompt::PromptKey::parse("cached").unwrap()).await.unwrap().unwrap();

@@ -2,7 +2,7 @@
 
 use domain::session::TokenScope;
 use domain::user::Role;
-use persistence::TenantScope;
+use persistence::testing::{operator, scope_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -59,8 +59,9 @@ async fn sign_in_issues_a_session_and_me_shows_the_caller(backend: Backend) {
 
     // The low-cost hash from the fixture was upgraded to the current cost at sign-in.
     let email = domain::user::Email::parse("alice@acme.test").unwrap();
-    let repo = app.db.database().tenant(TenantScope::of(&acme));
-    let (_, hash) = repo.credentials_by_email(&email).await.unwrap().unwrap();
+    let repo = app.db.database().tenant(scope_of(&acme));
+    let user = repo.user_by_email(&email).await.unwrap().unwrap();
+    let hash = repo.password_hash(user.id).await.unwrap();
     assert!(hash.unwrap().expose().starts_with("$pbkdf2-sha256$i=600000,"));
 
     let audit = repo.list_audit(10).await.unwrap();
@@ -77,8 +78,8 @@ async fn every_sign_in_failure_looks_the_same(backend: Backend) {
     let bob = app.user(&acme, "bob@acme.test", Role::User, "bob's password").await;
     app.user(&dormant, "carol@dormant.test", Role::User, "carol's password").await;
     let db = app.db.database();
-    db.tenant(TenantScope::of(&acme)).set_user_active(bob.id, false, chrono::Utc::now()).await.unwrap();
-    db.system().set_tenant_active(dormant.id, false, chrono::Utc::now()).await.unwrap();
+    db.tenant(scope_of(&acme)).set_user_active(bob.id, false, chrono::Utc::now()).await.unwrap();
+    db.system(operator()).set_tenant_active(dormant.id, false, chrono::Utc::now()).await.unwrap();
 
     let attempts = [
         ("acme", "alice@acme.test", "wrong password"),
@@ -96,7 +97,7 @@ async fn every_sign_in_failure_looks_the_same(backend: Backend) {
     assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]), "identical answers: {bodies:#?}");
 
     let reasons: Vec<String> = db
-        .tenant(TenantScope::of(&acme))
+        .tenant(scope_of(&acme))
         .list_audit(10)
         .await
         .unwrap()
@@ -215,7 +216,7 @@ async fn deactivation_and_role_changes_end_sessions(backend: Backend) {
     let acme = app.tenant("acme").await;
     let alice = app.user(&acme, "alice@acme.test", Role::User, "pw-alice-1").await;
     let bob = app.user(&acme, "bob@acme.test", Role::User, "pw-bob-12").await;
-    let repo = app.db.database().tenant(TenantScope::of(&acme));
+    let repo = app.db.database().tenant(scope_of(&acme));
     let now = chrono::Utc::now();
 
     let alice_token = app.session_token(&acme, &alice).await;
@@ -228,7 +229,7 @@ async fn deactivation_and_role_changes_end_sessions(backend: Backend) {
 
     let bob_token = app.session_token(&acme, &domain::user::User { role: Role::Admin, ..bob.clone() }).await;
     assert_eq!(app.get_as("/api/v1/auth/me", &bob_token).await.status(), 200);
-    app.db.database().system().set_tenant_active(acme.id, false, now).await.unwrap();
+    app.db.database().system(operator()).set_tenant_active(acme.id, false, now).await.unwrap();
     assert_eq!(app.get_as("/api/v1/auth/me", &bob_token).await.status(), 401, "deactivated tenant");
 }
 
@@ -352,7 +353,7 @@ async fn api_tokens_act_within_scope_and_can_be_revoked(backend: Backend) {
         scope: TokenScope::Read,
         expires_at: Some(chrono::Utc::now() - chrono::Duration::minutes(1)),
     };
-    let repo = app.db.database().tenant(TenantScope::of(&acme));
+    let repo = app.db.database().tenant(scope_of(&acme));
     repo.create_api_token(expired, chrono::Utc::now()).await.unwrap();
     assert_eq!(app.get_as("/api/v1/auth/me", generated.secret.expose()).await.status(), 401);
 
@@ -394,7 +395,7 @@ async fn repeated_failures_are_throttled_per_account_and_address(backend: Backen
 
     let actions = app.audit_actions(&acme).await;
     assert!(actions.contains(&"auth.login_throttled".to_owned()), "{actions:?}");
-    let failed = app.db.database().tenant(TenantScope::of(&acme)).list_audit(50).await.unwrap();
+    let failed = app.db.database().tenant(scope_of(&acme)).list_audit(50).await.unwrap();
     let addrs: Vec<_> = failed
         .iter()
         .filter(|e| e.action.as_str() == "auth.login_failed")
@@ -433,7 +434,7 @@ async fn throttled_sign_ins_are_audited_once_per_bucket_and_window(backend: Back
         .await;
     assert!(statuses.iter().all(|s| *s == 429), "every attempt is refused");
 
-    let events = app.db.database().tenant(TenantScope::of(&acme)).list_audit(5_000).await.unwrap();
+    let events = app.db.database().tenant(scope_of(&acme)).list_audit(5_000).await.unwrap();
     let throttled = events.iter().filter(|e| e.action.as_str() == "auth.login_throttled").count();
     println!("audit rows written by 1,000 throttled sign-ins: {throttled}");
     assert!((1..=3).contains(&throttled), "{throttled} auth.login_throttled rows");

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use persistence::testing::{operator, scope_of};
+
 use crate::support::TEST_SECRET_KEY;
 
 const BIN: &str = env!("CARGO_BIN_EXE_prompt-manager");
@@ -189,18 +191,18 @@ async fn operators_manage_tenants_and_users_from_the_command_line() {
     let settings = persistence::DatabaseSettings::Sqlite { path: dir.path().join("admin.db"), pool_size: 1 };
     let db = persistence::Database::connect(&settings).await.unwrap();
     let acme = db
-        .system()
+        .system(operator())
         .tenant_by_subdomain(&domain::tenant::Subdomain::parse("acme").unwrap())
         .await
         .unwrap()
         .unwrap();
     let email = domain::user::Email::parse("ops@acme.test").unwrap();
-    let (_, hash) =
-        db.tenant(persistence::TenantScope::of(&acme)).credentials_by_email(&email).await.unwrap().unwrap();
+    let ops = db.tenant(scope_of(&acme)).user_by_email(&email).await.unwrap().unwrap();
+    let hash = db.tenant(scope_of(&acme)).password_hash(ops.id).await.unwrap();
     let verified = auth::password::PasswordHasher::default().verify("typed-on-stdin", hash.unwrap().expose());
     assert!(matches!(verified, auth::password::Verification::Valid { .. }));
     let actions: Vec<_> = db
-        .tenant(persistence::TenantScope::of(&acme))
+        .tenant(scope_of(&acme))
         .list_audit(20)
         .await
         .unwrap()

@@ -3,7 +3,7 @@
 use auth::password::{PasswordHasher, Verification};
 use domain::tenant::Subdomain;
 use domain::user::{Email, Role};
-use persistence::TenantScope;
+use persistence::testing::{operator, scope_of};
 use sea_orm::ConnectionTrait;
 
 use crate::support::{Backend, INDEX_HTML, Spawn, TestApp, expect_problem, spawn, spawn_app, start_server};
@@ -175,12 +175,13 @@ async fn local_dev_mode_seeds_a_fresh_database_once(backend: Backend) {
     let app = spawn(Spawn { backend, local_dev_mode: true, ..Spawn::default() }).await;
     let db = app.db.database();
     let subdomain = Subdomain::parse("localhost").unwrap();
-    let tenant = db.system().tenant_by_subdomain(&subdomain).await.unwrap().expect("tenant localhost");
+    let tenant =
+        db.system(operator()).tenant_by_subdomain(&subdomain).await.unwrap().expect("tenant localhost");
     assert!(tenant.is_active);
 
     let email = Email::parse("admin@localhost").unwrap();
-    let (admin, hash) =
-        db.tenant(TenantScope::of(&tenant)).credentials_by_email(&email).await.unwrap().unwrap();
+    let admin = db.tenant(scope_of(&tenant)).user_by_email(&email).await.unwrap().unwrap();
+    let hash = db.tenant(scope_of(&tenant)).password_hash(admin.id).await.unwrap();
     assert_eq!(admin.role, Role::Admin);
     let hash = hash.expect("the admin has a password");
     assert!(hash.expose().starts_with("$pbkdf2-sha256$i=600000,"));
@@ -188,7 +189,7 @@ async fn local_dev_mode_seeds_a_fresh_database_once(backend: Backend) {
         PasswordHasher::default().verify("admin123", hash.expose()),
         Verification::Valid { needs_rehash: false }
     );
-    let audit = db.tenant(TenantScope::of(&tenant)).list_audit(10).await.unwrap();
+    let audit = db.tenant(scope_of(&tenant)).list_audit(10).await.unwrap();
     assert_eq!(audit.len(), 2, "tenant and admin creation are audited");
 
     // The generated key is kept beside the SQLite file and reused by the next start.
@@ -196,9 +197,9 @@ async fn local_dev_mode_seeds_a_fresh_database_once(backend: Backend) {
     let key = std::fs::read_to_string(&key_path).unwrap();
     start_server(&app.db, app.dir.path(), true).await;
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
-    assert_eq!(db.system().count_tenants().await.unwrap(), 1, "a second start seeds nothing");
+    assert_eq!(db.system(operator()).count_tenants().await.unwrap(), 1, "a second start seeds nothing");
     assert_eq!(
-        db.tenant(TenantScope::of(&tenant))
+        db.tenant(scope_of(&tenant))
             .list_users_page(&Default::default(), None, 10)
             .await
             .unwrap()
@@ -221,7 +222,7 @@ async fn local_dev_mode_seeds_postgres() {
 #[tokio::test]
 async fn without_local_dev_mode_nothing_is_seeded() {
     let app = spawn(Spawn { backend: Backend::Postgres, ..Spawn::default() }).await;
-    assert_eq!(app.db.database().system().count_tenants().await.unwrap(), 0);
+    assert_eq!(app.db.database().system(operator()).count_tenants().await.unwrap(), 0);
     assert!(!app.dir.path().join("prompts.db.secret").exists());
 }
 

@@ -8,7 +8,8 @@ use domain::Secret;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
 use domain::tenant::Tenant;
 use domain::user::{Role, User};
-use persistence::{ClientInfo, TenantScope};
+use persistence::ClientInfo;
+use persistence::testing::scope_of;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -101,7 +102,7 @@ async fn session_in_chain(
     expires_at: DateTime<Utc>,
 ) -> String {
     let now = Utc::now();
-    let repo = app.db.database().tenant(TenantScope::of(tenant));
+    let repo = app.db.database().tenant(scope_of(tenant));
     let session = repo
         .create_session_in_chain(user.id, expires_at, chain_started_at, &ClientInfo::default(), now)
         .await
@@ -120,7 +121,7 @@ async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
 
 async fn chain_start_of(app: &TestApp, tenant: &Tenant, token: &str) -> DateTime<Utc> {
     let claims = SessionTokens::new(&Secret::new(TEST_SECRET_KEY.to_owned())).unwrap().verify(token).unwrap();
-    let repo = app.db.database().tenant(TenantScope::of(tenant));
+    let repo = app.db.database().tenant(scope_of(tenant));
     repo.session(claims.jti).await.unwrap().unwrap().chain_started_at
 }
 
@@ -210,7 +211,7 @@ async fn recorded_addresses(trusted: &'static str, backend: Backend, forwarded: 
             .unwrap();
         assert_eq!(response.status(), 401);
     }
-    let events = app.db.database().tenant(TenantScope::of(&acme)).list_audit(50).await.unwrap();
+    let events = app.db.database().tenant(scope_of(&acme)).list_audit(50).await.unwrap();
     let mut addrs: Vec<_> = events
         .iter()
         .filter(|e| e.action.as_str() == "auth.login_failed")
@@ -254,7 +255,7 @@ async fn audit_csv_cells_are_never_formulas(backend: Backend) {
         client_addr: Some(hostile.to_owned()),
         at: Utc::now(),
     };
-    app.db.database().tenant(TenantScope::of(&acme)).record_audit(event).await.unwrap();
+    app.db.database().tenant(scope_of(&acme)).record_audit(event).await.unwrap();
 
     let token = app.session_token(&acme, &admin).await;
     let response = app.get_as("/api/v1/audit-events/export?action=auth.login_failed", &token).await;

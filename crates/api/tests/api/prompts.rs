@@ -3,6 +3,7 @@
 use domain::session::TokenScope;
 use domain::tenant::Tenant;
 use domain::user::{Role, User};
+use persistence::testing::scope_of;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -824,7 +825,7 @@ async fn the_read_cache_sees_changes_here_at_once_and_elsewhere_within_its_lifet
     assert!(content(&app, reader_token.clone()).await.1.contains("\"two\""));
 
     // A change made elsewhere (straight in the database) is seen within the cache's lifetime.
-    let repo = app.db.database().tenant(persistence::TenantScope::of(&acme));
+    let repo = app.db.database().tenant(scope_of(&acme));
     let viewer = domain::prompt::Viewer { user: ann.id, role: Role::User };
     let key = domain::prompt::PromptKey::parse("cached").unwrap();
     let current = repo.prompt(&viewer, &key).await.unwrap().unwrap();
@@ -867,7 +868,7 @@ async fn the_read_cache_outlives_reads_and_other_tenants_changes(backend: Backen
 
     // The prompt changes behind this server's back (as another replica would change it): the
     // cached answer stays until this server itself sees a change of the tenant.
-    let repo = app.db.database().tenant(persistence::TenantScope::of(&acme));
+    let repo = app.db.database().tenant(scope_of(&acme));
     let viewer = domain::prompt::Viewer { user: ann.id, role: Role::User };
     let current =
         repo.prompt(&viewer, &domain::prompt::PromptKey::parse("cached").unwrap()).await.unwrap().unwrap();
@@ -917,7 +918,7 @@ async fn an_export_holds_every_prompt_however_many(backend: Backend) {
             commit_message: None,
         })
         .collect();
-    let repo = app.db.database().tenant(persistence::TenantScope::of(&lib.acme));
+    let repo = app.db.database().tenant(scope_of(&lib.acme));
     repo.seed_prompts(prompts, chrono::Utc::now()).await.unwrap();
     let ann = lib.token(&lib.ann).await;
     let response = app.get_as("/api/v1/exports/prompts", &ann).await;

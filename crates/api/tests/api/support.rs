@@ -11,8 +11,8 @@ use domain::Secret;
 use domain::session::{NewApiToken, TokenScope};
 use domain::tenant::{NewTenant, Subdomain, Tenant, TenantName};
 use domain::user::{Email, NewUser, Role, User};
-use persistence::testing::TestDatabase;
-use persistence::{ClientInfo, TenantScope};
+use persistence::ClientInfo;
+use persistence::testing::{TestDatabase, operator, scope_of};
 use tempfile::TempDir;
 
 pub const TEST_SECRET_KEY: &str = "test-secret-key-0123456789abcdef0123456789";
@@ -136,12 +136,12 @@ impl TestApp {
     pub async fn tenant(&self, subdomain: &str) -> Tenant {
         let db = self.db.database();
         let subdomain = Subdomain::parse(subdomain).unwrap();
-        if let Some(tenant) = db.system().tenant_by_subdomain(&subdomain).await.unwrap() {
+        if let Some(tenant) = db.system(operator()).tenant_by_subdomain(&subdomain).await.unwrap() {
             return tenant;
         }
         let new =
             NewTenant { name: TenantName::parse(subdomain.as_str()).unwrap(), subdomain, max_users: 100 };
-        db.system().create_tenant(new, Utc::now()).await.unwrap()
+        db.system(operator()).create_tenant(new, Utc::now()).await.unwrap()
     }
 
     /// A user with `password`, hashed at a low cost so tests stay fast (sign-in upgrades it).
@@ -154,14 +154,14 @@ impl TestApp {
             role,
             password_hash: Some(hash),
         };
-        self.db.database().tenant(TenantScope::of(tenant)).create_user(new, Utc::now()).await.unwrap()
+        self.db.database().tenant(scope_of(tenant)).create_user(new, Utc::now()).await.unwrap()
     }
 
     /// A session token made directly (no PBKDF2), as sign-in would issue it.
     pub async fn session_token(&self, tenant: &Tenant, user: &User) -> String {
         let now = Utc::now();
         let expires = now + chrono::Duration::hours(1);
-        let repo = self.db.database().tenant(TenantScope::of(tenant));
+        let repo = self.db.database().tenant(scope_of(tenant));
         let session = repo.create_session(user.id, expires, &ClientInfo::default(), now).await.unwrap();
         let claims = SessionClaims::new(user.id, tenant.id, user.role, session.id, now, expires);
         SessionTokens::new(&Secret::new(TEST_SECRET_KEY.to_owned())).unwrap().sign(&claims).unwrap()
@@ -178,13 +178,13 @@ impl TestApp {
             scope,
             expires_at: None,
         };
-        self.db.database().tenant(TenantScope::of(tenant)).create_api_token(new, Utc::now()).await.unwrap();
+        self.db.database().tenant(scope_of(tenant)).create_api_token(new, Utc::now()).await.unwrap();
         generated.secret.expose().clone()
     }
 
     /// The tenant's audit actions, newest first.
     pub async fn audit_actions(&self, tenant: &Tenant) -> Vec<String> {
-        let events = self.db.database().tenant(TenantScope::of(tenant)).list_audit(500).await.unwrap();
+        let events = self.db.database().tenant(scope_of(tenant)).list_audit(500).await.unwrap();
         events.iter().map(|e| e.action.as_str().to_owned()).collect()
     }
 }

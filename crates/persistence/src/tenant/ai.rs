@@ -139,15 +139,15 @@ fn run(m: prompt_runs::Model, now: DateTime<Utc>) -> Result<Run, StoreError> {
     })
 }
 
-impl<C: ConnectionTrait> TenantRepo<'_, C> {
+impl<C: ConnectionTrait> TenantRepo<C> {
     fn tenant_uuid(&self) -> uuid::Uuid {
         self.scope.tenant_id().as_uuid()
     }
 
     /// Connections `viewer` may use: the tenant's and their own. Tenant connections first.
     pub async fn list_connections(&self, viewer: UserId) -> Result<Vec<Connection>, StoreError> {
-        ai_connections::Entity::find()
-            .filter(ai_connections::Column::TenantId.eq(self.tenant_uuid()))
+        self.scope
+            .select::<ai_connections::Entity>()
             .filter(
                 Condition::any()
                     .add(ai_connections::Column::OwnerId.is_null())
@@ -155,7 +155,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             )
             .order_by_asc(ai_connections::Column::NameScope)
             .order_by_asc(ai_connections::Column::NameKey)
-            .all(self.conn)
+            .all(&self.conn)
             .await?
             .into_iter()
             .map(connection)
@@ -168,19 +168,22 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         id: ConnectionId,
         viewer: UserId,
     ) -> Result<Option<Connection>, StoreError> {
-        let row = ai_connections::Entity::find_by_id(id.as_uuid())
-            .filter(ai_connections::Column::TenantId.eq(self.tenant_uuid()))
-            .one(self.conn)
+        let row = self
+            .scope
+            .select::<ai_connections::Entity>()
+            .filter(ai_connections::Column::Id.eq(id.as_uuid()))
+            .one(&self.conn)
             .await?;
         row.filter(|r| r.owner_id.is_none_or(|owner| owner == viewer.as_uuid())).map(connection).transpose()
     }
 
     /// How many connections `owner` has (`None`: the tenant's).
     pub async fn count_connections(&self, owner: Option<UserId>) -> Result<u64, StoreError> {
-        Ok(ai_connections::Entity::find()
-            .filter(ai_connections::Column::TenantId.eq(self.tenant_uuid()))
+        Ok(self
+            .scope
+            .select::<ai_connections::Entity>()
             .filter(ai_connections::Column::NameScope.eq(scope_of(owner)))
-            .count(self.conn)
+            .count(&self.conn)
             .await?)
     }
 
@@ -214,7 +217,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        connection(row.insert(self.conn).await?)
+        connection(row.insert(&self.conn).await?)
     }
 
     /// Replaces a connection's settings (and key, as `key` says). `None` when it is gone.
@@ -250,35 +253,39 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             }
         }
         row.tenant_id = NotSet;
-        let updated = ai_connections::Entity::update_many()
+        let updated = self
+            .scope
+            .update::<ai_connections::Entity>()
             .set(row)
             .filter(ai_connections::Column::Id.eq(id.as_uuid()))
-            .filter(ai_connections::Column::TenantId.eq(self.tenant_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
-        let row = ai_connections::Entity::find_by_id(id.as_uuid())
-            .filter(ai_connections::Column::TenantId.eq(self.tenant_uuid()))
-            .one(self.conn)
+        let row = self
+            .scope
+            .select::<ai_connections::Entity>()
+            .filter(ai_connections::Column::Id.eq(id.as_uuid()))
+            .one(&self.conn)
             .await?;
         row.map(connection).transpose()
     }
 
     /// Deletes a connection; the tenant's defaults and users' choices that named it fall back.
     pub async fn delete_connection(&self, id: ConnectionId) -> Result<bool, StoreError> {
-        let deleted = ai_connections::Entity::delete_many()
+        let deleted = self
+            .scope
+            .delete::<ai_connections::Entity>()
             .filter(ai_connections::Column::Id.eq(id.as_uuid()))
-            .filter(ai_connections::Column::TenantId.eq(self.tenant_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(deleted.rows_affected > 0)
     }
 
     /// The tenant's AI policy (the defaults when its admins never set one).
     pub async fn ai_policy(&self) -> Result<AiPolicy, StoreError> {
-        let Some(row) = ai_policies::Entity::find_by_id(self.tenant_uuid()).one(self.conn).await? else {
+        let Some(row) = self.scope.select::<ai_policies::Entity>().one(&self.conn).await? else {
             return Ok(AiPolicy {
                 allow_user_connections: true,
                 default_execution_connection: None,
@@ -322,18 +329,19 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                     ])
                     .to_owned(),
             )
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(())
     }
 
     /// One of `user`'s own settings (the seed's `config` table).
     pub async fn user_setting(&self, user: UserId, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(config::Entity::find()
-            .filter(config::Column::TenantId.eq(self.tenant_uuid()))
+        Ok(self
+            .scope
+            .select::<config::Entity>()
             .filter(config::Column::UserId.eq(user.as_uuid()))
             .filter(config::Column::Key.eq(key))
-            .one(self.conn)
+            .one(&self.conn)
             .await?
             .map(|row| row.value))
     }
@@ -346,21 +354,26 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         value: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let existing = config::Entity::find()
-            .filter(config::Column::TenantId.eq(self.tenant_uuid()))
+        let existing = self
+            .scope
+            .select::<config::Entity>()
             .filter(config::Column::UserId.eq(user.as_uuid()))
             .filter(config::Column::Key.eq(key))
-            .one(self.conn)
+            .one(&self.conn)
             .await?;
         match (existing, value) {
             (Some(row), None) => {
-                config::Entity::delete_by_id(row.id).exec(self.conn).await?;
+                self.scope
+                    .delete::<config::Entity>()
+                    .filter(config::Column::Id.eq(row.id))
+                    .exec(&self.conn)
+                    .await?;
             }
             (Some(row), Some(value)) => {
                 let mut row: config::ActiveModel = row.into();
                 row.value = Set(value.to_owned());
                 row.updated_at = Set(now);
-                row.update(self.conn).await?;
+                row.update(&self.conn).await?;
             }
             (None, Some(value)) => {
                 config::ActiveModel {
@@ -372,7 +385,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                     created_at: Set(now),
                     updated_at: Set(now),
                 }
-                .insert(self.conn)
+                .insert(&self.conn)
                 .await?;
             }
             (None, None) => {}
@@ -406,11 +419,11 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             output_expires_at: Set(new.output_expires_at),
             created_at: Set(now),
         };
-        run(row.insert(self.conn).await?, now)
+        run(row.insert(&self.conn).await?, now)
     }
 
     fn runs_for(&self, viewer: RunViewer) -> sea_orm::Select<prompt_runs::Entity> {
-        let query = prompt_runs::Entity::find().filter(prompt_runs::Column::TenantId.eq(self.tenant_uuid()));
+        let query = self.scope.select::<prompt_runs::Entity>();
         match viewer {
             RunViewer::Admin => query,
             RunViewer::User(user) => query.filter(prompt_runs::Column::UserId.eq(user.as_uuid())),
@@ -430,7 +443,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         if let Some(before) = before {
             query = query.filter(prompt_runs::Column::Id.lt(before.as_uuid()));
         }
-        let rows = query.order_by_desc(prompt_runs::Column::Id).limit(limit + 1).all(self.conn).await?;
+        let rows = query.order_by_desc(prompt_runs::Column::Id).limit(limit + 1).all(&self.conn).await?;
         Page::from_rows(rows, limit, |r| RunId::from_uuid(r.id)).try_map(|r| run(r, now))
     }
 
@@ -442,7 +455,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     ) -> Result<Option<Run>, StoreError> {
         self.runs_for(viewer)
             .filter(prompt_runs::Column::Id.eq(id.as_uuid()))
-            .one(self.conn)
+            .one(&self.conn)
             .await?
             .map(|r| run(r, now))
             .transpose()
@@ -452,9 +465,9 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     /// the database.
     pub async fn run_totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<RunTotals, StoreError> {
         let in_range = || {
-            prompt_runs::Entity::find()
+            self.scope
+                .select::<prompt_runs::Entity>()
                 .select_only()
-                .filter(prompt_runs::Column::TenantId.eq(self.tenant_uuid()))
                 .filter(prompt_runs::Column::CreatedAt.gte(from))
                 .filter(prompt_runs::Column::CreatedAt.lt(to))
         };
@@ -470,7 +483,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             .group_by(day.clone())
             .order_by_asc(day)
             .into_tuple()
-            .all(self.conn)
+            .all(&self.conn)
             .await?;
         let models: Vec<ModelRow> = in_range()
             .column(prompt_runs::Column::Provider)
@@ -484,7 +497,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             .order_by_asc(prompt_runs::Column::Model)
             .limit(MAX_MODEL_ROWS)
             .into_tuple()
-            .all(self.conn)
+            .all(&self.conn)
             .await?;
         let n = |v: i64| u64::try_from(v).unwrap_or(0);
         let days = days

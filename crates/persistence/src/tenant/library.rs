@@ -63,13 +63,13 @@ fn tags_json(tags: &[String]) -> String {
     serde_json::Value::from(tags.to_vec()).to_string()
 }
 
-impl<C: ConnectionTrait> TenantRepo<'_, C> {
+impl<C: ConnectionTrait> TenantRepo<C> {
     /// Stores a new prompt with its first version. A name taken in the same namespace (the
     /// tenant's shared names, or the owner's private ones) is [`StoreError::Conflict`].
     pub async fn create_prompt(&self, new: NewPrompt, now: DateTime<Utc>) -> Result<Prompt, StoreError> {
         self.charge_quota(1, stored_bytes(&new.fields)).await?;
         let id = convert::new_id(now);
-        prompts::Entity::insert(self.prompt_row(id, &new, now)).exec_without_returning(self.conn).await?;
+        prompts::Entity::insert(self.prompt_row(id, &new, now)).exec_without_returning(&self.conn).await?;
         self.index_for_search(&[(id, &new.fields)], false).await?;
         let fields = new.fields;
         let prompt = Prompt {
@@ -99,14 +99,17 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
     /// reachable by id only, and only for admins.
     pub async fn prompt(&self, viewer: &Viewer, key: &PromptKey) -> Result<Option<Prompt>, StoreError> {
         let query = match key {
-            PromptKey::Id(id) => self.prompts().filter(prompts::Column::Id.eq(id.as_uuid())),
+            PromptKey::Id(id) => {
+                self.scope.select::<prompts::Entity>().filter(prompts::Column::Id.eq(id.as_uuid()))
+            }
             PromptKey::Name(name) => self
-                .prompts()
+                .scope
+                .select::<prompts::Entity>()
                 .filter(prompts::Column::NameKey.eq(name.key()))
                 .filter(prompts::Column::NameScope.is_in([String::new(), viewer.user.as_uuid().to_string()]))
                 .order_by_desc(prompts::Column::NameScope),
         };
-        let Some(row) = query.one(self.conn).await? else { return Ok(None) };
+        let Some(row) = query.one(&self.conn).await? else { return Ok(None) };
         let prompt = convert::prompt(row)?;
         Ok(viewer.may_see(&prompt).then_some(prompt))
     }
@@ -119,10 +122,11 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         visibility: Visibility,
         owner: UserId,
     ) -> Result<Option<Prompt>, StoreError> {
-        self.prompts()
+        self.scope
+            .select::<prompts::Entity>()
             .filter(prompts::Column::NameKey.eq(name.key()))
             .filter(prompts::Column::NameScope.eq(name_scope(visibility, Some(owner))))
-            .one(self.conn)
+            .one(&self.conn)
             .await?
             .map(convert::prompt)
             .transpose()
@@ -140,7 +144,9 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         // First, so every prompt write takes the tenant's row before any prompt's.
         self.charge_quota(0, stored_bytes(&fields)).await?;
         let next_version = current.version + 1;
-        let result = prompts::Entity::update_many()
+        let result = self
+            .scope
+            .update::<prompts::Entity>()
             .col_expr(prompts::Column::Name, fields.name.as_str().into())
             .col_expr(prompts::Column::NameKey, fields.name.key().into())
             .col_expr(prompts::Column::NameScope, name_scope(fields.visibility, current.owner).into())
@@ -153,10 +159,9 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             .col_expr(prompts::Column::Version, i64::from(next_version).into())
             .col_expr(prompts::Column::UpdatedBy, Some(change.author.as_uuid()).into())
             .col_expr(prompts::Column::UpdatedAt, now.into())
-            .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(prompts::Column::Id.eq(current.id.as_uuid()))
             .filter(prompts::Column::Version.eq(i64::from(current.version)))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         if result.rows_affected == 0 {
             return Ok(None);
@@ -181,19 +186,21 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
 
     /// Deletes a prompt and its versions. Returns whether it existed.
     pub async fn delete_prompt(&self, id: PromptId) -> Result<bool, StoreError> {
-        let bytes: Option<Option<i64>> = prompt_versions::Entity::find()
+        let bytes: Option<Option<i64>> = self
+            .scope
+            .select::<prompt_versions::Entity>()
             .select_only()
             .column_as(stored_bytes_sum(self.conn.get_database_backend()), "bytes")
-            .filter(prompt_versions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
             .filter(prompt_versions::Column::PromptId.eq(id.as_uuid()))
             .into_tuple()
-            .one(self.conn)
+            .one(&self.conn)
             .await?;
         self.charge_quota(-1, -bytes.flatten().unwrap_or(0)).await?;
-        let deleted = prompts::Entity::delete_many()
-            .filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        let deleted = self
+            .scope
+            .delete::<prompts::Entity>()
             .filter(prompts::Column::Id.eq(id.as_uuid()))
-            .exec(self.conn)
+            .exec(&self.conn)
             .await?;
         Ok(deleted.rows_affected > 0)
     }
@@ -216,7 +223,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                     .lte(Expr::col(tenants::Column::MaxStoredBytes)),
             );
         }
-        let result = update.exec(self.conn).await?;
+        let result = update.exec(&self.conn).await?;
         if result.rows_affected == 0 && (prompts > 0 || bytes > 0) {
             return Err(StoreError::QuotaExceeded);
         }
@@ -225,10 +232,10 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
 
     /// Adds to the tenant's prompt and byte totals (unconditionally; see [`Self::charge_quota`]).
     fn totals_update(&self, prompts: i64, bytes: i64) -> sea_orm::UpdateMany<tenants::Entity> {
-        tenants::Entity::update_many()
+        self.scope
+            .update::<tenants::Entity>()
             .col_expr(tenants::Column::PromptCount, Expr::col(tenants::Column::PromptCount).add(prompts))
             .col_expr(tenants::Column::StoredBytes, Expr::col(tenants::Column::StoredBytes).add(bytes))
-            .filter(tenants::Column::Id.eq(self.scope.tenant_id().as_uuid()))
     }
 
     /// A prompt's versions, newest first, older than `before`; at most `limit`, and whether
@@ -239,14 +246,15 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         before: Option<u32>,
         limit: u64,
     ) -> Result<Page<PromptVersion, u32>, StoreError> {
-        let mut query = prompt_versions::Entity::find()
-            .filter(prompt_versions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        let mut query = self
+            .scope
+            .select::<prompt_versions::Entity>()
             .filter(prompt_versions::Column::PromptId.eq(id.as_uuid()));
         if let Some(before) = before {
             query = query.filter(prompt_versions::Column::Version.lt(i64::from(before)));
         }
         let rows =
-            query.order_by_desc(prompt_versions::Column::Version).limit(limit + 1).all(self.conn).await?;
+            query.order_by_desc(prompt_versions::Column::Version).limit(limit + 1).all(&self.conn).await?;
         let versions = rows.into_iter().map(convert::prompt_version).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(versions, limit, |v| v.version))
     }
@@ -256,11 +264,11 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         id: PromptId,
         version: u32,
     ) -> Result<Option<PromptVersion>, StoreError> {
-        prompt_versions::Entity::find()
-            .filter(prompt_versions::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        self.scope
+            .select::<prompt_versions::Entity>()
             .filter(prompt_versions::Column::PromptId.eq(id.as_uuid()))
             .filter(prompt_versions::Column::Version.eq(i64::from(version)))
-            .one(self.conn)
+            .one(&self.conn)
             .await?
             .map(convert::prompt_version)
             .transpose()
@@ -324,7 +332,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             .order_by_desc(prompts::Column::Id)
             .limit(limit + 1)
             .into_model::<Scored>()
-            .all(self.conn)
+            .all(&self.conn)
             .await?;
         let position = |row: &Scored| {
             let id = PromptId::from_uuid(row.prompt.id);
@@ -445,7 +453,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             .group_by(prompts::Column::Category)
             .order_by_asc(prompts::Column::Category)
             .into_tuple()
-            .all(self.conn)
+            .all(&self.conn)
             .await?;
         Ok(rows.into_iter().map(|(category, n)| (category, u64::try_from(n).unwrap_or(0))).collect())
     }
@@ -480,7 +488,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             values.push(viewer.user.as_uuid().into());
         }
         let rows = TagCount::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-            .all(self.conn)
+            .all(&self.conn)
             .await?;
         Ok(rows.into_iter().map(|r| (r.tag, u64::try_from(r.n).unwrap_or(0))).collect())
     }
@@ -501,13 +509,14 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
             })
             .collect();
         let taken: HashSet<String> = self
-            .prompts()
+            .scope
+            .select::<prompts::Entity>()
             .select_only()
             .column(prompts::Column::NameKey)
             .filter(prompts::Column::NameScope.eq(name_scope(visibility, Some(owner))))
             .filter(prompts::Column::NameKey.is_in(candidates.iter().map(PromptName::key)))
             .into_tuple()
-            .all(self.conn)
+            .all(&self.conn)
             .await?
             .into_iter()
             .collect();
@@ -523,8 +532,9 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows: Vec<(uuid::Uuid, String, String, String)> = users::Entity::find()
-            .filter(users::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
+        let rows: Vec<(uuid::Uuid, String, String, String)> = self
+            .scope
+            .select::<users::Entity>()
             .filter(users::Column::Id.is_in(ids))
             .select_only()
             .columns([
@@ -534,7 +544,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                 users::Column::Email,
             ])
             .into_tuple()
-            .all(self.conn)
+            .all(&self.conn)
             .await?;
         Ok(rows
             .into_iter()
@@ -547,7 +557,7 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
 
     async fn insert_version(&self, prompt: &Prompt, change: &PromptChange) -> Result<(), StoreError> {
         prompt_versions::Entity::insert(self.version_row(prompt, change))
-            .exec_without_returning(self.conn)
+            .exec_without_returning(&self.conn)
             .await?;
         Ok(())
     }
@@ -611,24 +621,20 @@ impl<C: ConnectionTrait> TenantRepo<'_, C> {
                 let change = PromptChange { author: new.owner, commit_message: None, restored_from: None };
                 versions.push(self.version_row(&prompt, &change));
             }
-            prompts::Entity::insert_many(rows).exec_without_returning(self.conn).await?;
+            prompts::Entity::insert_many(rows).exec_without_returning(&self.conn).await?;
             let indexed: Vec<_> = ids.iter().copied().zip(batch.iter().map(|new| &new.fields)).collect();
             self.index_for_search(&indexed, false).await?;
-            prompt_versions::Entity::insert_many(versions).exec_without_returning(self.conn).await?;
+            prompt_versions::Entity::insert_many(versions).exec_without_returning(&self.conn).await?;
             // Seeds count towards the totals but are not refused by the quota.
             let bytes = batch.iter().map(|new| stored_bytes(&new.fields)).sum::<i64>();
-            self.totals_update(batch.len() as i64, bytes).exec(self.conn).await?;
+            self.totals_update(batch.len() as i64, bytes).exec(&self.conn).await?;
         }
         Ok(())
     }
 
-    fn prompts(&self) -> sea_orm::Select<prompts::Entity> {
-        prompts::Entity::find().filter(prompts::Column::TenantId.eq(self.scope.tenant_id().as_uuid()))
-    }
-
     /// The tenant's prompts minus other people's private ones (admins see everything).
     fn visible_prompts(&self, viewer: &Viewer) -> sea_orm::Select<prompts::Entity> {
-        let query = self.prompts();
+        let query = self.scope.select::<prompts::Entity>();
         if viewer.is_admin() {
             return query;
         }
