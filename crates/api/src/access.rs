@@ -134,7 +134,7 @@ pub enum Credential {
 }
 
 impl Principal {
-    pub fn new(authenticated: Authenticated, credential: Credential) -> Self {
+    fn new(authenticated: Authenticated, credential: Credential) -> Self {
         let Authenticated { user, tenant, scope, system_access } = authenticated;
         Self { user, tenant, credential, scope, system_access }
     }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use domain::Secret;
-use migrations::row_security::{APP_ROLE, SYSTEM_SETTING, TENANT_SETTING};
+use migrations::row_security::APP_ROLE;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -10,7 +10,7 @@ use sea_orm::{
     Statement, TransactionTrait,
 };
 
-use crate::scoped_pool::{ScopedPool, name_in_transaction};
+use crate::scoped_pool::{RowScope, ScopedPool, name_in_transaction};
 use crate::{AuthenticationRepo, StoreError, SystemAccess, SystemRepo, TenantRepo, TenantScope};
 
 /// How long a SQLite writer waits for the lock before giving up.
@@ -129,20 +129,17 @@ impl Database {
 
     /// Cross-tenant operations; each statement commits on its own.
     pub fn system(&self, _access: SystemAccess) -> SystemRepo {
-        SystemRepo::new(ScopedPool::new(&self.conn, SYSTEM_SETTING, "on".to_owned()))
+        SystemRepo::new(ScopedPool::new(&self.conn, RowScope::System))
     }
 
     /// Operations on one tenant's data; each statement commits on its own.
     pub fn tenant(&self, scope: TenantScope) -> TenantRepo {
-        TenantRepo::new(
-            ScopedPool::new(&self.conn, TENANT_SETTING, scope.tenant_id().as_uuid().to_string()),
-            scope,
-        )
+        TenantRepo::new(ScopedPool::new(&self.conn, RowScope::Tenant(scope)), scope)
     }
 
     /// The lookups that come before a principal exists: sign-in and bearer credentials.
     pub fn authentication(&self) -> AuthenticationRepo {
-        AuthenticationRepo::new(ScopedPool::new(&self.conn, SYSTEM_SETTING, "on".to_owned()))
+        AuthenticationRepo::new(ScopedPool::new(&self.conn, RowScope::System))
     }
 
     /// Starts a transaction; repositories taken from it see and write the same snapshot, and
@@ -174,14 +171,14 @@ impl Transaction {
         &self,
         _access: SystemAccess,
     ) -> Result<SystemRepo<DatabaseExecutor<'_>>, StoreError> {
-        name_in_transaction(&self.tx, SYSTEM_SETTING, "on").await?;
+        name_in_transaction(&self.tx, RowScope::System).await?;
         Ok(SystemRepo::new(DatabaseExecutor::from(&self.tx)))
     }
 
     /// Operations on one tenant's data inside this transaction, which works in that tenant
     /// from here on.
     pub async fn tenant(&self, scope: TenantScope) -> Result<TenantRepo<DatabaseExecutor<'_>>, StoreError> {
-        name_in_transaction(&self.tx, TENANT_SETTING, &scope.tenant_id().as_uuid().to_string()).await?;
+        name_in_transaction(&self.tx, RowScope::Tenant(scope)).await?;
         Ok(TenantRepo::new(DatabaseExecutor::from(&self.tx), scope))
     }
 

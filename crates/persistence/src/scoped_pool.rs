@@ -1,9 +1,12 @@
 //! The pool as a repository outside an explicit transaction sees it.
 
+use migrations::row_security::{SYSTEM_SETTING, TENANT_SETTING};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult,
-    Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
+    TransactionTrait,
 };
+
+use crate::TenantScope;
 
 /// The pool seen through one scope. On PostgreSQL every statement runs in a transaction of its
 /// own that first names the scope (a tenant, or system access), because the pooled connection
@@ -13,24 +16,46 @@ use sea_orm::{
 #[derive(Debug, Clone)]
 pub struct ScopedPool {
     pool: DatabaseConnection,
-    setting: &'static str,
-    value: String,
+    scope: RowScope,
+}
+
+/// What a PostgreSQL transaction names before its statements, for the row-level security
+/// policies (see `migrations::row_security`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RowScope {
+    Tenant(TenantScope),
+    System,
+}
+
+impl RowScope {
+    /// The setting and its value.
+    fn setting(self) -> (&'static str, String) {
+        match self {
+            RowScope::Tenant(scope) => (TENANT_SETTING, scope.tenant_id().as_uuid().to_string()),
+            RowScope::System => (SYSTEM_SETTING, "on".to_owned()),
+        }
+    }
 }
 
 impl ScopedPool {
-    pub(crate) fn new(pool: &DatabaseConnection, setting: &'static str, value: String) -> Self {
-        Self { pool: pool.clone(), setting, value }
+    pub(crate) fn new(pool: &DatabaseConnection, scope: RowScope) -> Self {
+        Self { pool: pool.clone(), scope }
     }
+}
 
-    fn on_postgres(&self) -> bool {
-        self.pool.get_database_backend() == DbBackend::Postgres
-    }
-
-    async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        let tx = self.pool.begin().await?;
-        name_in_transaction(&tx, self.setting, &self.value).await?;
-        Ok(tx)
-    }
+/// One statement: on the bare pool for SQLite; on PostgreSQL in a transaction of its own
+/// that first names the scope.
+macro_rules! scoped_statement {
+    ($self:ident . $method:ident ( $arg:expr )) => {{
+        if $self.pool.get_database_backend() != DbBackend::Postgres {
+            return $self.pool.$method($arg).await;
+        }
+        let tx = $self.pool.begin().await?;
+        name_in_transaction(&tx, $self.scope).await?;
+        let out = tx.$method($arg).await?;
+        tx.commit().await?;
+        Ok(out)
+    }};
 }
 
 #[sea_orm::prelude::async_trait::async_trait]
@@ -40,43 +65,19 @@ impl ConnectionTrait for ScopedPool {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        if !self.on_postgres() {
-            return self.pool.execute_raw(stmt).await;
-        }
-        let tx = self.begin().await?;
-        let result = tx.execute_raw(stmt).await?;
-        tx.commit().await?;
-        Ok(result)
+        scoped_statement!(self.execute_raw(stmt))
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        if !self.on_postgres() {
-            return self.pool.execute_unprepared(sql).await;
-        }
-        let tx = self.begin().await?;
-        let result = tx.execute_unprepared(sql).await?;
-        tx.commit().await?;
-        Ok(result)
+        scoped_statement!(self.execute_unprepared(sql))
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        if !self.on_postgres() {
-            return self.pool.query_one_raw(stmt).await;
-        }
-        let tx = self.begin().await?;
-        let row = tx.query_one_raw(stmt).await?;
-        tx.commit().await?;
-        Ok(row)
+        scoped_statement!(self.query_one_raw(stmt))
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        if !self.on_postgres() {
-            return self.pool.query_all_raw(stmt).await;
-        }
-        let tx = self.begin().await?;
-        let rows = tx.query_all_raw(stmt).await?;
-        tx.commit().await?;
-        Ok(rows)
+        scoped_statement!(self.query_all_raw(stmt))
     }
 
     fn support_returning(&self) -> bool {
@@ -84,14 +85,10 @@ impl ConnectionTrait for ScopedPool {
     }
 }
 
-/// Names `value` under `setting` (one of `migrations::row_security`'s, which the PostgreSQL
-/// policies read) for the rest of the transaction `conn`. A no-op on SQLite.
-pub(crate) async fn name_in_transaction(
-    conn: &impl ConnectionTrait,
-    setting: &str,
-    value: &str,
-) -> Result<(), DbErr> {
+/// Names `scope` for the rest of the transaction `conn`. A no-op on SQLite.
+pub(crate) async fn name_in_transaction(conn: &impl ConnectionTrait, scope: RowScope) -> Result<(), DbErr> {
     if conn.get_database_backend() == DbBackend::Postgres {
+        let (setting, value) = scope.setting();
         conn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT set_config($1, $2, true)",

@@ -41,10 +41,6 @@ impl<C: ConnectionTrait> TenantRepo<C> {
         Self { conn, scope }
     }
 
-    pub fn scope(&self) -> TenantScope {
-        self.scope
-    }
-
     /// Creates an active user. An email already used in this tenant is [`StoreError::Conflict`].
     pub async fn create_user(&self, new: NewUser, now: DateTime<Utc>) -> Result<User, StoreError> {
         let row = users::ActiveModel {

@@ -118,10 +118,9 @@ impl TestDatabase {
     /// Like [`TestDatabase::query_text`], as the tables' owner: on PostgreSQL the pool acts as
     /// the application's role, which row-level security shows no rows without a tenant.
     pub async fn query_text_as_owner(&self, sql: &str) -> Option<String> {
-        let DatabaseSettings::Postgres { dsn, .. } = &self.settings else {
+        let Some(owner) = self.owner().await else {
             return self.query_text(sql).await;
         };
-        let owner = sea_orm::Database::connect(dsn.expose().as_str()).await.expect("connect as the owner");
         let row = owner
             .query_one_raw(Statement::from_string(owner.get_database_backend(), sql.to_owned()))
             .await
@@ -133,18 +132,25 @@ impl TestDatabase {
     /// Refreshes the planner's statistics (and, on PostgreSQL, merges pending GIN entries)
     /// after a bulk load, as autovacuum or `PRAGMA optimize` would in production.
     pub async fn analyze(&self) {
-        match &self.settings {
+        match self.owner().await {
             // Only the tables' owner may vacuum them, not the application's role.
-            DatabaseSettings::Postgres { dsn, .. } => {
-                let owner =
-                    sea_orm::Database::connect(dsn.expose().as_str()).await.expect("connect as the owner");
+            Some(owner) => {
                 owner.execute_unprepared("VACUUM ANALYZE").await.expect("analyze");
                 owner.close().await.ok();
             }
-            DatabaseSettings::Sqlite { .. } => {
+            None => {
                 self.database.connection().execute_unprepared("ANALYZE").await.expect("analyze");
             }
         }
+    }
+
+    /// PostgreSQL: a connection as the tables' owner (the DSN's user), outside the
+    /// application's role; `None` on SQLite, which has no roles.
+    async fn owner(&self) -> Option<sea_orm::DatabaseConnection> {
+        let DatabaseSettings::Postgres { dsn, .. } = &self.settings else {
+            return None;
+        };
+        Some(sea_orm::Database::connect(dsn.expose().as_str()).await.expect("connect as the owner"))
     }
 }
 
