@@ -30,6 +30,10 @@ use domain::wire::{
     SystemAnalytics, TenantList, TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest,
     UpdateUserRequest, UserList, UserView,
 };
+use domain::wire::{
+    LogoutResponse, SsoExchangeRequest, SsoOptions, SsoSettingsRequest, SsoSettingsView, SsoTestResult,
+    SsoTestStarted,
+};
 use domain::{ApiTokenId, ConnectionId, PromptId, RunId, TenantId, UserId};
 use gloo_net::http::{Method, RequestBuilder, Response};
 use serde::Serialize;
@@ -355,9 +359,14 @@ pub async fn refresh() -> ApiResult<SessionResponse> {
     read_json(send(Method::POST, "/api/v1/auth/refresh", &[], None).await?).await
 }
 
-/// `POST /api/v1/auth/logout`.
-pub async fn logout() -> ApiResult<()> {
-    send_with(Credentials::Quiet, Method::POST, "/api/v1/auth/logout", &[], None).await.map(drop)
+/// `POST /api/v1/auth/logout`: for a single sign-on session, also where to sign out at the
+/// identity provider. (An older server's `204` counts as "nowhere".)
+pub async fn logout() -> ApiResult<LogoutResponse> {
+    let response = send_with(Credentials::Quiet, Method::POST, "/api/v1/auth/logout", &[], None).await?;
+    if response.status() == 204 {
+        return Ok(LogoutResponse { end_session_url: None });
+    }
+    read_json(response).await
 }
 
 /// `GET /api/v1/auth/me`.
@@ -373,6 +382,61 @@ pub async fn update_me(request: &UpdateProfileRequest) -> ApiResult<MeResponse> 
 /// `PUT /api/v1/auth/password`.
 pub async fn change_password(request: &ChangePasswordRequest) -> ApiResult<()> {
     no_content(Method::PUT, "/api/v1/auth/password", &[], Some(to_json(request)?)).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single sign-on
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /api/v1/auth/sso?tenant=` (anonymous): what the sign-in page offers for an organisation
+/// (`None`: the one the server takes from the host).
+pub async fn sso_options(tenant: Option<String>) -> ApiResult<SsoOptions> {
+    let pairs = params([("tenant", tenant)]);
+    read_json(send_with(Credentials::Omit, Method::GET, "/api/v1/auth/sso", &pairs, None).await?).await
+}
+
+/// `POST /api/v1/auth/sso/exchange`: the one-time code of a finished single sign-on becomes a
+/// session, as a password sign-in gives. Same-origin cookies go along (the browser's default).
+pub async fn sso_exchange(request: &SsoExchangeRequest) -> ApiResult<SessionResponse> {
+    let body = to_json(request)?;
+    read_json(send_with(Credentials::Omit, Method::POST, "/api/v1/auth/sso/exchange", &[], Some(body)).await?)
+        .await
+}
+
+/// An address the server gave for the whole window to go to (a sign-in path such as
+/// `/auth/sso/acme`, an identity provider's page): paths are on the API's origin; only `http`
+/// and `https` addresses are followed, never `javascript:` or the like.
+pub fn navigable(address: &str) -> Option<String> {
+    if address.starts_with('/') && !address.starts_with("//") {
+        return Some(url(address));
+    }
+    let scheme = address.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    matches!(scheme.as_deref(), Some("http" | "https")).then(|| address.to_owned())
+}
+
+/// `GET /api/v1/sso` (tenant admins).
+pub async fn sso_settings() -> ApiResult<SsoSettingsView> {
+    get("/api/v1/sso", &[]).await
+}
+
+/// `PUT /api/v1/sso` (tenant admins): no `client_secret` keeps the stored one.
+pub async fn update_sso_settings(request: &SsoSettingsRequest) -> ApiResult<SsoSettingsView> {
+    with_body(Method::PUT, "/api/v1/sso", request).await
+}
+
+/// `DELETE /api/v1/sso` (tenant admins): back to the server's default, or none.
+pub async fn delete_sso_settings() -> ApiResult<()> {
+    no_content(Method::DELETE, "/api/v1/sso", &[], None).await
+}
+
+/// `POST /api/v1/sso/test` (tenant admins): where to send the browser to try the saved settings.
+pub async fn start_sso_test() -> ApiResult<SsoTestStarted> {
+    read_json(send(Method::POST, "/api/v1/sso/test", &[], None).await?).await
+}
+
+/// `GET /api/v1/sso/test/{code}` (tenant admins): what the test sign-in found.
+pub async fn sso_test_result(code: &str) -> ApiResult<SsoTestResult> {
+    get(&format!("/api/v1/sso/test/{}", js_sys::encode_uri_component(code)), &[]).await
 }
 
 // ---------------------------------------------------------------------------------------------

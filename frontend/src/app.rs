@@ -18,6 +18,8 @@ pub fn App() -> impl IntoView {
             <a class="skip-link" href="#main">"Skip to content"</a>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=pages::login::LoginPage/>
+                <Route path=path!("/login/sso") view=pages::sso_sign_in::SsoCallbackPage/>
+                <Route path=path!("/login/sso-error") view=pages::sso_sign_in::SsoErrorPage/>
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("") view=|| view! { <Redirect path="/prompts"/> }/>
                     <Route path=path!("prompts") view=pages::library::PromptLibrary/>
@@ -32,6 +34,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/tenants") view=pages::tenants::TenantsPage/>
                     <Route path=path!("admin/audit") view=pages::audit::AuditPage/>
                     <Route path=path!("admin/analytics") view=pages::analytics::AnalyticsPage/>
+                    <Route path=path!("admin/sso") view=pages::sso_settings::SsoSettingsPage/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -119,6 +122,7 @@ fn TopBar() -> impl IntoView {
                     <A href="/admin/users">"Users"</A>
                     <A href="/admin/audit">"Audit log"</A>
                     <A href="/admin/analytics">"Analytics"</A>
+                    <A href="/admin/sso" attr:data-testid="nav-sso">"Single sign-on"</A>
                 </Show>
                 <Show when=move || auth.is_system_admin()>
                     <A href="/admin/tenants">"Tenants"</A>

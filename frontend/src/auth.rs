@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use domain::user::Role;
-use domain::wire::{LoginRequest, MeResponse, SessionResponse};
+use domain::wire::{LoginRequest, MeResponse, SessionResponse, SsoExchangeRequest};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -109,15 +109,29 @@ impl Auth {
         Ok(())
     }
 
-    /// Ends the session here and on the server.
+    /// Finishes a single sign-on: the one-time code from the server's redirect becomes a session,
+    /// kept like a password sign-in's.
+    pub async fn sign_in_with_sso(self, code: String) -> Result<(), ApiFailure> {
+        let session = api::sso_exchange(&SsoExchangeRequest { code }).await?;
+        self.signed_out.set(false);
+        self.notice.set(None);
+        self.start(session);
+        Ok(())
+    }
+
+    /// Ends the session here and on the server; after a single sign-on, also at the identity
+    /// provider (the whole window goes to its sign-out page).
     pub fn sign_out(self) {
         self.cancel_refresh();
         self.signed_out.set(true);
         self.notice.set(Some("You have signed out.".to_owned()));
         spawn_local(async move {
             // Best effort: the token is forgotten here whatever the server says.
-            let _ = api::logout().await;
+            let end_session = api::logout().await.ok().and_then(|r| r.end_session_url);
             session::clear();
+            if let Some(url) = end_session.as_deref().and_then(api::navigable) {
+                let _ = window().location().assign(&url);
+            }
         });
         self.me.set(None);
     }

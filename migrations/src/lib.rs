@@ -15,6 +15,7 @@ mod m20261202_000008_search_tokens;
 mod m20261202_000009_prompt_keyset_indexes;
 mod m20261202_000010_tenant_keys;
 mod m20261202_000011_row_level_security;
+mod m20261202_000012_single_sign_on;
 pub mod row_security;
 pub mod search_index;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_prompt_keyset_indexes::Migration),
             Box::new(m20261202_000010_tenant_keys::Migration),
             Box::new(m20261202_000011_row_level_security::Migration),
+            Box::new(m20261202_000012_single_sign_on::Migration),
         ]
     }
 }

@@ -6,8 +6,8 @@
 //!   record, including tables of later migrations (default privileges). The migrating user, if
 //!   it is not a superuser, becomes a member so that its connections may `SET ROLE` to it.
 //! - Every table with a `tenant_id` column, and `tenants`, gets row-level security with two
-//!   permissive policies: [`TENANT_POLICY`] admits the rows of the tenant in [`TENANT_SETTING`]
-//!   and [`SYSTEM_POLICY`] admits every row when [`SYSTEM_SETTING`] is `on`. Neither set: no
+//!   permissive policies: [`TENANT_POLICY`] admits the rows of the tenant in [`crate::row_security::TENANT_SETTING`]
+//!   and [`SYSTEM_POLICY`] admits every row when [`crate::row_security::SYSTEM_SETTING`] is `on`. Neither set: no
 //!   rows. Rows without a tenant (system-wide audit events) are for system work only.
 //! - Not `FORCE`d: the tables' owner — the migrations — is exempt. Foreign-key checks and
 //!   actions bypass row security by design.
@@ -18,7 +18,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::row_security::{APP_ROLE, SYSTEM_POLICY, SYSTEM_SETTING, TENANT_POLICY, TENANT_SETTING};
+use crate::row_security::{APP_ROLE, SYSTEM_POLICY, TENANT_POLICY, protect_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -86,19 +86,7 @@ impl MigrationTrait for Migration {
 
         for table in tenant_tables(db).await? {
             let column = if table == TENANTS_TABLE { "id" } else { "tenant_id" };
-            let table = quote(&table);
-            for statement in [
-                format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
-                // NULLIF: once a transaction-local setting ends, the connection reads it as ''.
-                format!(
-                    "CREATE POLICY \"{TENANT_POLICY}\" ON {table} \
-                     USING (\"{column}\" = NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid)"
-                ),
-                format!(
-                    "CREATE POLICY \"{SYSTEM_POLICY}\" ON {table} \
-                     USING (current_setting('{SYSTEM_SETTING}', true) = 'on')"
-                ),
-            ] {
+            for statement in protect_table(&table, column) {
                 db.execute_unprepared(&statement).await?;
             }
         }

@@ -28,3 +28,22 @@ pub const TENANT_POLICY: &str = "tenant_isolation";
 
 /// The policy on every tenant table (and `tenants`) that admits all rows to system work.
 pub const SYSTEM_POLICY: &str = "system_access";
+
+/// The statements that put a tenant table under row-level security: its two policies, keyed on
+/// `column` (`tenant_id`, or `id` for `tenants`). Every migration that adds a tenant table runs
+/// them on PostgreSQL.
+pub fn protect_table(table: &str, column: &str) -> [String; 3] {
+    let table = format!("\"{}\"", table.replace('"', "\"\""));
+    [
+        format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
+        // NULLIF: once a transaction-local setting ends, the connection reads it as ''.
+        format!(
+            "CREATE POLICY \"{TENANT_POLICY}\" ON {table} \
+             USING (\"{column}\" = NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid)"
+        ),
+        format!(
+            "CREATE POLICY \"{SYSTEM_POLICY}\" ON {table} \
+             USING (current_setting('{SYSTEM_SETTING}', true) = 'on')"
+        ),
+    ]
+}

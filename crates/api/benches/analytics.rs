@@ -72,7 +72,7 @@ async fn seed(db: TestDatabase) -> Seeded {
     let session = db
         .database()
         .tenant(scope_of(&tenant))
-        .create_session(admin.id, expires, &ClientInfo::default(), now)
+        .create_session(admin.id, expires, None, &ClientInfo::default(), now)
         .await
         .unwrap();
     let claims = SessionClaims::new(admin.id, tenant.id, admin.role, session.id, now, expires);

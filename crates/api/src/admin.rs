@@ -35,7 +35,7 @@ pub struct Acting {
 }
 
 impl Acting {
-    fn event(
+    pub fn event(
         &self,
         action: AuditAction,
         target_type: &'static str,

@@ -68,14 +68,30 @@ pub struct AiSettings {
     pub max_concurrent_calls: usize,
 }
 
-/// OpenID Connect single sign-on (the SSO issue builds the flow on these).
-#[derive(Debug, Clone, Default)]
+/// Single sign-on: the server-wide OpenID Connect provider (`SSO_*`, used by tenants without
+/// settings of their own) and the rules for every tenant's provider.
+#[derive(Debug, Clone)]
 pub struct SsoSettings {
+    /// `SSO_ENABLED`: whether the server-wide provider below signs in users of tenants that
+    /// have no SSO settings of their own.
     pub enabled: bool,
     pub client_id: Option<String>,
     pub client_secret: Option<Secret<String>>,
+    /// `SSO_AUTHORITY`: the provider's issuer (for Entra ID,
+    /// `https://login.microsoftonline.com/<directory id>`; `/v2.0` is added).
     pub authority: Option<String>,
+    /// `SSO_REDIRECT_URI`: our OpenID Connect callback, whose origin is also where SAML
+    /// responses are posted and where users land. Default `http://localhost:<port>/auth/callback`
+    /// with the port the server listens on.
     pub redirect_uri: Option<String>,
+    /// `SSO_ALLOWED_DOMAINS`, `SSO_DEFAULT_ROLE`, `SSO_CREATE_USERS`: the server-wide provider's
+    /// policy (any domain, `user`, no creation at sign-in by default).
+    pub allowed_domains: Vec<String>,
+    pub default_role: domain::user::Role,
+    pub create_users: bool,
+    /// `SSO_ALLOW_PRIVATE_NETWORKS`: whether identity providers may be on loopback or private
+    /// addresses and use plain `http` (default: only in local development).
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +210,21 @@ impl Settings {
             client_secret: vars.get("SSO_CLIENT_SECRET").map(|s| Secret::new(s.to_owned())),
             authority: vars.get("SSO_AUTHORITY").map(str::to_owned),
             redirect_uri: vars.get("SSO_REDIRECT_URI").map(str::to_owned),
+            allowed_domains: vars
+                .get("SSO_ALLOWED_DOMAINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|d| d.trim().to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect(),
+            default_role: match vars.get("SSO_DEFAULT_ROLE") {
+                None => domain::user::Role::User,
+                Some(raw) => raw.parse().map_err(|_| {
+                    refuse("SSO_DEFAULT_ROLE", format!("{raw:?} is not admin, user or readonly"))
+                })?,
+            },
+            create_users: vars.flag("SSO_CREATE_USERS", false)?,
+            allow_private_networks: vars.flag("SSO_ALLOW_PRIVATE_NETWORKS", local_dev_mode)?,
         };
         if sso.enabled {
             if sso.client_id.is_none() {
@@ -208,9 +239,9 @@ impl Settings {
             }
         }
         if let Some(uri) = sso.redirect_uri.as_deref()
-            && !is_http_url(uri)
+            && (!is_http_url(uri) || !uri.ends_with("/auth/callback"))
         {
-            return Err(refuse("SSO_REDIRECT_URI", "must be an http(s) URL"));
+            return Err(refuse("SSO_REDIRECT_URI", "must be an http(s) URL ending in /auth/callback"));
         }
 
         let host = match vars.get("SERVER_HOST") {

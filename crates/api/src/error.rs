@@ -181,6 +181,22 @@ pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web
     api_error.into()
 }
 
+/// Malformed or oversized form bodies (the SAML POST binding).
+pub fn form_error(err: error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    use error::UrlencodedError as E;
+    let api_error = match &err {
+        E::Overflow { limit, .. } => {
+            ApiError::new(ErrorCode::PayloadTooLarge, format!("The body must be at most {limit} bytes."))
+        }
+        E::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "Send the body as application/x-www-form-urlencoded.",
+        ),
+        other => ApiError::validation(vec![FieldError { field: "body".into(), message: other.to_string() }]),
+    };
+    api_error.into()
+}
+
 /// Malformed query strings.
 pub fn query_error(err: error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::validation(vec![FieldError { field: "query".into(), message: err.to_string() }]).into()

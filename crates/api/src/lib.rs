@@ -18,6 +18,7 @@ pub mod security_headers;
 pub mod seed;
 pub mod spa;
 pub mod spreadsheet;
+pub mod sso;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -92,6 +92,8 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
             read_cache: ReadCache::new(settings.read_cache_ttl),
             ai: ai_runtime(&settings, &secret_key)?,
+            sso: crate::sso::SsoRuntime::new(settings.sso.clone(), Sealer::new(&secret_key), port)
+                .map_err(StartupError::Outbound)?,
             rate_limits: crate::rate_limit::RateLimits::new(settings.rate_limits),
         });
         spawn_housekeeping(state.clone());

@@ -20,6 +20,7 @@ pub struct AppState {
     pub trusted_proxies: crate::client::TrustedProxies,
     pub read_cache: ReadCache,
     pub ai: AiRuntime,
+    pub sso: crate::sso::SsoRuntime,
     /// The general request rate limit (per credential, per anonymous address).
     pub rate_limits: crate::rate_limit::RateLimits,
 }

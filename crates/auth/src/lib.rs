@@ -7,3 +7,4 @@ pub mod password;
 pub mod sealing;
 pub mod secret_key;
 pub mod session_token;
+pub mod sso;

@@ -35,6 +35,10 @@ pub enum AuditAction {
     AiConnectionUpdated,
     AiConnectionDeleted,
     AiPolicyUpdated,
+    SsoSettingsUpdated,
+    SsoSettingsDeleted,
+    SsoTested,
+    SsoRoleApplied,
 }
 
 impl AuditAction {
@@ -64,6 +68,10 @@ impl AuditAction {
         AuditAction::AiConnectionUpdated,
         AuditAction::AiConnectionDeleted,
         AuditAction::AiPolicyUpdated,
+        AuditAction::SsoSettingsUpdated,
+        AuditAction::SsoSettingsDeleted,
+        AuditAction::SsoTested,
+        AuditAction::SsoRoleApplied,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -93,6 +101,11 @@ impl AuditAction {
             AuditAction::AiConnectionUpdated => "ai_connection.updated",
             AuditAction::AiConnectionDeleted => "ai_connection.deleted",
             AuditAction::AiPolicyUpdated => "ai_policy.updated",
+            AuditAction::SsoSettingsUpdated => "sso.settings_updated",
+            AuditAction::SsoSettingsDeleted => "sso.settings_deleted",
+            AuditAction::SsoTested => "sso.tested",
+            // The identity provider's role mapping changed a user's role at sign-in.
+            AuditAction::SsoRoleApplied => "sso.role_applied",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod redirect;
 pub mod search;
 pub mod secret;
 pub mod session;
+pub mod sso;
 pub mod template;
 pub mod tenant;
 pub mod user;

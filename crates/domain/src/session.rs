@@ -20,9 +20,23 @@ pub struct Session {
     /// When the chain of refreshes this session belongs to began: the sign-in. A refresh
     /// carries it over to the new session.
     pub chain_started_at: DateTime<Utc>,
+    /// Set when the user signed in through the tenant's identity provider; refreshes keep it.
+    pub sso_protocol: Option<crate::sso::SsoProtocol>,
+}
+
+/// What the sessions of one chain of refreshes share: when and how its sign-in happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionChain {
+    pub started_at: DateTime<Utc>,
+    pub sso_protocol: Option<crate::sso::SsoProtocol>,
 }
 
 impl Session {
+    /// The chain this session belongs to, for the session that replaces it.
+    pub fn chain(&self) -> SessionChain {
+        SessionChain { started_at: self.chain_started_at, sso_protocol: self.sso_protocol }
+    }
+
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }
@@ -154,6 +168,7 @@ mod tests {
             expires_at: now + Duration::hours(1),
             revoked_at: None,
             chain_started_at: now,
+            sso_protocol: None,
         };
         assert!(session.is_live(now));
         assert!(!session.is_live(now + Duration::hours(1)));
@@ -172,6 +187,7 @@ mod tests {
             expires_at: lifetimes.expiry(start, start),
             revoked_at: None,
             chain_started_at: start,
+            sso_protocol: None,
         };
         assert_eq!(first.expires_at, start + Duration::hours(24));
         // Early in the chain a refresh gives a full lifetime from now.

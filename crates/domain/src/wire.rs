@@ -4,8 +4,10 @@ use serde::{Deserialize, Serialize};
 
 mod ai;
 mod prompts;
+mod sso;
 pub use ai::*;
 pub use prompts::*;
+pub use sso::*;
 
 /// Stable, machine-readable error codes. Clients match on these, never on `title` or `detail`;
 /// a released code is never renamed.
@@ -78,6 +80,35 @@ pub enum ErrorCode {
     ProviderError,
     /// The AI service's answer was malformed, too large, or ended halfway.
     ProviderInvalidResponse,
+    /// The tenant has no single sign-on configured (or it is turned off).
+    SsoNotConfigured,
+    /// The sign-in's state is unknown, expired, already used, or was started in another browser.
+    /// Start the sign-in again.
+    SsoInvalidState,
+    /// The identity provider refused the sign-in or could not be reached (`detail` says which).
+    SsoProviderError,
+    /// The provider's token or assertion is not signed by the provider's keys.
+    SsoBadSignature,
+    /// The provider's token or assertion is meant for another application.
+    SsoWrongAudience,
+    /// The provider's token or assertion has expired (or is not valid yet).
+    SsoExpired,
+    /// The provider's code or assertion was used already.
+    SsoReplayed,
+    /// The provider's answer is malformed or does not match this sign-in (issuer, nonce,
+    /// destination, request id, missing subject or email); `detail` says which.
+    SsoInvalidResponse,
+    /// The user's email domain is not one the tenant accepts for single sign-on.
+    SsoEmailNotAllowed,
+    /// The user is not known to the tenant and the tenant does not create users at sign-in.
+    SsoUserNotProvisioned,
+    /// The user or the tenant is deactivated.
+    AccountInactive,
+    /// The tenant requires single sign-on; password sign-in is closed to this user.
+    PasswordSignInDisabled,
+    /// Closing password sign-in needs single sign-on turned on and at least one active admin who
+    /// holds a password (the break-glass account).
+    BreakGlassRequired,
     /// A dependency (such as the database) is unavailable; try again later.
     ServiceUnavailable,
     /// The database did not finish the request's query in time (its statement timeout).
@@ -119,6 +150,19 @@ impl ErrorCode {
             ErrorCode::ProviderRateLimited => 502,
             ErrorCode::ProviderError => 502,
             ErrorCode::ProviderInvalidResponse => 502,
+            ErrorCode::SsoNotConfigured => 404,
+            ErrorCode::SsoInvalidState => 400,
+            ErrorCode::SsoProviderError => 502,
+            ErrorCode::SsoBadSignature => 401,
+            ErrorCode::SsoWrongAudience => 401,
+            ErrorCode::SsoExpired => 401,
+            ErrorCode::SsoReplayed => 401,
+            ErrorCode::SsoInvalidResponse => 401,
+            ErrorCode::SsoEmailNotAllowed => 403,
+            ErrorCode::SsoUserNotProvisioned => 403,
+            ErrorCode::AccountInactive => 403,
+            ErrorCode::PasswordSignInDisabled => 403,
+            ErrorCode::BreakGlassRequired => 409,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::DatabaseTimeout => 503,
             ErrorCode::InternalError => 500,
@@ -157,6 +201,19 @@ impl ErrorCode {
             ErrorCode::ProviderRateLimited => "AI service rate limit",
             ErrorCode::ProviderError => "AI service error",
             ErrorCode::ProviderInvalidResponse => "Invalid answer from the AI service",
+            ErrorCode::SsoNotConfigured => "Single sign-on is not configured",
+            ErrorCode::SsoInvalidState => "Sign-in expired or started elsewhere",
+            ErrorCode::SsoProviderError => "The identity provider refused the sign-in",
+            ErrorCode::SsoBadSignature => "The identity provider's signature is not valid",
+            ErrorCode::SsoWrongAudience => "The sign-in was meant for another application",
+            ErrorCode::SsoExpired => "The sign-in has expired",
+            ErrorCode::SsoReplayed => "The sign-in was used already",
+            ErrorCode::SsoInvalidResponse => "The identity provider's answer is not valid",
+            ErrorCode::SsoEmailNotAllowed => "Email domain not allowed",
+            ErrorCode::SsoUserNotProvisioned => "No account for this user",
+            ErrorCode::AccountInactive => "Account deactivated",
+            ErrorCode::PasswordSignInDisabled => "Password sign-in is disabled",
+            ErrorCode::BreakGlassRequired => "A break-glass administrator is required",
             ErrorCode::ServiceUnavailable => "Service unavailable",
             ErrorCode::DatabaseTimeout => "Database timed out",
             ErrorCode::InternalError => "Internal server error",

@@ -177,6 +177,12 @@ impl Request {
         self
     }
 
+    /// A raw body; set its `Content-Type` with [`Request::header`].
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.builder = self.builder.body(body);
+        self
+    }
+
     fn header_value(mut self, name: HeaderName, value: &str, sensitive: bool) -> Self {
         match HeaderValue::from_str(value) {
             Ok(mut value) => {

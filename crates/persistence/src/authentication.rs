@@ -1,13 +1,17 @@
+use chrono::{DateTime, Utc};
 use domain::audit::NewAuditEvent;
 use domain::session::{ApiToken, Session};
+use domain::sso::{HANDOFF_LIFETIME_SECONDS, NewSsoFlow, SsoConfig, SsoFlow, SsoProtocol, SsoPurpose};
 use domain::tenant::{Subdomain, Tenant};
 use domain::user::{Email, User};
 use domain::{Secret, SessionId};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
-use crate::entities::{api_tokens, sessions, tenants, users};
+use crate::entities::{api_tokens, sessions, sso_flows, tenants, users};
 use crate::scoped_pool::ScopedPool;
-use crate::{Authenticated, StoreError, convert};
+use crate::sso::{FlowRefused, Taken};
+use crate::{Authenticated, StoreError, TenantScope, convert};
 
 /// The lookups that come before anyone is authenticated: resolving a bearer credential, and
 /// the steps of a sign-in. The tenant is only known once the credential or the organisation
@@ -31,6 +35,34 @@ impl SignInAccount {
     /// assertion) has been verified: this is where a sign-in gets its tenant scope.
     pub fn verified(self) -> Authenticated {
         Authenticated::new(self.user, self.tenant)
+    }
+}
+
+/// What a provider's answer finds by its state.
+#[derive(Debug)]
+pub enum FlowLookup {
+    Pending(Box<PendingSso>),
+    /// The sign-in was finished already: the answer is a replay.
+    AlreadyUsed,
+    /// No such sign-in, or it expired.
+    Unknown,
+}
+
+/// A sign-in with the provider whose state came back: its flow is used up, but the provider's
+/// answer is not verified yet.
+#[derive(Debug)]
+pub struct PendingSso {
+    pub flow: SsoFlow,
+    pub tenant: Tenant,
+}
+
+impl PendingSso {
+    /// The tenant's scope for the rest of the sign-in. Call it only once the provider's answer
+    /// (ID token or assertion) has been verified against the tenant's settings: the tenant's
+    /// own identity provider vouches for the user, as a password would.
+    pub fn verified(self) -> (SsoFlow, Tenant, TenantScope) {
+        let scope = TenantScope::new(self.tenant.id);
+        (self.flow, self.tenant, scope)
     }
 }
 
@@ -105,5 +137,102 @@ impl AuthenticationRepo {
             ))),
             _ => Ok(None),
         }
+    }
+
+    /// A tenant's own SSO settings, for the anonymous steps of a sign-in.
+    pub async fn sso_config(&self, tenant: &Tenant) -> Result<Option<SsoConfig>, StoreError> {
+        crate::sso::config(&self.conn, tenant.id).await
+    }
+
+    /// Stores a sign-in that is about to go to `tenant`'s provider.
+    pub async fn begin_sso_flow(
+        &self,
+        tenant: &Tenant,
+        flow: &NewSsoFlow,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), FlowRefused>, StoreError> {
+        crate::sso::insert_flow(&self.conn, tenant.id, flow, now).await
+    }
+
+    /// The sign-in a provider's answer names by its state, used up at once (a second answer with
+    /// the same state finds it used), with its tenant.
+    pub async fn take_sso_flow(
+        &self,
+        state_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<FlowLookup, StoreError> {
+        let flow = match crate::sso::take_flow(&self.conn, state_hash, now).await? {
+            Taken::Flow(flow) => flow,
+            Taken::AlreadyUsed => return Ok(FlowLookup::AlreadyUsed),
+            Taken::Unknown => return Ok(FlowLookup::Unknown),
+        };
+        let Some(tenant) = tenants::Entity::find_by_id(flow.tenant_id.as_uuid()).one(&self.conn).await?
+        else {
+            return Ok(FlowLookup::Unknown);
+        };
+        Ok(FlowLookup::Pending(Box::new(PendingSso { flow, tenant: convert::tenant(tenant)? })))
+    }
+
+    /// Exchanges the one-time code of a finished sign-in for its user, once, within its
+    /// lifetime, and only in the browser that started the sign-in. Returns how they signed in.
+    pub async fn take_sso_handoff(
+        &self,
+        handoff_hash: &str,
+        browser_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SsoProtocol, Authenticated)>, StoreError> {
+        let handoff_deadline = now - chrono::Duration::seconds(HANDOFF_LIFETIME_SECONDS);
+        let Some(row) = sso_flows::Entity::find()
+            .filter(sso_flows::Column::HandoffHash.eq(handoff_hash))
+            .filter(sso_flows::Column::BrowserHash.eq(browser_hash))
+            .filter(sso_flows::Column::Purpose.eq(SsoPurpose::SignIn.as_str()))
+            .filter(sso_flows::Column::HandoffUsedAt.is_null())
+            .filter(sso_flows::Column::ConsumedAt.gt(handoff_deadline))
+            .one(&self.conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let used = sso_flows::Entity::update_many()
+            .col_expr(sso_flows::Column::HandoffUsedAt, Expr::value(now))
+            .filter(sso_flows::Column::Id.eq(row.id))
+            .filter(sso_flows::Column::HandoffUsedAt.is_null())
+            .exec(&self.conn)
+            .await?;
+        let (true, Some(user_id)) = (used.rows_affected == 1, row.handoff_user_id) else {
+            return Ok(None);
+        };
+        let flow = crate::sso::flow(row)?;
+        let user = users::Entity::find_by_id(user_id)
+            .filter(users::Column::TenantId.eq(flow.tenant_id.as_uuid()))
+            .one(&self.conn)
+            .await?;
+        let tenant = tenants::Entity::find_by_id(flow.tenant_id.as_uuid()).one(&self.conn).await?;
+        match (user, tenant) {
+            (Some(user), Some(tenant)) => {
+                Ok(Some((flow.protocol, Authenticated::new(convert::user(user)?, convert::tenant(tenant)?))))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Records a test sign-in that the provider's answer failed: the findings (JSON) under a
+    /// new hand-over code, for the admin who started it.
+    pub async fn record_sso_test_failure(
+        &self,
+        tenant: &Tenant,
+        flow_id: uuid::Uuid,
+        handoff_hash: &str,
+        test_result: String,
+    ) -> Result<(), StoreError> {
+        sso_flows::Entity::update_many()
+            .col_expr(sso_flows::Column::HandoffHash, Expr::value(handoff_hash))
+            .col_expr(sso_flows::Column::TestResult, Expr::value(test_result))
+            .filter(sso_flows::Column::Id.eq(flow_id))
+            .filter(sso_flows::Column::TenantId.eq(tenant.id.as_uuid()))
+            .filter(sso_flows::Column::Purpose.eq(SsoPurpose::Test.as_str()))
+            .exec(&self.conn)
+            .await?;
+        Ok(())
     }
 }

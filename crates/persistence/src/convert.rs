@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use domain::audit::{Actor, AuditEvent, NewAuditEvent};
 use domain::prompt::{Prompt, PromptName, PromptVersion};
 use domain::session::{ApiToken, Session};
+use domain::sso::SsoProtocol;
 use domain::tenant::{Subdomain, Tenant, TenantName, TenantQuota, TenantUsage};
 use domain::user::{Email, User};
 use domain::{ApiTokenId, AuditEventId, PromptId, SessionId, TenantId, UserId};
@@ -72,6 +73,7 @@ pub(crate) fn session(m: sessions::Model) -> Session {
         expires_at: m.expires_at,
         revoked_at: m.revoked_at,
         chain_started_at: m.chain_started_at.unwrap_or(m.created_at),
+        sso_protocol: m.sso_protocol.as_deref().and_then(SsoProtocol::parse),
     }
 }
 

@@ -17,6 +17,7 @@ mod error;
 mod query;
 mod scope;
 mod scoped_pool;
+mod sso;
 mod system;
 mod tenant;
 
@@ -28,11 +29,12 @@ pub struct ClientInfo {
     pub addr: Option<String>,
     pub user_agent: Option<String>,
 }
-pub use authentication::{AuthenticationRepo, SignInAccount};
+pub use authentication::{AuthenticationRepo, FlowLookup, PendingSso, SignInAccount};
 pub use error::StoreError;
 pub use query::{AuditFilter, Page, UserFilter};
 pub use scope::{Authenticated, SystemAccess, TenantScope};
 pub use scoped_pool::ScopedPool;
+pub use sso::FlowRefused;
 pub use system::SystemRepo;
 pub use tenant::{
     DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, PromptChange, PromptFilter, RunTotals, RunViewer,

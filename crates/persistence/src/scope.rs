@@ -15,7 +15,7 @@ use sea_orm::{DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
 
 use crate::entities::{
     ai_connections, ai_policies, api_tokens, audit_events, config, prompt_runs, prompt_versions, prompts,
-    sessions, tenants, users,
+    sessions, sso_assertions, sso_configs, sso_flows, tenants, users,
 };
 
 /// Proof that the caller acts inside one tenant.
@@ -78,7 +78,10 @@ tenant_owned!(
     ai_connections,
     ai_policies,
     config,
-    audit_events
+    audit_events,
+    sso_configs,
+    sso_flows,
+    sso_assertions
 );
 
 /// A tenant owns its own row.

@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use domain::audit::{AuditEvent, NewAuditEvent};
-use domain::session::{ApiToken, NewApiToken, Session};
+use domain::session::{ApiToken, NewApiToken, Session, SessionChain};
+use domain::sso::SsoProtocol;
 use domain::tenant::Tenant;
 use domain::user::{Email, NewUser, Role, User};
 use domain::wire::Analytics;
@@ -19,6 +20,7 @@ use crate::{ClientInfo, StoreError, TenantScope, convert};
 
 mod ai;
 mod library;
+mod sso;
 
 pub(crate) use ai::expire_run_outputs;
 pub use ai::{DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, RunTotals, RunViewer};
@@ -292,22 +294,25 @@ impl<C: ConnectionTrait> TenantRepo<C> {
     }
 
     /// Opens a session for a user of this tenant: a sign-in, which begins a new chain.
+    /// `sso_protocol` names the identity provider's protocol for a single sign-on.
     pub async fn create_session(
         &self,
         user_id: UserId,
         expires_at: DateTime<Utc>,
+        sso_protocol: Option<SsoProtocol>,
         client: &ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<Session, StoreError> {
-        self.create_session_in_chain(user_id, expires_at, now, client, now).await
+        let chain = SessionChain { started_at: now, sso_protocol };
+        self.create_session_in_chain(user_id, expires_at, chain, client, now).await
     }
 
-    /// Opens a session continuing a chain of refreshes that began at `chain_started_at`.
+    /// Opens a session continuing a chain of refreshes (its sign-in's time and kind).
     pub async fn create_session_in_chain(
         &self,
         user_id: UserId,
         expires_at: DateTime<Utc>,
-        chain_started_at: DateTime<Utc>,
+        chain: SessionChain,
         client: &ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<Session, StoreError> {
@@ -320,7 +325,8 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             revoked_at: Set(None),
             client_addr: Set(client.addr.clone()),
             user_agent: Set(client.user_agent.clone()),
-            chain_started_at: Set(Some(chain_started_at)),
+            chain_started_at: Set(Some(chain.started_at)),
+            sso_protocol: Set(chain.sso_protocol.map(|p| p.as_str().to_owned())),
         };
         Ok(convert::session(row.insert(&self.conn).await?))
     }

@@ -25,7 +25,8 @@ tasks:
              endpoint's added latency and streaming memory) and print the ratios they are
              judged by
   screenshots  refresh docs/screenshots by running the browser tests
-  peers      build/fetch the real peers the tests use (llama-server, model)";
+  peers      build/fetch the real peers the tests use (llama-server and its model; the OpenID
+             provider and SAML IdP from npm)";
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// cargo-deny, installed once into ~/.cargo/bin from crates.io.
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
         "openapi" => openapi(),
         "bench" => bench(),
         "screenshots" => screenshots(),
-        "peers" => peers::ensure_llama_server(),
+        "peers" => peers::ensure_llama_server().and_then(|()| peers::ensure_sso_peers()),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result {
+    ensure_native_libraries()?;
     frontend()?;
     let root = workspace_root();
     let mut server = cargo();
@@ -75,7 +77,9 @@ fn test() -> Result {
     let started = Instant::now();
     ensure_postgres()?;
     ensure_chromium()?;
+    ensure_native_libraries()?;
     peers::ensure_llama_server()?;
+    peers::ensure_sso_peers()?;
     step("checking formatting");
     exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
     peers::validate_openapi(&workspace_root().join("openapi/openapi.json"))?;
@@ -107,6 +111,7 @@ fn test() -> Result {
 
 /// schemathesis over the whole API as three kinds of caller, against the debug server binary.
 fn fuzz() -> Result {
+    ensure_native_libraries()?;
     let st = peers::schemathesis()?;
     exec(cargo().args(["build", "-p", "api", "--bin", "prompt-manager"]))?;
     fuzz::run(&fuzz::server_binary(&target_dir()), &st)
@@ -115,6 +120,8 @@ fn fuzz() -> Result {
 /// Runs the browser tests against a fresh build, saving their screenshots in `docs/screenshots`.
 fn screenshots() -> Result {
     ensure_chromium()?;
+    ensure_native_libraries()?;
+    peers::ensure_sso_peers()?;
     frontend()?;
     exec(cargo().args(["build", "-p", "api"]))?;
     let dir = workspace_root().join("docs/screenshots");
@@ -159,6 +166,7 @@ fn frontend() -> Result<PathBuf> {
 /// Benchmarks, then the ratios that matter, from criterion's estimates of this run.
 fn bench() -> Result {
     ensure_postgres()?;
+    ensure_native_libraries()?;
     peers::ensure_llama_server()?;
     // The library load test drives the server with a real HTTP load generator.
     ensure_packages(&["/usr/bin/wrk"], &["wrk"])?;
@@ -246,6 +254,7 @@ fn bench() -> Result {
 }
 
 fn openapi() -> Result {
+    ensure_native_libraries()?;
     let output =
         cargo().args(["run", "--quiet", "-p", "api", "--bin", "prompt-manager", "--", "openapi"]).output();
     let output = output.map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -284,6 +293,23 @@ fn ensure_cargo_deny() -> Result {
         exec(cargo().args(["install", "--locked", "cargo-deny", "--version", CARGO_DENY]))?;
     }
     Ok(())
+}
+
+/// The C libraries the server links for SAML signatures (libxml2, xmlsec with OpenSSL) and what
+/// their bindings are generated with (libclang, pkg-config), from Debian's packages. Debian 12
+/// ships libclang under llvm-14.
+fn ensure_native_libraries() -> Result {
+    ensure_packages(
+        &[
+            "/usr/include/xmlsec1/xmlsec/xmlsec.h",
+            "/usr/lib/x86_64-linux-gnu/libxmlsec1-openssl.so",
+            "/usr/include/libxml2/libxml/parser.h",
+            "/usr/include/openssl/ssl.h",
+            "/usr/lib/llvm-14/lib/libclang.so",
+            "/usr/bin/pkg-config",
+        ],
+        &["libxml2-dev", "libxmlsec1-dev", "libxmlsec1-openssl", "libssl-dev", "libclang-dev", "pkg-config"],
+    )
 }
 
 /// Headless Chromium and ChromeDriver for the browser tests, from Debian's packages.

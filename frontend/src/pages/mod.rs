@@ -9,6 +9,8 @@ pub mod history;
 pub mod library;
 pub mod login;
 pub mod profile;
+pub mod sso_settings;
+pub mod sso_sign_in;
 pub mod tenants;
 pub mod tokens;
 pub mod transfer;

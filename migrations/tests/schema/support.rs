@@ -20,6 +20,10 @@ pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/
 /// The migration before the tenant keys: `Migrator::up(db, Some(BEFORE_TENANT_KEYS))`.
 pub const BEFORE_TENANT_KEYS: u32 = 9;
 
+/// The migrations the tenant-key tests are about: the tenant keys and row-level security (later
+/// migrations add tables and constraints of their own).
+pub const TENANT_KEYS_STEPS: u32 = 2;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Sqlite,
@@ -659,4 +663,52 @@ impl Drop for DropDatabase {
             eprintln!("warning: could not drop test database {}", self.name);
         }
     }
+}
+
+/// Rows of the single sign-on tables (migration 000012): settings, a sign-in in progress and a
+/// used SAML assertion of `tenant`.
+pub async fn seed_sso<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
+    let text = |s: &str| -> Value { s.into() };
+    insert(
+        db,
+        "sso_configs",
+        &[
+            ("tenant_id", tenant.id.into()),
+            ("protocol", text("oidc")),
+            ("enabled", true.into()),
+            ("allowed_domains", text("[]")),
+            ("default_role", text("user")),
+            ("role_rules", text("[]")),
+            ("create_users", false.into()),
+            ("password_sign_in", true.into()),
+        ],
+        &["created_at", "updated_at"],
+    )
+    .await
+    .expect("insert SSO settings");
+    let flow = Uuid::now_v7();
+    insert(
+        db,
+        "sso_flows",
+        &[
+            ("id", flow.into()),
+            ("tenant_id", tenant.id.into()),
+            ("state_hash", flow.to_string().into()),
+            ("browser_hash", text("b")),
+            ("purpose", text("sign_in")),
+            ("protocol", text("oidc")),
+            ("handoff_user_id", tenant.user.into()),
+        ],
+        &["created_at", "expires_at"],
+    )
+    .await
+    .expect("insert a sign-in in progress");
+    insert(
+        db,
+        "sso_assertions",
+        &[("tenant_id", tenant.id.into()), ("assertion_id", flow.to_string().into())],
+        &["expires_at"],
+    )
+    .await
+    .expect("insert a used assertion");
 }

@@ -236,9 +236,9 @@ async fn existing_rows_survive_the_migration(kind: Kind) {
     let before = snapshot(&db).await;
     assert_eq!(applied_migrations(&db).await, i64::from(BEFORE_TENANT_KEYS));
 
-    db.migrate(None).await.expect("migrate a database that holds rows");
+    db.migrate(Some(TENANT_KEYS_STEPS)).await.expect("migrate a database that holds rows");
 
-    assert_eq!(applied_migrations(&db).await, Migrator::migrations().len() as i64);
+    assert_eq!(applied_migrations(&db).await, i64::from(BEFORE_TENANT_KEYS + TENANT_KEYS_STEPS));
     assert_eq!(snapshot(&db).await, before);
     let title = db.query("SELECT title FROM prompts WHERE id = ?", vec![prompt.into()]).await;
     assert_eq!(title[0].try_get_by_index::<String>(0).unwrap(), "second title");
@@ -256,7 +256,8 @@ async fn inconsistent_rows_stop_the_migration(kind: Kind) {
     let stray = Uuid::now_v7();
     insert_session(&db.conn, a.id, stray, b.user).await.unwrap();
 
-    let err = db.migrate(None).await.expect_err("a cross-tenant row must stop the migration");
+    let err =
+        db.migrate(Some(TENANT_KEYS_STEPS)).await.expect_err("a cross-tenant row must stop the migration");
     match kind {
         Kind::Sqlite => assert!(err.to_string().contains("another tenant's row"), "{err}"),
         Kind::Postgres => assert!(err.to_string().contains("fk_sessions_tenant_user_id"), "{err}"),
@@ -267,7 +268,7 @@ async fn inconsistent_rows_stop_the_migration(kind: Kind) {
     assert_eq!(db.count("sessions").await, 3);
 
     db.exec("DELETE FROM sessions WHERE id = ?", vec![stray.into()]).await.unwrap();
-    db.migrate(None).await.expect("migrate once the rows are consistent");
+    db.migrate(Some(TENANT_KEYS_STEPS)).await.expect("migrate once the rows are consistent");
     assert_eq!(constraint_names(&db).await.len(), 15);
 }
 
@@ -370,7 +371,7 @@ async fn deletes_keep_their_actions(kind: Kind) {
 }
 
 async fn migrations_roll_back_and_reapply(kind: Kind) {
-    let db = TestDb::new(kind, None).await;
+    let db = TestDb::new(kind, Some(BEFORE_TENANT_KEYS + TENANT_KEYS_STEPS)).await;
     let (a, b) = (seed_tenant(&db.conn, "a").await, seed_tenant(&db.conn, "b").await);
     assert_eq!(constraint_names(&db).await.len(), 15);
 
@@ -381,7 +382,7 @@ async fn migrations_roll_back_and_reapply(kind: Kind) {
     insert_session(&db.conn, a.id, stray, b.user).await.expect("no tenant keys once rolled back");
     db.exec("DELETE FROM sessions WHERE id = ?", vec![stray.into()]).await.unwrap();
 
-    db.migrate(None).await.expect("migrate again");
+    db.migrate(Some(TENANT_KEYS_STEPS)).await.expect("migrate again");
     assert_eq!(constraint_names(&db).await.len(), 15);
     assert!(is_foreign_key_violation(
         &insert_session(&db.conn, a.id, Uuid::now_v7(), b.user).await.expect_err("tenant keys again")
@@ -423,7 +424,7 @@ async fn sqlite_schema(db: &TestDb) -> BTreeMap<(String, String), Option<String>
 async fn sqlite_rebuild_keeps_every_index_and_trigger() {
     let db = TestDb::new(Kind::Sqlite, Some(BEFORE_TENANT_KEYS)).await;
     let before = sqlite_schema(&db).await;
-    db.migrate(None).await.unwrap();
+    db.migrate(Some(TENANT_KEYS_STEPS)).await.unwrap();
     let after = sqlite_schema(&db).await;
 
     for ((kind, name), sql) in &before {
@@ -504,7 +505,7 @@ async fn sqlite_search_survives_the_rebuild() {
     index_prompt(&db.conn, a.id, a.prompt, "a-prompt", "walrus", "tusks").await;
     assert_eq!(search(&db, a.id, "walrus").await, BTreeSet::from([a.prompt]));
 
-    db.migrate(None).await.unwrap();
+    db.migrate(Some(TENANT_KEYS_STEPS)).await.unwrap();
     assert_eq!(search(&db, a.id, "walrus").await, BTreeSet::from([a.prompt]), "indexed before the rebuild");
 
     // A new prompt gets its search row from the recreated insert trigger.

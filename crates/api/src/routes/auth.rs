@@ -10,11 +10,12 @@ use auth::session_token::SessionClaims;
 use chrono::Utc;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
 use domain::session::Session;
+use domain::sso::SsoProtocol;
 use domain::tenant::{Subdomain, Tenant};
 use domain::user::{Email, User, check_new_password, normalize_name};
 use domain::wire::{
-    ChangePasswordRequest, ErrorCode, FieldError, LoginRequest, MeResponse, Problem, SessionResponse,
-    UpdateProfileRequest,
+    ChangePasswordRequest, ErrorCode, FieldError, LoginRequest, LogoutResponse, MeResponse, Problem,
+    SessionResponse, UpdateProfileRequest,
 };
 use persistence::{Authenticated, AuthenticationRepo, SignInAccount, TenantRepo};
 
@@ -129,6 +130,21 @@ pub async fn login(
         ));
     };
 
+    // Checked only once the password is right, so the answer tells nobody else anything.
+    let provider =
+        state.sso.provider(&signed_in.tenant, sign_in(&state).sso_config(&signed_in.tenant).await?);
+    if let Ok(Some(provider)) = provider
+        && provider.enabled
+        && !provider.policy.allows_password(signed_in.user.role)
+    {
+        let details = serde_json::json!({ "email": email.as_str(), "reason": "password_sign_in_disabled" });
+        let event = audit(AuditAction::LoginFailed, Some(signed_in.user.id.to_string()), details);
+        sign_in(&state).record_audit(Some(&signed_in.tenant), event).await?;
+        return Err(ApiError::new(
+            ErrorCode::PasswordSignInDisabled,
+            "Your organisation signs in with single sign-on; use \"Sign in with single sign-on\".",
+        ));
+    }
     state.login_throttle.record_success(&throttle_key, &addr);
     let new_hash = match verification {
         Verification::Valid { needs_rehash: true } => {
@@ -151,16 +167,18 @@ pub async fn login(
     let user = User { last_login_at: Some(now), ..user };
     let event = audit(AuditAction::LoginSucceeded, Some(user.id.to_string()), serde_json::json!({}));
     repo.record_audit(NewAuditEvent { actor: Actor::User(user.id), ..event }).await?;
-    let session = issue_session(&state, &req, &repo, &tenant, &user).await?;
+    let session = issue_session(&state, &req, &repo, &tenant, &user, None).await?;
     Ok(HttpResponse::Ok().json(session))
 }
 
-/// Ends the current session at once.
+/// Ends the current session at once. For a session signed in through the organisation's
+/// OpenID Connect provider, the answer carries the provider's sign-out page (when it publishes
+/// one), so the browser can end the provider's session too.
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Signed out"),
+        (status = 200, description = "Signed out", body = LogoutResponse),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -169,15 +187,24 @@ pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
     principal: Principal,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<web::Json<LogoutResponse>, ApiError> {
     let now = Utc::now();
     let repo = state.db.tenant(principal.scope());
-    if let Some(session) = principal.session_id() {
-        repo.revoke_session(session, now).await?;
+    let mut signed_in_with = None;
+    if let Some(id) = principal.session_id() {
+        signed_in_with = repo.session(id).await?.and_then(|s| s.sso_protocol);
+        repo.revoke_session(id, now).await?;
     }
     repo.record_audit(self_event(&state, &req, &principal, AuditAction::Logout, serde_json::json!({}), now))
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let end_session_url = match signed_in_with {
+        Some(_) => match state.sso.provider(&principal.tenant, repo.sso_config().await?) {
+            Ok(Some(provider)) => state.sso.end_session_url(&provider).await,
+            _ => None,
+        },
+        None => None,
+    };
+    Ok(web::Json(LogoutResponse { end_session_url }))
 }
 
 /// Replaces the current session with a new one; the old token stops working.
@@ -218,9 +245,8 @@ pub async fn refresh(
         return Err(ended());
     }
     let client = client::info(&req, &state.trusted_proxies);
-    let session = repo
-        .create_session_in_chain(principal.user.id, expires_at, old.chain_started_at, &client, now)
-        .await?;
+    let session =
+        repo.create_session_in_chain(principal.user.id, expires_at, old.chain(), &client, now).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(sign_session(&state, &principal.tenant, &principal.user, &session)?))
 }
@@ -341,17 +367,19 @@ pub async fn change_password(
 }
 
 /// Opens a session (the start of a chain of refreshes) and signs its token.
-async fn issue_session(
+/// Opens a session for a verified sign-in (`sso_protocol` for one through the identity provider).
+pub(crate) async fn issue_session(
     state: &AppState,
     req: &HttpRequest,
     repo: &TenantRepo,
     tenant: &Tenant,
     user: &User,
+    sso_protocol: Option<SsoProtocol>,
 ) -> Result<SessionResponse, ApiError> {
     let now = Utc::now();
     let expires_at = state.session_lifetimes.expiry(now, now);
     let client = client::info(req, &state.trusted_proxies);
-    let session = repo.create_session(user.id, expires_at, &client, now).await?;
+    let session = repo.create_session(user.id, expires_at, sso_protocol, &client, now).await?;
     sign_session(state, tenant, user, &session)
 }
 
@@ -394,8 +422,9 @@ pub fn self_event(
     }
 }
 
-/// The lookups of a sign-in, before anyone is authenticated (allowed here and in `access`).
+/// The lookups of a sign-in, before anyone is authenticated (allowed here and in `access`; the
+/// single sign-on routes use this one).
 #[allow(clippy::disallowed_methods)]
-fn sign_in(state: &AppState) -> AuthenticationRepo {
+pub(crate) fn sign_in(state: &AppState) -> AuthenticationRepo {
     state.db.authentication()
 }

@@ -138,7 +138,8 @@ async fn logout_ends_the_session_at_once(backend: Backend) {
     let token = app.token_for("acme", "alice@acme.test", "correct horse").await;
 
     let response = app.call(Method::POST, "/api/v1/auth/logout", Some(&token), None).await;
-    assert_eq!(response.status(), 204);
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_of(response).await["end_session_url"], serde_json::Value::Null, "a password session");
     let after = app.get_as("/api/v1/auth/me", &token).await;
     assert_eq!(after.headers()["www-authenticate"], "Bearer");
     expect_problem(after, 401, "unauthorized").await;

@@ -6,6 +6,7 @@ use auth::session_token::{SessionClaims, SessionTokens};
 use chrono::{DateTime, Duration, Utc};
 use domain::Secret;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::session::SessionChain;
 use domain::tenant::Tenant;
 use domain::user::{Role, User};
 use persistence::ClientInfo;
@@ -104,7 +105,13 @@ async fn session_in_chain(
     let now = Utc::now();
     let repo = app.db.database().tenant(scope_of(tenant));
     let session = repo
-        .create_session_in_chain(user.id, expires_at, chain_started_at, &ClientInfo::default(), now)
+        .create_session_in_chain(
+            user.id,
+            expires_at,
+            SessionChain { started_at: chain_started_at, sso_protocol: None },
+            &ClientInfo::default(),
+            now,
+        )
         .await
         .unwrap();
     let claims = SessionClaims::new(user.id, tenant.id, user.role, session.id, now, expires_at);

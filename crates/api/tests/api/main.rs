@@ -17,3 +17,5 @@ mod llama;
 mod prompts;
 mod provider;
 mod rate_limit;
+mod sso;
+mod sso_peers;

@@ -162,7 +162,7 @@ impl TestApp {
         let now = Utc::now();
         let expires = now + chrono::Duration::hours(1);
         let repo = self.db.database().tenant(scope_of(tenant));
-        let session = repo.create_session(user.id, expires, &ClientInfo::default(), now).await.unwrap();
+        let session = repo.create_session(user.id, expires, None, &ClientInfo::default(), now).await.unwrap();
         let claims = SessionClaims::new(user.id, tenant.id, user.role, session.id, now, expires);
         SessionTokens::new(&Secret::new(TEST_SECRET_KEY.to_owned())).unwrap().sign(&claims).unwrap()
     }

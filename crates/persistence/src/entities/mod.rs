@@ -10,5 +10,8 @@ pub(crate) mod prompt_runs;
 pub(crate) mod prompt_versions;
 pub(crate) mod prompts;
 pub(crate) mod sessions;
+pub(crate) mod sso_assertions;
+pub(crate) mod sso_configs;
+pub(crate) mod sso_flows;
 pub(crate) mod tenants;
 pub(crate) mod users;

@@ -15,6 +15,8 @@ pub struct Model {
     /// When the chain of refreshes this session belongs to began (the sign-in). `None` only
     /// for rows from before migration 000006 that the migration has not backfilled.
     pub chain_started_at: Option<DateTimeUtc>,
+    /// `oidc` or `saml` when signed in through the tenant's identity provider.
+    pub sso_protocol: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
