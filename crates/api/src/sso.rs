@@ -599,7 +599,7 @@ pub async fn complete(
             tested_at: now,
         };
         let json = serde_json::to_string(&result).map_err(|e| ApiError::internal(&e))?;
-        repo.finish_sso_flow(flow.id, &handoff_hash, None, Some(json)).await?;
+        repo.finish_sso_flow(flow.id, &handoff_hash, None, Some(json), now).await?;
         let actor = flow.started_by.map_or(Actor::System, Actor::User);
         let details = json!({ "protocol": flow.protocol, "outcome": result.outcome });
         repo.record_audit(NewAuditEvent {
@@ -690,7 +690,7 @@ pub async fn complete(
         details,
     ))
     .await?;
-    repo.finish_sso_flow(flow.id, &handoff_hash, Some(user.id), None).await?;
+    repo.finish_sso_flow(flow.id, &handoff_hash, Some(user.id), None, now).await?;
     tx.commit().await?;
     Ok(Landing { purpose: SsoPurpose::SignIn, handoff })
 }

@@ -1,7 +1,9 @@
 use chrono::{DateTime, Utc};
 use domain::audit::NewAuditEvent;
 use domain::session::{ApiToken, Session};
-use domain::sso::{HANDOFF_LIFETIME_SECONDS, NewSsoFlow, SsoConfig, SsoFlow, SsoProtocol, SsoPurpose};
+use domain::sso::{
+    FLOW_LIFETIME_MINUTES, HANDOFF_LIFETIME_SECONDS, NewSsoFlow, SsoConfig, SsoFlow, SsoProtocol, SsoPurpose,
+};
 use domain::tenant::{Subdomain, Tenant};
 use domain::user::{Email, User};
 use domain::{Secret, SessionId};
@@ -224,10 +226,13 @@ impl AuthenticationRepo {
         flow_id: uuid::Uuid,
         handoff_hash: &str,
         test_result: String,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let expires_at = now + chrono::Duration::minutes(FLOW_LIFETIME_MINUTES);
         sso_flows::Entity::update_many()
             .col_expr(sso_flows::Column::HandoffHash, Expr::value(handoff_hash))
             .col_expr(sso_flows::Column::TestResult, Expr::value(test_result))
+            .col_expr(sso_flows::Column::ExpiresAt, Expr::value(expires_at))
             .filter(sso_flows::Column::Id.eq(flow_id))
             .filter(sso_flows::Column::TenantId.eq(tenant.id.as_uuid()))
             .filter(sso_flows::Column::Purpose.eq(SsoPurpose::Test.as_str()))

@@ -119,7 +119,7 @@ pub async fn start_sign_in(
     let tenant = tenant.into_inner();
     // The flow's cookie must live where the provider sends the browser back.
     let origin = state.sso.origin();
-    if !same_origin(&req, origin) {
+    if !on_origin_host(&req, origin) {
         return redirect(&format!("{origin}{}", req.uri()), 302);
     }
     let now = Utc::now();
@@ -362,7 +362,7 @@ async fn record_failed_test(
     let stored = async {
         let json = serde_json::to_string(&result).map_err(|e| ApiError::internal(&e))?;
         let gate = sign_in(state);
-        gate.record_sso_test_failure(tenant, flow.id, &auth::sso::stored_form(handoff.expose()), json)
+        gate.record_sso_test_failure(tenant, flow.id, &auth::sso::stored_form(handoff.expose()), json, now)
             .await?;
         Ok::<_, ApiError>(())
     };
@@ -547,6 +547,16 @@ pub async fn start_test(
     req: HttpRequest,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
+    // The test's cookie is set on this host; the provider sends the browser back to the origin.
+    if !on_origin_host(&req, state.sso.origin()) {
+        return Err(ApiError::new(
+            ErrorCode::SsoNotConfigured,
+            format!(
+                "Open the web app at {} to test single sign-on (SSO_REDIRECT_URI's address).",
+                state.sso.origin()
+            ),
+        ));
+    }
     let now = Utc::now();
     let repo = state.db.tenant(principal.scope());
     let provider =
@@ -880,7 +890,9 @@ fn error_page(err: &ApiError) -> HttpResponse {
     redirect(&format!("{ERROR_PAGE}?code={}", code.name()), 303)
 }
 
-fn same_origin(req: &HttpRequest, origin: &str) -> bool {
-    let info = req.connection_info();
-    origin == format!("{}://{}", info.scheme(), info.host())
+/// Whether the request came to the host of the flow's origin. Only the host counts: a proxy
+/// that terminates TLS without saying so must not send the browser round in circles.
+fn on_origin_host(req: &HttpRequest, origin: &str) -> bool {
+    let host = origin.split_once("://").map_or(origin, |(_, host)| host);
+    req.connection_info().host().eq_ignore_ascii_case(host)
 }

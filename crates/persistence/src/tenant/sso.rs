@@ -1,9 +1,10 @@
 //! One tenant's single sign-on: its settings (managed by its admins), users' links to their
 //! provider subject, test sign-ins, and the SAML assertions already used.
 
+use chrono::Duration;
 use chrono::{DateTime, Utc};
 use domain::UserId;
-use domain::sso::{NewSsoFlow, SsoConfig};
+use domain::sso::{FLOW_LIFETIME_MINUTES, NewSsoFlow, SsoConfig};
 use domain::user::{Email, Role, User};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -118,16 +119,22 @@ impl<C: ConnectionTrait> TenantRepo<C> {
     }
 
     /// Records the outcome of a verified provider answer on its flow: the hash of the one-time
-    /// code handed to the browser, and the user signed in or the test's findings (JSON).
+    /// code handed to the browser, and the user signed in or the test's findings (JSON). The
+    /// flow then lasts another [`FLOW_LIFETIME_MINUTES`], so its code outlives it being swept.
     pub async fn finish_sso_flow(
         &self,
         flow_id: uuid::Uuid,
         handoff_hash: &str,
         user: Option<UserId>,
         test_result: Option<String>,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.scope
             .update::<sso_flows::Entity>()
+            .col_expr(
+                sso_flows::Column::ExpiresAt,
+                Expr::value(now + Duration::minutes(FLOW_LIFETIME_MINUTES)),
+            )
             .col_expr(sso_flows::Column::HandoffHash, Expr::value(handoff_hash))
             .col_expr(sso_flows::Column::HandoffUserId, Expr::value(user.map(|u| u.as_uuid())))
             .col_expr(sso_flows::Column::TestResult, Expr::value(test_result))
