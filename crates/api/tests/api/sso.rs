@@ -612,3 +612,40 @@ async fn a_saml_response_posted_from_another_browser_signs_nobody_in() {
     let form = world.to_idp_and_back(&browser()).await;
     assert_eq!(world.post(&browser(), &form).await, Err("sso_invalid_state".into()));
 }
+
+#[tokio::test]
+async fn the_server_wide_sso_variables_sign_in_users_of_tenants_without_settings() {
+    // The provider's issuer must be known before the server starts, and the server's address
+    // before the provider knows its redirect URI: start the provider, then register the client.
+    let mut idp = OidcProvider::start(OidcOptions::default()).await;
+    // `Spawn` takes static strings.
+    let issuer = Box::leak(idp.issuer().into_boxed_str());
+    let app = spawn(Spawn {
+        backend: Backend::Sqlite,
+        vars: vec![
+            ("SSO_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("SSO_ENABLED", "true"),
+            ("SSO_CLIENT_ID", CLIENT_ID),
+            ("SSO_CLIENT_SECRET", CLIENT_SECRET),
+            ("SSO_AUTHORITY", issuer),
+            ("SSO_ALLOWED_DOMAINS", "acme.test"),
+            ("SSO_CREATE_USERS", "true"),
+        ],
+        ..Spawn::default()
+    })
+    .await;
+    let origin = app.address.replace("127.0.0.1", "localhost");
+    idp.restart_with(provider_options(&origin, vec![ann()])).await;
+    let tenant = app.tenant("acme").await;
+    let admin = app.user(&tenant, "admin@acme.test", Role::Admin, ADMIN_PASSWORD).await;
+    let admin_token = app.session_token(&tenant, &admin).await;
+    let view: Value = app.get_as("/api/v1/sso", &admin_token).await.json().await.unwrap();
+    assert_eq!(view["source"], "system_default");
+    assert_eq!(view["client_secret"], Value::Null, "the server's secret is not the tenant's to see");
+    let options: Value = app.get("/api/v1/auth/sso?tenant=acme").await.json().await.unwrap();
+    assert_eq!(options["sign_in_url"], format!("{origin}/auth/sso/acme"));
+
+    let world = OidcWorld { app, origin, idp, tenant, admin_token };
+    let session = world.sign_in("ann@acme.test").await;
+    assert_eq!(session["user"]["role"], "user", "SSO_DEFAULT_ROLE's default; no mapping server-wide");
+}
