@@ -535,12 +535,8 @@ fn SettingsForm(
                         <select id="sso-default-role" data-testid="sso-default-role"
                             aria-describedby="sso-default-role-hint sso-default-role-error" aria-invalid=invalid(failure, "default_role")
                             prop:value=move || fields.default_role.get().as_str()
-                            on:change=move |ev| {
-                                if let Ok(role) = event_target_value(&ev).parse::<Role>() {
-                                    fields.default_role.set(role);
-                                }
-                            }>
-                            {ROLES.iter().map(|(r, label)| view! { <option value=r.as_str() selected=move || fields.default_role.get() == *r>{*label}</option> }).collect_view()}
+                            on:change=choose_role(fields.default_role)>
+                            {role_options(fields.default_role)}
                         </select>
                         <p class="hint" id="sso-default-role-hint">"For accounts created at sign-in, and for everyone when roles come from the provider."</p>
                         <FieldMessage failure field="default_role" id="sso-default-role-error"/>
@@ -650,6 +646,23 @@ fn SettingsForm(
     }
 }
 
+/// The options of a role `<select>` bound to `role`.
+fn role_options(role: RwSignal<Role>) -> impl IntoView {
+    ROLES
+        .iter()
+        .map(|(r, label)| view! { <option value=r.as_str() selected=move || role.get_untracked() == *r>{*label}</option> })
+        .collect_view()
+}
+
+/// A role `<select>`'s change handler: sets `role` to the chosen one.
+fn choose_role(role: RwSignal<Role>) -> impl Fn(leptos::ev::Event) + Copy + 'static {
+    move |ev| {
+        if let Ok(chosen) = event_target_value(&ev).parse::<Role>() {
+            role.set(chosen);
+        }
+    }
+}
+
 #[component]
 fn RuleRowView(row: RuleRow, on_remove: impl Fn(u32) + Copy + Send + Sync + 'static) -> impl IntoView {
     let k = row.key;
@@ -666,12 +679,8 @@ fn RuleRowView(row: RuleRow, on_remove: impl Fn(u32) + Copy + Send + Sync + 'sta
                 </label>
                 <select id=format!("sso-role-rule-role-{k}") data-testid="sso-role-rule-role"
                     prop:value=move || row.role.get().as_str()
-                    on:change=move |ev| {
-                        if let Ok(role) = event_target_value(&ev).parse::<Role>() {
-                            row.role.set(role);
-                        }
-                    }>
-                    {ROLES.iter().map(|(r, label)| view! { <option value=r.as_str() selected=move || row.role.get_untracked() == *r>{*label}</option> }).collect_view()}
+                    on:change=choose_role(row.role)>
+                    {role_options(row.role)}
                 </select>
             </td>
             <td>

@@ -131,16 +131,15 @@ impl OidcWorld {
     }
 
     async fn audit_details(&self, action: &str) -> Vec<Value> {
-        let events = self
-            .app
-            .db
-            .database()
-            .tenant(persistence::testing::scope_of(&self.tenant))
-            .list_audit(500)
-            .await
-            .unwrap();
-        events.into_iter().filter(|e| e.action.as_str() == action).map(|e| e.details).collect()
+        audit_details(&self.app, &self.tenant, action).await
     }
+}
+
+/// The details of the tenant's audit events of `action`, newest first.
+async fn audit_details(app: &TestApp, tenant: &Tenant, action: &str) -> Vec<Value> {
+    let repo = app.db.database().tenant(persistence::testing::scope_of(tenant));
+    let events = repo.list_audit(500).await.unwrap();
+    events.into_iter().filter(|e| e.action.as_str() == action).map(|e| e.details).collect()
 }
 
 fn location(response: &reqwest::Response) -> String {
@@ -529,19 +528,8 @@ impl SamlWorld {
     }
 
     async fn failure_reasons(&self) -> Vec<Value> {
-        let events = self
-            .app
-            .db
-            .database()
-            .tenant(persistence::testing::scope_of(&self.tenant))
-            .list_audit(500)
-            .await
-            .unwrap();
-        events
-            .into_iter()
-            .filter(|e| e.action.as_str() == "auth.login_failed")
-            .map(|e| e.details["reason"].clone())
-            .collect()
+        let failures = audit_details(&self.app, &self.tenant, "auth.login_failed").await;
+        failures.iter().map(|d| d["reason"].clone()).collect()
     }
 }
 
