@@ -33,6 +33,8 @@ use crate::state::AppState;
 
 /// How long a provider's discovery document, keys and SAML metadata are reused.
 const METADATA_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a failed metadata fetch is answered from memory.
+const FAILURE_TTL: Duration = Duration::from_secs(30);
 /// Providers whose metadata is kept at once (each tenant may have its own).
 const METADATA_CACHE_ENTRIES: u64 = 1_000;
 /// The largest SAML metadata document fetched or accepted (ADFS federation metadata is ~50 KB).
@@ -114,6 +116,8 @@ pub struct SsoRuntime {
     origin: String,
     oidc_metadata: moka::sync::Cache<String, Arc<ProviderMetadata>>,
     saml_metadata: moka::sync::Cache<String, Arc<IdpMetadata>>,
+    /// Metadata URLs whose last fetch failed, with the failure, for [`FAILURE_TTL`].
+    failed_fetches: moka::sync::Cache<String, SsoFailure>,
 }
 
 impl SsoRuntime {
@@ -138,6 +142,10 @@ impl SsoRuntime {
             origin,
             oidc_metadata: metadata_cache(),
             saml_metadata: metadata_cache(),
+            failed_fetches: moka::sync::Cache::builder()
+                .max_capacity(METADATA_CACHE_ENTRIES)
+                .time_to_live(FAILURE_TTL)
+                .build(),
         })
     }
 
@@ -252,8 +260,12 @@ impl SsoRuntime {
         let metadata = match self.oidc_metadata.get(issuer) {
             Some(metadata) if !fresh => metadata,
             _ => {
-                let metadata =
-                    Arc::new(oidc::discover(&self.http, issuer, self.allow_private_networks()).await?);
+                let discovered = self
+                    .remembering_failure(issuer, async {
+                        Ok(oidc::discover(&self.http, issuer, self.allow_private_networks()).await?)
+                    })
+                    .await?;
+                let metadata = Arc::new(discovered);
                 self.oidc_metadata.insert(issuer.to_owned(), metadata.clone());
                 metadata
             }
@@ -275,10 +287,30 @@ impl SsoRuntime {
         if let Some(idp) = self.saml_metadata.get(url) {
             return Ok(idp);
         }
-        let xml = self.fetch_metadata(url).await?;
-        let idp = Arc::new(IdpMetadata::parse(&xml)?);
+        let parsed = self
+            .remembering_failure(url, async { Ok(IdpMetadata::parse(&self.fetch_metadata(url).await?)?) })
+            .await?;
+        let idp = Arc::new(parsed);
         self.saml_metadata.insert(url.to_owned(), idp.clone());
         Ok(idp)
+    }
+
+    /// Runs a fetch of `url`'s metadata, unless it failed within [`FAILURE_TTL`]: then that
+    /// failure again. Anyone may start a sign-in, so a provider that is down must not turn each
+    /// attempt into another outbound call.
+    async fn remembering_failure<T>(
+        &self,
+        url: &str,
+        fetch: impl std::future::Future<Output = Result<T, SsoFailure>>,
+    ) -> Result<T, SsoFailure> {
+        if let Some(failure) = self.failed_fetches.get(url) {
+            return Err(failure);
+        }
+        let result = fetch.await;
+        if let Err(failure) = &result {
+            self.failed_fetches.insert(url.to_owned(), failure.clone());
+        }
+        result
     }
 
     async fn fetch_metadata(&self, url: &str) -> Result<String, SsoFailure> {
