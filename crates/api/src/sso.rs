@@ -33,6 +33,8 @@ use crate::state::AppState;
 
 /// How long a provider's discovery document, keys and SAML metadata are reused.
 const METADATA_TTL: Duration = Duration::from_secs(15 * 60);
+/// Client addresses remembered for auditing answers that name no sign-in.
+const UNATTRIBUTED_AUDIT_ADDRESSES: u64 = 10_000;
 /// How long a failed metadata fetch is answered from memory.
 const FAILURE_TTL: Duration = Duration::from_secs(30);
 /// Providers whose metadata is kept at once (each tenant may have its own).
@@ -118,6 +120,8 @@ pub struct SsoRuntime {
     saml_metadata: moka::sync::Cache<String, Arc<IdpMetadata>>,
     /// Metadata URLs whose last fetch failed, with the failure, for [`FAILURE_TTL`].
     failed_fetches: moka::sync::Cache<String, SsoFailure>,
+    /// Client addresses whose answer naming no sign-in was audited within the last minute.
+    unattributed_failures: moka::sync::Cache<String, ()>,
 }
 
 impl SsoRuntime {
@@ -142,11 +146,25 @@ impl SsoRuntime {
             origin,
             oidc_metadata: metadata_cache(),
             saml_metadata: metadata_cache(),
+            unattributed_failures: moka::sync::Cache::builder()
+                .max_capacity(UNATTRIBUTED_AUDIT_ADDRESSES)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             failed_fetches: moka::sync::Cache::builder()
                 .max_capacity(METADATA_CACHE_ENTRIES)
                 .time_to_live(FAILURE_TTL)
                 .build(),
         })
+    }
+
+    /// Whether an answer naming no sign-in from `client_addr` is the first this minute (and
+    /// so is audited).
+    pub fn first_unattributed_failure(&self, client_addr: &str) -> bool {
+        let first = !self.unattributed_failures.contains_key(client_addr);
+        if first {
+            self.unattributed_failures.insert(client_addr.to_owned(), ());
+        }
+        first
     }
 
     pub fn origin(&self) -> &str {

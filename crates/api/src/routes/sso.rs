@@ -270,13 +270,13 @@ where
     };
     let pending = match lookup {
         Ok(FlowLookup::Pending(pending)) => pending,
-        // Nothing to attribute these to: not audited (anyone can send them; no tenant is named).
         Ok(FlowLookup::AlreadyUsed) => {
-            return error_page(
-                &SsoFailure::new(ErrorCode::SsoReplayed, "this sign-in was finished already").into(),
-            );
+            let replayed = SsoFailure::new(ErrorCode::SsoReplayed, "this sign-in was finished already");
+            return unattributed_failure(state, &client_addr, replayed, now).await;
         }
-        Ok(FlowLookup::Unknown) => return error_page(&invalid_state().into()),
+        Ok(FlowLookup::Unknown) => {
+            return unattributed_failure(state, &client_addr, invalid_state(), now).await;
+        }
         Err(err) => return error_page(&err.into()),
     };
     let tenant = pending.tenant.clone();
@@ -337,6 +337,31 @@ where
             error_page(&err)
         }
     }
+}
+
+/// A provider answer that names no live sign-in (so no tenant): audited system-wide, once a
+/// minute per client address, since anyone can send these at will.
+async fn unattributed_failure(
+    state: &AppState,
+    client_addr: &str,
+    failure: SsoFailure,
+    now: chrono::DateTime<Utc>,
+) -> HttpResponse {
+    if state.sso.first_unattributed_failure(client_addr) {
+        let event = NewAuditEvent {
+            actor: Actor::System,
+            action: AuditAction::LoginFailed,
+            target_type: "sso",
+            target_id: None,
+            details: json!({ "reason": failure.code, "detail": failure.detail }),
+            client_addr: Some(client_addr.to_owned()),
+            at: now,
+        };
+        if let Err(e) = sign_in(state).record_audit(None, event).await {
+            tracing::warn!(error = %e, "recording a failed single sign-on failed");
+        }
+    }
+    error_page(&failure.into())
 }
 
 /// A test whose provider answer was refused still shows the admin why.

@@ -250,6 +250,18 @@ async fn an_answer_in_another_browser_or_with_a_wrong_state_signs_nobody_in() {
     let state = query_param(&callback, "state").unwrap();
     let forged = callback.replace(&format!("state={state}"), "state=not-our-state");
     assert_eq!(landing(&world.callback(&browser, &forged).await), Err("sso_invalid_state".into()));
+    // It names no tenant: audited system-wide, once a minute per address however often sent.
+    assert_eq!(landing(&world.callback(&browser, &forged).await), Err("sso_invalid_state".into()));
+    let system = world.app.db.database().system(persistence::testing::operator());
+    let unattributed: Vec<_> = system
+        .list_audit(500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.tenant_id.is_none() && e.action.as_str() == "auth.login_failed")
+        .collect();
+    assert_eq!(unattributed.len(), 1);
+    assert_eq!(unattributed[0].details["reason"], "sso_invalid_state");
     // A hand-over code from another browser.
     let victim = crate::sso_peers::browser();
     let code = world.trip(&victim, "ann@acme.test").await.unwrap();
