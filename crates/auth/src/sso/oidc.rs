@@ -26,6 +26,20 @@ use openidconnect::{
 use outbound::{Outbound, OutboundError};
 use serde::{Deserialize, Serialize};
 
+/// How far the provider's clock may be ahead of ours when an ID token's expiry is checked.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(60);
+/// The ID-token signatures accepted: asymmetric ones only.
+const SIGNATURE_ALGORITHMS: [CoreJwsSigningAlgorithm; 9] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
 /// The longest wait for any one call to the provider (discovery, JWKS, token).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most a provider's answer may hold: discovery documents and key sets are a few KB.
@@ -245,7 +259,13 @@ impl RelyingParty {
             CoreJweContentEncryptionAlgorithm,
             CoreJwsSigningAlgorithm,
         > = token.0.parse().map_err(|_| OidcError::Invalid("the ID token is not a JWT".to_owned()))?;
-        let verifier = self.client.id_token_verifier().set_time_fn(move || now);
+        // Signatures only (never a MAC keyed with our own client secret, which a provider
+        // advertising HS256 would allow), and a little slack for the provider's clock.
+        let verifier = self
+            .client
+            .id_token_verifier()
+            .set_allowed_algs(SIGNATURE_ALGORITHMS)
+            .set_time_fn(move || now - CLOCK_SKEW);
         let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_owned())).map_err(|e| match e {
             ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey | SignatureVerificationError::CryptoError(_),
@@ -366,4 +386,333 @@ async fn send(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    //! ID-token verification with tokens signed here (fixtures in `fixtures/oidc/`): the cases a
+    //! real provider never produces — another audience, issuer or nonce, another key, no
+    //! signature — can only be made by signing them ourselves.
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use chrono::TimeZone as _;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use openidconnect::core::CoreJsonWebKeySet;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const ISSUER: &str = "https://login.acme.test/tenant-1/v2.0";
+    const CLIENT_ID: &str = "prompt-manager";
+    const CLIENT_SECRET: &str = "the-client-secret-of-prompt-manager";
+    const REDIRECT: &str = "http://localhost:7860/auth/callback";
+    const NONCE: &str = "n-0S6_WzA2Mj";
+    const KID: &str = "provider-key-1";
+    const PROVIDER_KEY: &str = include_str!("fixtures/oidc/provider-key.pem");
+    const OTHER_KEY: &str = include_str!("fixtures/oidc/other-key.pem");
+    const JWKS: &str = include_str!("fixtures/oidc/jwks.json");
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).single().unwrap()
+    }
+
+    fn metadata() -> ProviderMetadata {
+        metadata_with_algorithms(&["RS256"])
+    }
+
+    fn metadata_with_algorithms(algorithms: &[&str]) -> ProviderMetadata {
+        let discovery = json!({
+            "issuer": ISSUER,
+            "authorization_endpoint": format!("{ISSUER}/authorize"),
+            "token_endpoint": format!("{ISSUER}/token"),
+            "jwks_uri": format!("{ISSUER}/keys"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": algorithms,
+        });
+        let keys: CoreJsonWebKeySet = serde_json::from_str(JWKS).unwrap();
+        serde_json::from_value::<ProviderMetadata>(discovery).unwrap().set_jwks(keys)
+    }
+
+    fn party(confidential: bool) -> RelyingParty {
+        let secret = Secret::new(CLIENT_SECRET.to_owned());
+        RelyingParty::new(Arc::new(metadata()), CLIENT_ID, confidential.then_some(&secret), REDIRECT).unwrap()
+    }
+
+    /// Claims as Entra ID sends them (with `email_verified`, which Entra itself omits).
+    fn claims() -> Value {
+        let now = now().timestamp();
+        json!({
+            "iss": ISSUER,
+            "aud": CLIENT_ID,
+            "iat": now - 10,
+            "exp": now + 300,
+            "nonce": NONCE,
+            "sub": "pairwise-sub-of-ann",
+            "oid": "00000000-0000-0000-66f3-3332eca7ea81",
+            "email": "Ann@Acme.test",
+            "email_verified": true,
+            "groups": ["prompt-admins", "engineering"],
+            "upn": "ann.upn@acme.test",
+            "given_name": "Ann",
+            "family_name": "Example",
+        })
+    }
+
+    /// The DER inside a PKCS#1 PEM (`jsonwebtoken` is built without its PEM feature).
+    fn der(pem: &str) -> Vec<u8> {
+        let body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+        STANDARD.decode(body).unwrap()
+    }
+
+    fn sign_with(pem: &str, kid: Option<&str>, claims: &Value) -> UnverifiedIdToken {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = kid.map(str::to_owned);
+        let key = EncodingKey::from_rsa_der(&der(pem));
+        UnverifiedIdToken(jsonwebtoken::encode(&header, claims, &key).unwrap())
+    }
+
+    fn sign(claims: &Value) -> UnverifiedIdToken {
+        sign_with(PROVIDER_KEY, Some(KID), claims)
+    }
+
+    fn with(mut claims: Value, changes: Value) -> Value {
+        for (name, value) in changes.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(name);
+            } else {
+                claims[name] = value.clone();
+            }
+        }
+        claims
+    }
+
+    /// Refused before any key is tried: not a JWT, or no signature this party accepts.
+    fn refused_unchecked(result: &Result<Identity, OidcError>) -> bool {
+        matches!(result, Err(OidcError::Invalid(why))
+            if why == "the ID token is not a JWT" || why.starts_with("the signature cannot be checked"))
+    }
+
+    fn verify(claims: &Value) -> Result<Identity, OidcError> {
+        party(true).verify(&sign(claims), NONCE, now())
+    }
+
+    #[test]
+    fn a_valid_token_gives_the_identity() {
+        let identity = verify(&claims()).unwrap();
+        assert_eq!(identity.subject, "00000000-0000-0000-66f3-3332eca7ea81");
+        assert_eq!(identity.email.as_ref().map(Email::as_str), Some("ann@acme.test"));
+        assert!(identity.email_verified);
+        assert_eq!(identity.first_name.as_deref(), Some("Ann"));
+        assert_eq!(identity.last_name.as_deref(), Some("Example"));
+        let claim = |name: &str| identity.claims.get(name).cloned().unwrap_or_default();
+        assert_eq!(claim("groups"), ["prompt-admins", "engineering"]);
+        assert_eq!(claim("sub"), ["pairwise-sub-of-ann"]);
+        assert_eq!(claim("iss"), [ISSUER]);
+        assert_eq!(claim("email_verified"), ["true"]);
+        assert_eq!(claim("upn"), ["ann.upn@acme.test"]);
+    }
+
+    #[test]
+    fn a_public_client_verifies_too() {
+        let identity = party(false).verify(&sign(&claims()), NONCE, now()).unwrap();
+        assert_eq!(identity.subject, "00000000-0000-0000-66f3-3332eca7ea81");
+    }
+
+    #[test]
+    fn a_token_without_kid_verifies_against_the_only_key() {
+        let token = sign_with(PROVIDER_KEY, None, &claims());
+        assert!(party(true).verify(&token, NONCE, now()).is_ok());
+    }
+
+    #[test]
+    fn without_oid_the_subject_is_sub() {
+        let identity = verify(&with(claims(), json!({ "oid": null }))).unwrap();
+        assert_eq!(identity.subject, "pairwise-sub-of-ann");
+    }
+
+    #[test]
+    fn an_unverified_email_gives_way_to_the_upn() {
+        let identity = verify(&with(claims(), json!({ "email_verified": null }))).unwrap();
+        assert_eq!(identity.email.as_ref().map(Email::as_str), Some("ann.upn@acme.test"));
+        assert!(identity.email_verified);
+
+        let identity = verify(&with(claims(), json!({ "email_verified": false }))).unwrap();
+        assert_eq!(identity.email.as_ref().map(Email::as_str), Some("ann.upn@acme.test"));
+        assert!(identity.email_verified);
+    }
+
+    #[test]
+    fn an_email_without_verification_or_upn_is_used_unverified() {
+        let identity = verify(&with(claims(), json!({ "email_verified": null, "upn": null }))).unwrap();
+        assert_eq!(identity.email.as_ref().map(Email::as_str), Some("ann@acme.test"));
+        assert!(!identity.email_verified);
+    }
+
+    #[test]
+    fn only_preferred_username_gives_an_unverified_email() {
+        let claims = with(
+            claims(),
+            json!({
+                "email": null,
+                "email_verified": null,
+                "upn": null,
+                "preferred_username": "ann.pref@acme.test",
+            }),
+        );
+        let identity = verify(&claims).unwrap();
+        assert_eq!(identity.email.as_ref().map(Email::as_str), Some("ann.pref@acme.test"));
+        assert!(!identity.email_verified);
+        assert_eq!(
+            identity.claims.get("preferred_username").cloned(),
+            Some(vec!["ann.pref@acme.test".to_owned()])
+        );
+    }
+
+    #[test]
+    fn no_email_claim_gives_no_email() {
+        let claims = with(claims(), json!({ "email": null, "email_verified": null, "upn": null }));
+        let identity = verify(&claims).unwrap();
+        assert_eq!(identity.email, None);
+        assert!(!identity.email_verified);
+    }
+
+    #[test]
+    fn only_name_is_the_first_name() {
+        let claims =
+            with(claims(), json!({ "given_name": null, "family_name": null, "name": "Ann Example" }));
+        let identity = verify(&claims).unwrap();
+        assert_eq!(identity.first_name.as_deref(), Some("Ann Example"));
+        assert_eq!(identity.last_name, None);
+    }
+
+    #[test]
+    fn a_token_for_another_client_is_refused() {
+        let claims = with(claims(), json!({ "aud": "another-app" }));
+        assert_eq!(verify(&claims), Err(OidcError::WrongAudience));
+    }
+
+    #[test]
+    fn a_token_also_for_another_client_is_refused() {
+        let claims = with(claims(), json!({ "aud": [CLIENT_ID, "another-app"] }));
+        assert_eq!(verify(&claims), Err(OidcError::WrongAudience));
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let exp = now().timestamp() + 300;
+        let token = sign(&claims());
+        let party = party(true);
+        let at = |seconds| Utc.timestamp_opt(seconds, 0).single().unwrap();
+        // A minute of slack for the provider's clock, and not a second more.
+        assert!(party.verify(&token, NONCE, at(exp + 59)).is_ok());
+        assert_eq!(party.verify(&token, NONCE, at(exp + 60)), Err(OidcError::Expired));
+        assert_eq!(party.verify(&token, NONCE, at(exp + 3600)), Err(OidcError::Expired));
+    }
+
+    #[test]
+    fn a_wrong_or_missing_nonce_is_refused() {
+        let token = sign(&claims());
+        assert!(matches!(party(true).verify(&token, "another-nonce", now()), Err(OidcError::Invalid(_))));
+        let without = with(claims(), json!({ "nonce": null }));
+        assert!(matches!(verify(&without), Err(OidcError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_wrong_issuer_is_refused() {
+        for issuer in ["https://login.evil.test/tenant-1/v2.0", "https://login.acme.test/tenant-2/v2.0"] {
+            let claims = with(claims(), json!({ "iss": issuer }));
+            assert_eq!(verify(&claims), Err(OidcError::Invalid("the issuer does not match".to_owned())));
+        }
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_refused() {
+        // The provider's key id, another key: the signature check itself fails.
+        let token = sign_with(OTHER_KEY, Some(KID), &claims());
+        assert_eq!(party(true).verify(&token, NONCE, now()), Err(OidcError::BadSignature));
+        let token = sign_with(OTHER_KEY, None, &claims());
+        assert_eq!(party(true).verify(&token, NONCE, now()), Err(OidcError::BadSignature));
+    }
+
+    #[test]
+    fn a_key_id_the_provider_does_not_publish_is_refused() {
+        // Also what a key rotation looks like: the caller refetches the metadata and retries.
+        let token = sign_with(PROVIDER_KEY, Some("rotated-key-2"), &claims());
+        assert_eq!(party(true).verify(&token, NONCE, now()), Err(OidcError::BadSignature));
+    }
+
+    #[test]
+    fn a_token_from_another_provider_is_refused() {
+        let claims = with(claims(), json!({ "iss": "https://login.evil.test/v2.0" }));
+        let token = sign_with(OTHER_KEY, Some("evil-key"), &claims);
+        // The issuer is checked before the signature: no refetch of the keys for a stranger's token.
+        let result = party(true).verify(&token, NONCE, now());
+        assert_eq!(result, Err(OidcError::Invalid("the issuer does not match".to_owned())));
+    }
+
+    #[test]
+    fn an_unsigned_token_is_refused() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(claims().to_string());
+        for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+            for secret in [true, false] {
+                let result = party(secret).verify(&UnverifiedIdToken(token.clone()), NONCE, now());
+                assert!(refused_unchecked(&result), "{result:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_hmac_token_is_refused() {
+        // Signed with the client secret, as a provider advertising HS256 would: this provider
+        // advertises RS256 only, and a public client has no secret to check it with.
+        let key = EncodingKey::from_secret(CLIENT_SECRET.as_bytes()).unwrap();
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(), &key).unwrap();
+        for secret in [true, false] {
+            let result = party(secret).verify(&UnverifiedIdToken(token.clone()), NONCE, now());
+            assert!(refused_unchecked(&result), "{result:?}");
+        }
+        // Even from a provider that advertises HS256: our own secret must not mint identities.
+        let secret = Secret::new(CLIENT_SECRET.to_owned());
+        let metadata = Arc::new(metadata_with_algorithms(&["RS256", "HS256"]));
+        let lax = RelyingParty::new(metadata, CLIENT_ID, Some(&secret), REDIRECT).unwrap();
+        let result = lax.verify(&UnverifiedIdToken(token), NONCE, now());
+        assert!(refused_unchecked(&result), "{result:?}");
+    }
+
+    #[test]
+    fn a_tampered_token_is_refused() {
+        let token = sign(&claims()).0;
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let forged = with(claims(), json!({ "oid": "someone-else" }));
+        parts[1] = URL_SAFE_NO_PAD.encode(forged.to_string());
+        let result = party(true).verify(&UnverifiedIdToken(parts.join(".")), NONCE, now());
+        assert_eq!(result, Err(OidcError::BadSignature));
+    }
+
+    #[test]
+    fn garbage_is_not_a_jwt() {
+        for token in ["", "not-a-jwt", "a.b.c"] {
+            let result = party(true).verify(&UnverifiedIdToken(token.to_owned()), NONCE, now());
+            assert!(matches!(result, Err(OidcError::Invalid(_))), "{token}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn issuer_urls() {
+        assert_eq!(
+            issuer_url("https://login.acme.test/t/v2.0/", false).unwrap().as_str(),
+            "https://login.acme.test/t/v2.0"
+        );
+        assert!(issuer_url("https://login.acme.test", false).is_ok());
+        assert!(matches!(issuer_url("http://127.0.0.1:17000", false), Err(OidcError::Settings(_))));
+        assert!(issuer_url("http://127.0.0.1:17000", true).is_ok());
+        for garbage in ["", "login.acme.test", "not a url", "ftp://login.acme.test", "file:///etc/passwd"] {
+            for allow_http in [false, true] {
+                assert!(matches!(issuer_url(garbage, allow_http), Err(OidcError::Settings(_))), "{garbage}");
+            }
+        }
+    }
 }
