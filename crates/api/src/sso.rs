@@ -171,10 +171,14 @@ impl SsoRuntime {
         &self.origin
     }
 
-    /// Whether the flow's cookie must be `Secure` (and may then be `SameSite=None`, which the
-    /// SAML POST from the IdP's site needs).
+    /// Whether the flow's cookie can be `Secure; SameSite=None`, which the SAML POST from the
+    /// IdP's site needs: over https, and on loopback (`localhost`, `127.0.0.1`, `[::1]`), which
+    /// browsers treat as a secure context even over plain http.
     pub fn secure(&self) -> bool {
-        self.origin.starts_with("https://")
+        let loopback = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
+            .iter()
+            .any(|base| self.origin == *base || self.origin.starts_with(&format!("{base}:")));
+        self.origin.starts_with("https://") || loopback
     }
 
     pub fn sealer(&self) -> &Sealer {

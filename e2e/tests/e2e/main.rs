@@ -12,4 +12,5 @@ mod durability;
 mod prompts;
 mod server;
 mod sign_in;
+mod sso;
 mod web_app;

@@ -870,8 +870,9 @@ fn browser_hash(req: &HttpRequest) -> Option<String> {
     req.cookie(BROWSER_COOKIE).map(|c| auth::sso::stored_form(c.value()))
 }
 
-/// HttpOnly, for the flow's lifetime. Over https `SameSite=None; Secure`, since the SAML
-/// response is a cross-site POST from the IdP; over plain http (local development) `Lax`.
+/// HttpOnly, for the flow's lifetime. `SameSite=None; Secure` over https and on loopback,
+/// since the SAML response is a cross-site POST from the IdP; over other plain http `Lax`
+/// (OpenID Connect still works: its return is a top-level GET).
 fn browser_cookie<'c>(sso: &SsoRuntime, value: &'c str) -> Cookie<'c> {
     let mut cookie = Cookie::build(BROWSER_COOKIE, value)
         .path("/")

@@ -18,4 +18,5 @@ mod prompts;
 mod provider;
 mod rate_limit;
 mod sso;
+mod sso_peer_checks;
 mod sso_peers;
