@@ -268,6 +268,9 @@ pub async fn update_user(
     if loses_admin && repo.count_active_admins().await? <= 1 {
         return Err(last_admin(tenant));
     }
+    if loses_admin && repo.is_last_break_glass_admin(user).await? {
+        return Err(last_break_glass());
+    }
     if !user.is_active && active && repo.count_active_users().await? >= u64::from(tenant.max_users) {
         return Err(user_limit(tenant));
     }
@@ -336,6 +339,9 @@ pub async fn delete_user(
     if user.is_active && user.role == Role::Admin && repo.count_active_admins().await? <= 1 {
         return Err(last_admin(&target.tenant));
     }
+    if repo.is_last_break_glass_admin(user).await? {
+        return Err(last_break_glass());
+    }
     if let Some(heir) = transfer_to {
         let heir_exists = heir != user.id && repo.user_by_id(heir).await?.is_some();
         if !heir_exists {
@@ -356,6 +362,14 @@ fn user_limit(tenant: &Tenant) -> ApiError {
     ApiError::new(
         ErrorCode::UserLimitReached,
         format!("The tenant already has its maximum of {} active users.", tenant.max_users),
+    )
+}
+
+fn last_break_glass() -> ApiError {
+    ApiError::new(
+        ErrorCode::BreakGlassRequired,
+        "This is the last admin who can sign in with a password while single sign-on is required; \
+         give another admin a password, or reopen password sign-in, first.",
     )
 }
 

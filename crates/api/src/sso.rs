@@ -720,7 +720,9 @@ pub async fn complete(
     {
         // The mapping never removes the tenant's last active admin: a wrong group claim must
         // not lock the organisation out of its own settings.
-        let keeps_last_admin = user.role == Role::Admin && repo.count_active_admins().await? <= 1;
+        // Nor the last admin who may still use a password while single sign-on is required.
+        let keeps_last_admin = user.role == Role::Admin
+            && (repo.count_active_admins().await? <= 1 || repo.is_last_break_glass_admin(&user).await?);
         let details = json!({ "from": user.role, "to": mapped, "applied": !keeps_last_admin });
         if !keeps_last_admin {
             repo.set_role(user.id, mapped, now).await?;

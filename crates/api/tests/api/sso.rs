@@ -365,6 +365,35 @@ async fn closing_password_sign_in_keeps_admins_as_break_glass_and_refuses_everyo
     let options: Value = world.app.get("/api/v1/auth/sso?tenant=acme").await.json().await.unwrap();
     assert_eq!(options["sso"], true);
     assert_eq!(options["password_sign_in"], false);
+    // The only admin with a password stays one while passwords are closed, even with another admin.
+    let other_admin =
+        json!({ "email": "sso-admin@acme.test", "first_name": "S", "last_name": "A", "role": "admin" });
+    let created = world
+        .app
+        .call(reqwest::Method::POST, "/api/v1/users", Some(&world.admin_token), Some(other_admin))
+        .await;
+    assert_eq!(created.status(), 201);
+    let other_token = {
+        let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let users = world.app.db.database().tenant(persistence::testing::scope_of(&world.tenant));
+        let other = users.user_by_id(id.parse().unwrap()).await.unwrap().unwrap();
+        world.app.session_token(&world.tenant, &other).await
+    };
+    let admin_id =
+        world.app.get_as("/api/v1/auth/me", &world.admin_token).await.json::<Value>().await.unwrap()["user"]
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let path = format!("/api/v1/users/{admin_id}");
+    let demote = world
+        .app
+        .call(reqwest::Method::PATCH, &path, Some(&other_token), Some(json!({ "role": "user" })))
+        .await;
+    assert_eq!(demote.status(), 409);
+    assert_eq!(demote.json::<Value>().await.unwrap()["code"], "break_glass_required");
+    let delete = world.app.call(reqwest::Method::DELETE, &path, Some(&other_token), None).await;
+    assert_eq!(delete.status(), 409);
     // Without SSO on, password sign-in cannot be closed.
     let off =
         world.put_settings(world.settings(json!({ "enabled": false, "password_sign_in": false }))).await;

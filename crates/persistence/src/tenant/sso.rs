@@ -65,6 +65,16 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             .await?)
     }
 
+    /// Whether `user` is the tenant's last break-glass account: password sign-in is closed by the
+    /// tenant's enabled SSO settings, and no other active admin holds a password.
+    pub async fn is_last_break_glass_admin(&self, user: &User) -> Result<bool, StoreError> {
+        if !(user.is_active && user.role == Role::Admin && user.has_password) {
+            return Ok(false);
+        }
+        let closed = self.sso_config().await?.is_some_and(|c| c.enabled && !c.policy.password_sign_in);
+        Ok(closed && self.count_break_glass_admins().await? <= 1)
+    }
+
     /// The user linked to this provider subject.
     pub async fn user_by_sso_subject(&self, subject: &str) -> Result<Option<User>, StoreError> {
         self.scope
