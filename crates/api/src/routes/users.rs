@@ -104,7 +104,7 @@ pub async fn get_user(
     tag = "users", security(("bearer" = [])), params(("id" = UserId, Path)), request_body = UpdateUserRequest,
     responses(
         (status = 200, body = UserView),
-        (status = 409, description = "Last admin, or max_users reached", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Last admin (`last_admin`), the last admin with a password while single sign-on is required (`break_glass_required`), or max_users reached", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/users/{id}")]
@@ -153,7 +153,7 @@ pub async fn reset_password(
     tag = "users", security(("bearer" = [])), params(("id" = UserId, Path), DeleteUserQuery),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "The last admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last admin (`last_admin`), or the last admin with a password while single sign-on is required (`break_glass_required`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/users/{id}")]
