@@ -15,7 +15,16 @@ async fn an_admin_creates_a_user_and_uses_the_admin_screens() {
     app::sign_in(&browser, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(
         app::texts(&browser, "nav.main-nav a").await,
-        ["Prompts", "Import/Export", "AI settings", "Users", "Audit log", "Analytics", "Tenants"]
+        [
+            "Prompts",
+            "Import/Export",
+            "AI settings",
+            "Users",
+            "Audit log",
+            "Analytics",
+            "Single sign-on",
+            "Tenants"
+        ]
     );
 
     // Users: the seeded administrator and Lin; add Grace.
