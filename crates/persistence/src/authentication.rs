@@ -62,9 +62,8 @@ impl PendingSso {
     /// The tenant's scope for the rest of the sign-in. Call it only once the provider's answer
     /// (ID token or assertion) has been verified against the tenant's settings: the tenant's
     /// own identity provider vouches for the user, as a password would.
-    pub fn verified(self) -> (SsoFlow, Tenant, TenantScope) {
-        let scope = TenantScope::new(self.tenant.id);
-        (self.flow, self.tenant, scope)
+    pub fn verified(self) -> (SsoFlow, TenantScope) {
+        (self.flow, TenantScope::new(self.tenant.id))
     }
 }
 

@@ -291,7 +291,7 @@ where
         }
         let provider = provider_for_flow(state, &tenant, &flow).await?;
         let (identity, assertion) = verify(&pending, provider.clone()).await?;
-        let (flow, _, scope) = (*pending).verified();
+        let (flow, scope) = (*pending).verified();
         if let Some((assertion_id, expires_at)) = assertion {
             let repo = state.db.tenant(scope);
             if !repo.record_sso_assertion(&assertion_id, expires_at, now).await? {
@@ -328,9 +328,7 @@ where
                 client_addr: Some(client_addr.clone()),
                 at: now,
             };
-            if let Err(audit) = gate.record_audit(Some(&tenant), event).await {
-                tracing::warn!(error = %audit, "recording a failed single sign-on failed");
-            }
+            record_failure(state, Some(&tenant), event).await;
             if flow.purpose == SsoPurpose::Test && err.is_client_error() {
                 return record_failed_test(state, &tenant, &flow, &err, now).await;
             }
@@ -357,11 +355,16 @@ async fn unattributed_failure(
             client_addr: Some(client_addr.to_owned()),
             at: now,
         };
-        if let Err(e) = sign_in(state).record_audit(None, event).await {
-            tracing::warn!(error = %e, "recording a failed single sign-on failed");
-        }
+        record_failure(state, None, event).await;
     }
     error_page(&failure.into())
+}
+
+/// Audits a failed sign-in; the browser's answer does not wait on it succeeding.
+async fn record_failure(state: &AppState, tenant: Option<&Tenant>, event: NewAuditEvent) {
+    if let Err(e) = sign_in(state).record_audit(tenant, event).await {
+        tracing::warn!(error = %e, "recording a failed single sign-on failed");
+    }
 }
 
 /// A test whose provider answer was refused still shows the admin why.
@@ -464,7 +467,7 @@ pub async fn get_sso_settings(
     principal: Principal,
 ) -> Result<web::Json<SsoSettingsView>, ApiError> {
     let stored = state.db.tenant(principal.scope()).sso_config().await?;
-    Ok(web::Json(settings_view(&state.sso, &principal.tenant, stored)?))
+    Ok(web::Json(settings_view(&state.sso, &principal.tenant, stored)))
 }
 
 /// Replaces the tenant's single sign-on settings. Closing password sign-in needs single
@@ -528,7 +531,7 @@ pub async fn put_sso_settings(
     repo.record_audit(acting.event(AuditAction::SsoSettingsUpdated, "sso", tenant.id.to_string(), details))
         .await?;
     tx.commit().await?;
-    Ok(web::Json(settings_view(&state.sso, tenant, Some(config))?))
+    Ok(web::Json(settings_view(&state.sso, tenant, Some(config))))
 }
 
 /// Removes the tenant's own settings: the server-wide provider (if any) applies again.
@@ -649,15 +652,11 @@ pub async fn saml_metadata(
 }
 
 /// The settings as a tenant admin sees them.
-fn settings_view(
-    sso: &SsoRuntime,
-    tenant: &Tenant,
-    stored: Option<SsoConfig>,
-) -> Result<SsoSettingsView, ApiError> {
+fn settings_view(sso: &SsoRuntime, tenant: &Tenant, stored: Option<SsoConfig>) -> SsoSettingsView {
     let service_provider = sso.service_provider_info(tenant);
     let updated_at = stored.as_ref().map(|c| c.updated_at);
     let hint = stored.as_ref().and_then(|c| c.client_secret_hint.clone());
-    let view = match sso.provider(tenant, stored) {
+    match sso.provider(tenant, stored) {
         Ok(Some(p)) => SsoSettingsView {
             source: p.source,
             protocol: p.protocol,
@@ -695,8 +694,7 @@ fn settings_view(
             service_provider,
             updated_at,
         },
-    };
-    Ok(view)
+    }
 }
 
 /// Checks a settings request field by field and seals a new client secret.
