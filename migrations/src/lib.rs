@@ -16,6 +16,7 @@ mod m20261202_000009_prompt_keyset_indexes;
 mod m20261202_000010_tenant_keys;
 mod m20261202_000011_row_level_security;
 mod m20261202_000012_single_sign_on;
+mod m20261203_000013_prompt_bundles;
 pub mod row_security;
 pub mod search_index;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_tenant_keys::Migration),
             Box::new(m20261202_000011_row_level_security::Migration),
             Box::new(m20261202_000012_single_sign_on::Migration),
+            Box::new(m20261203_000013_prompt_bundles::Migration),
         ]
     }
 }

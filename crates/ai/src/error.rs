@@ -9,7 +9,8 @@ use outbound::{OutboundError, StatusCode};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AiErrorKind {
     /// The call did not get an answer: address refused by policy, DNS, connection refused, TLS,
-    /// timeout, or an answer over the size cap.
+    /// timeout, or an answer over the size cap (its text and tool calls together) or with more
+    /// tool calls than allowed.
     Outbound(outbound::ErrorKind),
     /// The provider refused the key (401 or 403).
     Unauthorized,
@@ -78,6 +79,14 @@ impl AiError {
             AiErrorKind::Outbound(outbound::ErrorKind::TooLarge),
             None,
             format!("the answer is longer than the {limit} bytes allowed"),
+        )
+    }
+
+    pub(crate) fn too_many_tool_calls(limit: usize) -> Self {
+        Self::new(
+            AiErrorKind::Outbound(outbound::ErrorKind::TooLarge),
+            None,
+            format!("the answer has more than the {limit} tool calls allowed"),
         )
     }
 

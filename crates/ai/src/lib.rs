@@ -8,11 +8,14 @@ mod error;
 mod openai;
 mod stream;
 mod tokens;
+mod tools;
 
 use std::time::Duration;
 
 use domain::Secret;
-use domain::ai::{ChatMessage, GenerationOptions, Protocol, Provider, Usage};
+use domain::ai::{
+    ChatMessage, GenerationOptions, Protocol, Provider, ResponseFormat, ToolCall, ToolDefinition, Usage,
+};
 use outbound::{Outbound, Request, Response};
 
 pub use anthropic::{API_VERSION as ANTHROPIC_VERSION, DEFAULT_MAX_TOKENS as ANTHROPIC_DEFAULT_MAX_TOKENS};
@@ -20,6 +23,7 @@ pub use error::{AiError, AiErrorKind, MAX_PROVIDER_MESSAGE};
 pub use openai::AZURE_API_VERSION;
 pub use stream::ChatStream;
 pub use tokens::{TokenCount, count_tokens};
+pub use tools::MAX_TOOL_CALLS;
 
 /// Where and how to call one model.
 #[derive(Debug, Clone)]
@@ -35,17 +39,33 @@ pub struct Endpoint {
     pub timeout: Duration,
 }
 
-/// What to ask: the rendered conversation and its sampling options.
-#[derive(Debug, Clone, PartialEq)]
+/// What to ask: the rendered conversation, its sampling options, and the shape of answer and
+/// tools it allows. What a provider lacks is mapped to what it has: `developer` messages become
+/// `system` ones outside OpenAI and Azure OpenAI; Anthropic gets them in its `system` field, and
+/// a JSON answer format as an instruction there (see [`ChatRequest::response_format`]).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     pub options: GenerationOptions,
+    /// Texts at which the model stops (OpenAI's `stop`, Anthropic's `stop_sequences`); none
+    /// are sent when empty.
+    pub stop: Vec<String>,
+    /// `None` leaves the provider's default (text). OpenAI-protocol providers get OpenAI's
+    /// `response_format`. Anthropic has none: for a JSON object or schema, the system text gets
+    /// an instruction to answer with JSON only (with the schema), which the model usually, not
+    /// always, keeps to.
+    pub response_format: Option<ResponseFormat>,
+    /// Functions the model may call instead of (or besides) answering; none are sent when empty.
+    pub tools: Vec<ToolDefinition>,
 }
 
 /// A whole answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
+    /// Empty when the model answered only with tool calls.
     pub text: String,
+    /// The calls the model asked for, in its order.
+    pub tool_calls: Vec<ToolCall>,
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
     /// As the provider reported it (often more specific than asked), else the requested one.
@@ -57,8 +77,8 @@ pub struct Completion {
 pub enum StreamEvent {
     /// The next piece of the answer's text.
     Delta(String),
-    /// The provider said the answer is complete.
-    Done { finish_reason: Option<String>, usage: Option<Usage>, model: String },
+    /// The provider said the answer is complete. Tool calls come whole, here, not as deltas.
+    Done { finish_reason: Option<String>, usage: Option<Usage>, model: String, tool_calls: Vec<ToolCall> },
 }
 
 /// Calls AI providers. Cheap to clone.
@@ -72,7 +92,8 @@ pub struct AiClient {
 const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 impl AiClient {
-    /// `max_answer_bytes` caps the answer's text, streamed or not.
+    /// `max_answer_bytes` caps the answer, streamed or not: its text and its tool calls' ids,
+    /// names and arguments together. An answer may also carry at most [`MAX_TOOL_CALLS`] calls.
     pub fn new(outbound: Outbound, max_answer_bytes: usize) -> Self {
         Self { outbound, max_answer_bytes }
     }
@@ -82,7 +103,7 @@ impl AiClient {
         let result = async {
             let response = self.send(self.chat(endpoint, request, false)?, endpoint).await?;
             // JSON may escape the text to several times its size (`\ud83d\ude00` for 😀), and
-            // the answer's metadata comes on top; the text itself is checked exactly below.
+            // the answer's metadata comes on top; text and tool calls are checked exactly below.
             let body_cap = self.max_answer_bytes.saturating_mul(4).saturating_add(ERROR_BODY_BYTES);
             let body = response.read_capped(body_cap).await?;
             let provider = endpoint.provider.label();
@@ -92,9 +113,7 @@ impl AiClient {
                 }
                 Protocol::AnthropicMessages => anthropic::parse_completion(provider, &body, &endpoint.model)?,
             };
-            if completion.text.len() > self.max_answer_bytes {
-                return Err(AiError::answer_too_large(self.max_answer_bytes));
-            }
+            tools::check_answer(&completion.text, &completion.tool_calls, self.max_answer_bytes)?;
             Ok(completion)
         };
         result.await.map_err(|e: AiError| e.redacted(endpoint.api_key.as_ref()))
@@ -123,7 +142,8 @@ impl AiClient {
                 Protocol::AnthropicMessages => stream::Decoder::Anthropic(Default::default()),
             };
             // The events' framing is many times the text it carries (a JSON object per token);
-            // the text is capped exactly, the raw bytes only against a server that never stops.
+            // text and tool calls are capped exactly, the raw bytes only against a server that
+            // never stops.
             let raw_cap = self.max_answer_bytes.saturating_mul(64).saturating_add(ERROR_BODY_BYTES);
             let answer = stream::Answer {
                 decoder,

@@ -1,7 +1,7 @@
 //! From a capped byte stream to answer events: server-sent events are parsed by
 //! `eventsource-stream`, each protocol's decoder turns them into deltas and a final `Done`, and
-//! this module enforces what holds for every protocol (the answer cap, "a stream must say it is
-//! complete", one error ends it).
+//! this module enforces what holds for every protocol (the answer cap over text and tool-call
+//! pieces, "a stream must say it is complete", one error ends it).
 
 use std::pin::Pin;
 
@@ -21,7 +21,9 @@ pub type ChatStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, AiError>> + 
 pub(crate) enum Step {
     /// Keep-alives, block boundaries, usage-only chunks.
     Nothing,
-    Delta(String),
+    /// The next piece of text (possibly empty), and the bytes of tool-call pieces the decoder
+    /// kept for the final `Done`; both count against the answer cap.
+    Piece { text: String, kept: usize },
     /// The provider said the answer is complete.
     Done(StreamEvent),
 }
@@ -76,13 +78,14 @@ impl State {
             };
             match step {
                 Step::Nothing => {}
-                Step::Delta(text) if text.is_empty() => {}
-                Step::Delta(text) => {
-                    self.answered += text.len();
+                Step::Piece { text, kept } => {
+                    self.answered = self.answered.saturating_add(text.len()).saturating_add(kept);
                     if self.answered > self.answer.max_answer_bytes {
                         return Err(AiError::answer_too_large(self.answer.max_answer_bytes));
                     }
-                    return Ok(StreamEvent::Delta(text));
+                    if !text.is_empty() {
+                        return Ok(StreamEvent::Delta(text));
+                    }
                 }
                 Step::Done(done) => return Ok(done),
             }

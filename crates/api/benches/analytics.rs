@@ -60,6 +60,7 @@ async fn seed(db: TestDatabase) -> Seeded {
                 tags: vec!["bench".into()],
                 is_enhancement_prompt: false,
                 visibility: Visibility::Tenant,
+                bundle: domain::bundle::Bundle::basic_text("Summarise {{text}} in {{words}} words."),
             },
             commit_message: None,
         };

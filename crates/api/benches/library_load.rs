@@ -105,12 +105,14 @@ async fn seed(db: TestDatabase) -> Target {
         let prompts = (0..PROMPTS_PER_TENANT)
             .map(|i| {
                 let text: Vec<String> = (0..WORDS_PER_PROMPT).map(|_| word(words.next())).collect();
+                let content = format!("{} {{{{input}}}} {}.", text[2..30].join(" "), text[30..].join(" "));
                 NewPrompt {
                     owner: owner.id,
                     fields: PromptFields {
                         name: PromptName::parse(&prompt_name(i)).unwrap(),
                         title: format!("{} {}", text[0], text[1]),
-                        content: format!("{} {{{{input}}}} {}.", text[2..30].join(" "), text[30..].join(" ")),
+                        bundle: domain::bundle::Bundle::basic_text(&content),
+                        content,
                         category: CATEGORIES[i % CATEGORIES.len()].into(),
                         tags: vec![text[3].clone(), text[4].clone()],
                         is_enhancement_prompt: i % 50 == 0,

@@ -78,8 +78,10 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("POST", "/api/v1/prompts/{prompt}/versions/{version}/restore", Policy::Writer),
     // Rendering changes nothing: read tokens and read-only users may render.
     ("POST", "/api/v1/prompts/{prompt}/render", Policy::Reader),
+    ("GET", "/api/v1/prompts/{prompt}/schema", Policy::Reader),
     ("GET", "/api/v1/categories", Policy::Reader),
     ("GET", "/api/v1/tags", Policy::Reader),
+    ("GET", "/api/v1/folders", Policy::Reader),
     ("GET", "/api/v1/exports/prompts", Policy::Reader),
     ("POST", "/api/v1/imports/prompts", Policy::Writer),
     ("GET", "/api/v1/ai/providers", Policy::Reader),

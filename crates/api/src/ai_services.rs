@@ -151,7 +151,8 @@ fn parse(request: &ConnectionRequest, errors: &mut Vec<FieldError>) -> Connectio
     if model.is_empty() || model.chars().count() > rules::MAX_MODEL_NAME {
         errors.push(FieldError::new("model", format!("must be 1 to {} characters", rules::MAX_MODEL_NAME)));
     }
-    let options = GenerationOptions { temperature: request.temperature, max_tokens: request.max_tokens };
+    let options =
+        GenerationOptions { temperature: request.temperature, max_tokens: request.max_tokens, top_p: None };
     rules::check_options("", &options, errors);
     let timeout_seconds = request.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
     if !(rules::MIN_TIMEOUT_SECONDS..=rules::MAX_TIMEOUT_SECONDS).contains(&timeout_seconds) {

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod ai_services;
+pub mod bundles;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -3,16 +3,17 @@
 //! latency, outcome, and the output for as long as the tenant keeps it — whether it succeeds,
 //! fails or is abandoned by its caller.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use actix_web::web::Bytes;
 use ai::{ChatRequest, StreamEvent};
 use chrono::{DateTime, Duration as Days, Utc};
-use domain::ai::{ChatMessage, Connection, GenerationOptions, NewRun, Usage, check_options, estimate_cost};
-use domain::prompt::Prompt;
-use domain::wire::{AiPolicy, ErrorCode, FieldError, Problem, RunDelta, RunKind, RunOutcome, RunResult};
-use domain::{PromptId, template};
+use domain::PromptId;
+use domain::ai::{
+    ChatMessage, Connection, GenerationOptions, NewRun, ToolCall, Usage, check_options, estimate_cost,
+};
+use domain::bundle::ModelSettings;
+use domain::wire::{AiPolicy, ErrorCode, Problem, RunDelta, RunKind, RunOutcome, RunResult};
 use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
@@ -21,9 +22,6 @@ use crate::ai_services::{self, connection_ref};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The largest prompt text sent to a model: a rendering past this is refused before it is
-/// built (a short template with a large value repeated could otherwise take gigabytes).
-pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
 /// Enhancement suggestions are kept at least this long whatever the retention, so they can be
 /// accepted.
 const SUGGESTION_DAYS: i64 = 1;
@@ -41,103 +39,49 @@ pub struct Call {
     pub version: Option<u32>,
     pub connection: Connection,
     pub model: Option<String>,
-    pub messages: Vec<ChatMessage>,
-    pub options: GenerationOptions,
+    /// The messages and everything sent with them.
+    pub request: ChatRequest,
     pub compare_group: Option<uuid::Uuid>,
     pub enhancement_prompt: Option<String>,
     /// The tenant's AI policy as read when the call was resolved (retention, prices).
     pub policy: AiPolicy,
 }
 
-/// Refuses a rendering past [`MAX_RENDERED_BYTES`] before it is built (a short template with a
-/// large value repeated could otherwise take gigabytes).
-pub fn check_rendered_size(content: &str, values: &BTreeMap<String, String>) -> Result<(), ApiError> {
-    if template::rendered_len(content, values) > MAX_RENDERED_BYTES {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "variables",
-            format!("the filled-in prompt would exceed {} KB", MAX_RENDERED_BYTES / 1024),
-        )]));
+/// What to send: `messages` with the options, stop sequences, answer format and tools of the
+/// prompt version's settings.
+pub fn chat_request(
+    messages: Vec<ChatMessage>,
+    options: GenerationOptions,
+    settings: &ModelSettings,
+) -> ChatRequest {
+    ChatRequest {
+        messages,
+        options,
+        stop: settings.stop.clone(),
+        response_format: settings.response_format.clone(),
+        tools: settings.tools.clone(),
     }
-    Ok(())
 }
 
-/// Renderings up to this size are built in place; larger ones on the blocking pool, so a
-/// request near [`MAX_RENDERED_BYTES`] never holds up the other requests of its worker.
-const RENDER_IN_PLACE_BYTES: usize = 64 * 1024;
-
-/// `content` filled with `values`: size-checked first, then rendered (off the async executor
-/// when large), refusing with one field error per missing (and, if `strict`, unexpected) value.
-pub async fn render(
-    content: &str,
-    values: &BTreeMap<String, String>,
-    strict: bool,
-) -> Result<String, ApiError> {
-    check_rendered_size(content, values)?;
-    let rendered = if template::rendered_len(content, values) <= RENDER_IN_PLACE_BYTES {
-        template::render(content, values, strict)
-    } else {
-        let (content, values) = (content.to_owned(), values.clone());
-        actix_web::web::block(move || template::render(&content, &values, strict))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-    };
-    rendered.map_err(|mismatch| {
-        let missing =
-            mismatch.missing.iter().map(|name| FieldError::new(format!("variables.{name}"), "has no value"));
-        let unexpected = mismatch
-            .unexpected
-            .iter()
-            .map(|name| FieldError::new(format!("variables.{name}"), "is not a variable of this prompt"));
-        let detail = match (mismatch.missing.is_empty(), mismatch.unexpected.is_empty()) {
-            (false, true) => format!("Missing values for: {}.", mismatch.missing.join(", ")),
-            (true, false) => format!("Not variables of this prompt: {}.", mismatch.unexpected.join(", ")),
-            _ => format!(
-                "Missing values for: {}. Not variables of this prompt: {}.",
-                mismatch.missing.join(", "),
-                mismatch.unexpected.join(", ")
-            ),
-        };
-        ApiError::new(ErrorCode::VariablesMismatch, detail).with_errors(missing.chain(unexpected).collect())
-    })
-}
-
-/// The options of a call: the request's, else the connection's.
+/// The options of a call: the request's, else the prompt version's, else the connection's.
 pub fn options(
     connection: &Connection,
+    settings: &ModelSettings,
     temperature: Option<f32>,
     max_tokens: Option<u32>,
 ) -> Result<GenerationOptions, ApiError> {
-    let requested = GenerationOptions { temperature, max_tokens };
+    let requested = GenerationOptions { temperature, max_tokens, top_p: None };
     let mut errors = Vec::new();
     check_options("", &requested, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let connection = connection.settings.options;
     Ok(GenerationOptions {
-        temperature: temperature.or(connection.settings.options.temperature),
-        max_tokens: max_tokens.or(connection.settings.options.max_tokens),
+        temperature: temperature.or(settings.temperature).or(connection.temperature),
+        max_tokens: max_tokens.or(settings.max_tokens).or(connection.max_tokens),
+        top_p: settings.top_p,
     })
-}
-
-/// The content of `prompt` at `version` (the current one by default).
-pub async fn content_at(
-    state: &AppState,
-    principal: &Principal,
-    prompt: &Prompt,
-    version: Option<u32>,
-) -> Result<(String, u32), ApiError> {
-    match version {
-        Some(number) if number != prompt.version => {
-            let old = state
-                .db
-                .tenant(principal.scope())
-                .prompt_version(prompt.id, number)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("The prompt has no version {number}.")))?;
-            Ok((old.content, number))
-        }
-        _ => Ok((prompt.content.clone(), prompt.version)),
-    }
 }
 
 fn expiry(policy: &AiPolicy, kind: RunKind, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -154,6 +98,8 @@ struct Outcome {
     /// As the provider reported it; empty when it never said.
     model: String,
     output: String,
+    /// The tools the model asked to call.
+    tool_calls: Vec<ToolCall>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     latency_ms: u64,
@@ -172,6 +118,7 @@ impl Outcome {
             problem: None,
             model,
             output,
+            tool_calls: Vec::new(),
             finish_reason,
             usage,
             latency_ms: elapsed_ms(started),
@@ -185,6 +132,7 @@ impl Outcome {
             problem: Some(error.problem().clone()),
             model: String::new(),
             output,
+            tool_calls: Vec::new(),
             finish_reason: None,
             usage: None,
             latency_ms: elapsed_ms(started),
@@ -197,6 +145,7 @@ impl Outcome {
             problem: None,
             model: String::new(),
             output,
+            tool_calls: Vec::new(),
             finish_reason: None,
             usage: None,
             latency_ms: elapsed_ms(started),
@@ -250,6 +199,7 @@ async fn record(
         connection: connection_ref(&call.connection, &run.run.model),
         model: run.run.model,
         output: done.output,
+        tool_calls: done.tool_calls,
         finish_reason: done.finish_reason,
         usage: done.usage,
         latency_ms: done.latency_ms,
@@ -270,11 +220,12 @@ pub async fn complete(
     _permit: OwnedSemaphorePermit,
 ) -> Result<RunResult, ApiError> {
     let endpoint = ai_services::endpoint(state, principal, &call.connection, call.model.as_deref())?;
-    let request = ChatRequest { messages: call.messages.clone(), options: call.options };
     let started = Instant::now();
-    match state.ai.client.complete(&endpoint, &request).await {
+    match state.ai.client.complete(&endpoint, &call.request).await {
         Ok(done) => {
-            let outcome = Outcome::answered(done.model, done.text, done.finish_reason, done.usage, started);
+            let mut outcome =
+                Outcome::answered(done.model, done.text, done.finish_reason, done.usage, started);
+            outcome.tool_calls = done.tool_calls;
             record(state, principal, &call, &endpoint.model, outcome).await
         }
         Err(failure) => {
@@ -305,12 +256,11 @@ pub async fn stream(
     let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
     tokio::spawn(async move {
         let _permit = permit;
-        let request = ChatRequest { messages: call.messages.clone(), options: call.options };
         let started = Instant::now();
         let mut output = String::new();
         let failed =
             |e: &ai::AiError, output| Outcome::failed(&ai_services::provider_error(e), output, started);
-        let outcome = match state.ai.client.stream(&endpoint, &request).await {
+        let outcome = match state.ai.client.stream(&endpoint, &call.request).await {
             Err(e) => failed(&e, output),
             Ok(upstream) => {
                 let mut upstream = std::pin::pin!(upstream);
@@ -333,8 +283,11 @@ pub async fn stream(
                             // A failed send means the client left: the next turn sees it.
                             let _ = tx.send(sse("delta", &RunDelta { text })).await;
                         }
-                        Some(Some(Ok(StreamEvent::Done { finish_reason, usage, model }))) => {
-                            break Outcome::answered(model, output, finish_reason, usage, started);
+                        Some(Some(Ok(StreamEvent::Done { finish_reason, usage, model, tool_calls }))) => {
+                            let mut answered =
+                                Outcome::answered(model, output, finish_reason, usage, started);
+                            answered.tool_calls = tool_calls;
+                            break answered;
                         }
                         Some(Some(Err(e))) => break failed(&e, output),
                         // The AI client ends every stream with `Done` or an error; this is a bug there.

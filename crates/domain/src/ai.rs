@@ -114,8 +114,29 @@ pub const DEFAULT_BASE_URL: &str = "http://localhost:1234/v1";
 #[serde(rename_all = "snake_case")]
 pub enum ChatRole {
     System,
+    /// Instructions from the application, above the user's: OpenAI's `developer` role. Sent
+    /// as `system` to providers that lack it.
+    Developer,
     User,
     Assistant,
+}
+
+impl ChatRole {
+    pub const ALL: [ChatRole; 4] =
+        [ChatRole::System, ChatRole::Developer, ChatRole::User, ChatRole::Assistant];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatRole::System => "system",
+            ChatRole::Developer => "developer",
+            ChatRole::User => "user",
+            ChatRole::Assistant => "assistant",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        ChatRole::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
 }
 
 /// One message sent to a chat model.
@@ -142,6 +163,53 @@ impl ChatMessage {
 pub struct GenerationOptions {
     pub temperature: Option<f32>,
     pub max_tokens: Option<u32>,
+    /// Nucleus sampling: only the most likely tokens whose probabilities add up to this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+}
+
+/// A function the model may ask to call, described by a JSON Schema of its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolDefinition {
+    /// Letters, digits, `_` and `-`; at most 64 characters; unique in a prompt.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A JSON Schema of type `object`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub parameters: serde_json::Value,
+}
+
+/// The shape of answer asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON matching `schema`.
+    JsonSchema {
+        /// Letters, digits, `_` and `-`; at most 64 characters.
+        name: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+        schema: serde_json::Value,
+        /// Ask the provider to keep to the schema exactly (OpenAI's structured outputs).
+        #[serde(default)]
+        strict: bool,
+    },
+}
+
+/// A call of one tool the model asked for, instead of (or with) a text answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ToolCall {
+    /// The provider's id of the call.
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model wrote them: usually, not always, JSON.
+    pub arguments: String,
 }
 
 /// Tokens a call consumed, as the provider reported them.
@@ -154,6 +222,7 @@ pub struct Usage {
 
 /// Upper bounds a connection's settings must keep.
 pub const MAX_TEMPERATURE: f32 = 2.0;
+pub const MAX_TOP_P: f32 = 1.0;
 /// No single answer may ask for more tokens than this (also caps what one call can cost).
 pub const MAX_TOKENS_LIMIT: u32 = 32_768;
 pub const MIN_TIMEOUT_SECONDS: u32 = 1;
@@ -177,6 +246,11 @@ pub fn check_options(prefix: &str, options: &GenerationOptions, errors: &mut Vec
     {
         errors
             .push(FieldError::new(format!("{prefix}max_tokens"), format!("must be 1 to {MAX_TOKENS_LIMIT}")));
+    }
+    if let Some(p) = options.top_p
+        && !(p > 0.0 && p <= MAX_TOP_P)
+    {
+        errors.push(FieldError::new(format!("{prefix}top_p"), "must be more than 0 and at most 1"));
     }
 }
 
@@ -454,10 +528,18 @@ mod tests {
     #[test]
     fn options_out_of_range_are_refused() {
         let mut errors = Vec::new();
-        check_options("", &GenerationOptions { temperature: Some(3.0), max_tokens: Some(0) }, &mut errors);
+        check_options(
+            "",
+            &GenerationOptions { temperature: Some(3.0), max_tokens: Some(0), top_p: None },
+            &mut errors,
+        );
         assert_eq!(errors.len(), 2);
         errors.clear();
-        check_options("", &GenerationOptions { temperature: Some(0.7), max_tokens: Some(256) }, &mut errors);
+        check_options(
+            "",
+            &GenerationOptions { temperature: Some(0.7), max_tokens: Some(256), top_p: Some(0.9) },
+            &mut errors,
+        );
         assert!(errors.is_empty());
     }
 

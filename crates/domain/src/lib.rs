@@ -7,6 +7,7 @@
 pub mod access;
 pub mod ai;
 pub mod audit;
+pub mod bundle;
 pub mod diff;
 pub mod ids;
 pub mod prompt;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
 
+use crate::bundle::{Bundle, BundleInput, PromptKind};
 use crate::user::Role;
 use crate::wire::FieldError;
 use crate::{PromptId, TenantId, UserId};
@@ -258,8 +259,34 @@ pub fn may_edit(owner: Option<UserId>, editor: UserId, editor_role: Role) -> boo
     }
 }
 
+/// The folders the prompt `names` make (in path order, folders differing only in case as
+/// one, spelled as first seen), each with its prompt counts. Every ancestor of a folder is a
+/// folder too.
+pub fn folders<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<crate::wire::Folder> {
+    let mut found: std::collections::BTreeMap<String, crate::wire::Folder> =
+        std::collections::BTreeMap::new();
+    for name in names {
+        let Some((parent, _)) = name.rsplit_once('/') else { continue };
+        let mut end = 0;
+        for (depth, segment) in parent.split('/').enumerate() {
+            end += segment.len() + usize::from(depth > 0);
+            let path = &parent[..end];
+            let folder = found.entry(path.to_lowercase()).or_insert_with(|| crate::wire::Folder {
+                path: path.to_owned(),
+                prompts: 0,
+                total: 0,
+            });
+            folder.total += 1;
+            if end == parent.len() {
+                folder.prompts += 1;
+            }
+        }
+    }
+    found.into_values().collect()
+}
+
 /// A stored prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Prompt {
     pub id: PromptId,
     pub tenant_id: TenantId,
@@ -272,6 +299,8 @@ pub struct Prompt {
     pub tags: Vec<String>,
     pub is_enhancement_prompt: bool,
     pub visibility: Visibility,
+    /// Kind, messages, settings and variable contract of the current version.
+    pub bundle: Bundle,
     /// Starts at 1; every change adds one (and stores a [`PromptVersion`]).
     pub version: u32,
     pub updated_by: Option<UserId>,
@@ -280,15 +309,17 @@ pub struct Prompt {
 }
 
 /// The editable state of a prompt, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PromptFields {
     pub name: PromptName,
     pub title: String,
+    /// A text prompt's template, or a chat prompt's transcript.
     pub content: String,
     pub category: String,
     pub tags: Vec<String>,
     pub is_enhancement_prompt: bool,
     pub visibility: Visibility,
+    pub bundle: Bundle,
 }
 
 impl Prompt {
@@ -301,12 +332,23 @@ impl Prompt {
             tags: self.tags.clone(),
             is_enhancement_prompt: self.is_enhancement_prompt,
             visibility: self.visibility,
+            bundle: self.bundle.clone(),
         }
     }
 }
 
-/// One immutable snapshot of a prompt's text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl PromptFields {
+    /// These fields with a text prompt's content replaced, its contract inferred again (specs
+    /// of variables it keeps stay as they were).
+    pub fn with_content(&self, content: String) -> Result<PromptFields, Vec<FieldError>> {
+        let (bundle, content) = Bundle::build(&BundleInput::default(), &content, &self.bundle)?;
+        check_content(&content).map_err(|reason| vec![FieldError::new("content", reason)])?;
+        Ok(PromptFields { content, bundle, ..self.clone() })
+    }
+}
+
+/// One immutable snapshot of a prompt.
+#[derive(Debug, Clone, PartialEq)]
 pub struct PromptVersion {
     pub prompt_id: PromptId,
     pub version: u32,
@@ -315,6 +357,7 @@ pub struct PromptVersion {
     pub content: String,
     pub category: String,
     pub tags: Vec<String>,
+    pub bundle: Bundle,
     pub author: Option<UserId>,
     pub commit_message: Option<String>,
     /// Set when this version restored an older one.
@@ -421,6 +464,11 @@ pub struct PromptInput<'a> {
     pub tags: &'a [String],
     pub is_enhancement_prompt: bool,
     pub visibility: Visibility,
+    /// Kind, messages, settings and contract as the request states them.
+    pub bundle: &'a BundleInput,
+    /// The bundle of the version being edited (the default one for a new prompt): what the
+    /// request leaves out is kept from it.
+    pub previous: &'a Bundle,
 }
 
 impl PromptFields {
@@ -433,8 +481,17 @@ impl PromptFields {
         let title = normalize_title(input.title.unwrap_or_default())
             .map_err(|reason| errors.push(FieldError::new("title", reason)))
             .ok();
-        if let Err(reason) = check_content(input.content) {
-            errors.push(FieldError::new("content", reason));
+        let bundle = Bundle::build(input.bundle, input.content, input.previous)
+            .map_err(|bundle_errors| errors.extend(bundle_errors))
+            .ok();
+        let content = bundle.as_ref().map_or(input.content, |(_, content)| content.as_str());
+        if let Err(reason) = check_content(content) {
+            let field = if bundle.as_ref().is_some_and(|(b, _)| b.kind == PromptKind::Chat) {
+                "messages"
+            } else {
+                "content"
+            };
+            errors.push(FieldError::new(field, reason));
         }
         let category = normalize_category(input.category)
             .map_err(|reason| errors.push(FieldError::new("category", reason)))
@@ -442,16 +499,21 @@ impl PromptFields {
         let tags = normalize_tags(input.tags)
             .map_err(|(index, reason)| errors.push(FieldError::new(format!("tags[{index}]"), reason)))
             .ok();
-        match (name, title, category, tags) {
-            (Some(name), Some(title), Some(category), Some(tags)) if errors.is_empty() => Ok(Self {
-                title: if title.is_empty() { name.as_str().to_owned() } else { title },
-                name,
-                content: input.content.to_owned(),
-                category,
-                tags,
-                is_enhancement_prompt: input.is_enhancement_prompt,
-                visibility: input.visibility,
-            }),
+        match (name, title, category, tags, bundle) {
+            (Some(name), Some(title), Some(category), Some(tags), Some((bundle, content)))
+                if errors.is_empty() =>
+            {
+                Ok(Self {
+                    title: if title.is_empty() { name.as_str().to_owned() } else { title },
+                    name,
+                    content,
+                    category,
+                    tags,
+                    is_enhancement_prompt: input.is_enhancement_prompt,
+                    visibility: input.visibility,
+                    bundle,
+                })
+            }
             _ => Err(errors),
         }
     }
@@ -465,6 +527,18 @@ mod tests {
 
     fn user(n: u128) -> UserId {
         UserId::from_uuid(Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn folders_count_their_prompts_and_include_every_ancestor() {
+        let names = ["a/b/c/one", "A/two", "a/b/three", "top", "x/y/four"];
+        let got: Vec<(String, u64, u64)> =
+            folders(names).into_iter().map(|f| (f.path, f.prompts, f.total)).collect();
+        let want = [("a/b/c", 1, 1), ("a/b", 1, 2), ("a", 1, 3), ("x", 0, 1), ("x/y", 1, 1)];
+        let mut want: Vec<(String, u64, u64)> =
+            want.iter().map(|(p, n, t)| ((*p).to_owned(), *n, *t)).collect();
+        want.sort_by_key(|(p, _, _)| p.to_lowercase());
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use domain::audit::{Actor, AuditEvent, NewAuditEvent};
+use domain::bundle::{Bundle, PromptKind};
 use domain::prompt::{Prompt, PromptName, PromptVersion};
 use domain::session::{ApiToken, Session};
 use domain::sso::SsoProtocol;
+use domain::template::TemplateFormat;
 use domain::tenant::{Subdomain, Tenant, TenantName, TenantQuota, TenantUsage};
 use domain::user::{Email, User};
 use domain::{ApiTokenId, AuditEventId, PromptId, SessionId, TenantId, UserId};
@@ -120,8 +122,86 @@ pub(crate) fn audit_event(m: audit_events::Model) -> Result<AuditEvent, StoreErr
     })
 }
 
+/// A prompt's or version's stored bundle columns, as one value.
+pub(crate) struct BundleColumns {
+    pub kind: String,
+    pub template_format: String,
+    pub messages: Option<String>,
+    pub settings: Option<String>,
+    pub contract: Option<String>,
+}
+
+impl BundleColumns {
+    pub fn of(bundle: &Bundle) -> Self {
+        let json = |value: serde_json::Value| value.to_string();
+        Self {
+            kind: bundle.kind.as_str().to_owned(),
+            template_format: bundle.format.as_str().to_owned(),
+            messages: (bundle.kind == PromptKind::Chat).then(|| json(serde_json::json!(bundle.messages))),
+            settings: (!bundle.settings.is_empty()).then(|| json(serde_json::json!(bundle.settings))),
+            contract: Some(json(serde_json::json!(bundle.contract))),
+        }
+    }
+
+    /// Bytes these columns add to a row.
+    pub fn len(&self) -> usize {
+        [&self.messages, &self.settings, &self.contract]
+            .iter()
+            .map(|c| c.as_ref().map_or(0, String::len))
+            .sum()
+    }
+
+    /// `names` are the columns' qualified names, for errors: kind, template format, messages,
+    /// settings, contract.
+    fn bundle(self, names: [&'static str; 5], content: &str) -> Result<Bundle, StoreError> {
+        let [kind_column, format_column, messages_column, settings_column, contract_column] = names;
+        let kind = PromptKind::parse(&self.kind).ok_or_else(|| corrupt(kind_column, &self.kind))?;
+        let format = TemplateFormat::parse(&self.template_format)
+            .ok_or_else(|| corrupt(format_column, &self.template_format))?;
+        let Some(contract) = self.contract else {
+            // Saved before contracts existed, so a basic text prompt.
+            return Ok(Bundle::basic_text(content));
+        };
+        Ok(Bundle {
+            kind,
+            format,
+            messages: self
+                .messages
+                .map(|m| serde_json::from_str(&m))
+                .transpose()
+                .map_err(|e| corrupt(messages_column, e))?
+                .unwrap_or_default(),
+            settings: self
+                .settings
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|e| corrupt(settings_column, e))?
+                .unwrap_or_default(),
+            contract: serde_json::from_str(&contract).map_err(|e| corrupt(contract_column, e))?,
+        })
+    }
+}
+
 pub(crate) fn prompt(m: prompts::Model) -> Result<Prompt, StoreError> {
+    let columns = BundleColumns {
+        kind: m.kind,
+        template_format: m.template_format,
+        messages: m.messages,
+        settings: m.settings,
+        contract: m.contract,
+    };
+    let bundle = columns.bundle(
+        [
+            "prompts.kind",
+            "prompts.template_format",
+            "prompts.messages",
+            "prompts.settings",
+            "prompts.contract",
+        ],
+        &m.content,
+    )?;
     Ok(Prompt {
+        bundle,
         id: PromptId::from_uuid(m.id),
         tenant_id: TenantId::from_uuid(m.tenant_id),
         owner: m.user_id.map(UserId::from_uuid),
@@ -140,7 +220,25 @@ pub(crate) fn prompt(m: prompts::Model) -> Result<Prompt, StoreError> {
 }
 
 pub(crate) fn prompt_version(m: prompt_versions::Model) -> Result<PromptVersion, StoreError> {
+    let columns = BundleColumns {
+        kind: m.kind,
+        template_format: m.template_format,
+        messages: m.messages,
+        settings: m.settings,
+        contract: m.contract,
+    };
+    let bundle = columns.bundle(
+        [
+            "prompt_versions.kind",
+            "prompt_versions.template_format",
+            "prompt_versions.messages",
+            "prompt_versions.settings",
+            "prompt_versions.contract",
+        ],
+        &m.content,
+    )?;
     Ok(PromptVersion {
+        bundle,
         prompt_id: PromptId::from_uuid(m.prompt_id),
         version: u32::try_from(m.version).map_err(|e| corrupt("prompt_versions.version", e))?,
         name: m.name,

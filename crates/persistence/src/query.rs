@@ -71,6 +71,13 @@ pub(crate) fn contains_ci(column: impl ColumnTrait, text: &str) -> SimpleExpr {
         .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
+/// `column LIKE pattern`, with `text` matched literally inside it: `pattern` is `text` with
+/// `%`, `_` and `\` escaped, and `{}` where it goes (`{}/%` for what starts with `text/`).
+pub(crate) fn like_literal(column: impl ColumnTrait, pattern: &str, text: &str) -> SimpleExpr {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    Expr::col(column).like(LikeExpr::new(pattern.replace("{}", &escaped)).escape('\\'))
+}
+
 /// The UTC calendar day (`YYYY-MM-DD`) of a timestamp column.
 pub(crate) fn utc_day(backend: DbBackend, column: &str) -> SimpleExpr {
     match backend {

@@ -24,7 +24,7 @@ mod sso;
 
 pub(crate) use ai::expire_run_outputs;
 pub use ai::{DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, RunTotals, RunViewer};
-pub use library::{PromptChange, PromptFilter, search_terms};
+pub use library::{FolderFilter, PromptChange, PromptFilter, search_terms};
 
 /// Operations on one tenant's data. Every query starts from the scope's builders, so a row of
 /// another tenant is indistinguishable from a missing one; on PostgreSQL every statement also

@@ -327,6 +327,7 @@ fn prompt(owner: domain::UserId, name: &str, category: &str) -> NewPrompt {
             tags: vec!["t".into()],
             is_enhancement_prompt: false,
             visibility: domain::prompt::Visibility::Tenant,
+            bundle: domain::bundle::Bundle::basic_text("Hello {{name}}"),
         },
         commit_message: None,
     }
@@ -410,6 +411,7 @@ fn fields(name: &str, title: &str, content: &str, tags: &[&str], visibility: Vis
         tags: tags.iter().map(|t| t.to_string()).collect(),
         is_enhancement_prompt: false,
         visibility,
+        bundle: domain::bundle::Bundle::basic_text(content),
     }
 }
 
@@ -859,7 +861,7 @@ fn connection_settings(name: &str) -> ConnectionSettings {
         provider: Provider::Lmstudio,
         base_url: "http://localhost:1234/v1".to_owned(),
         model: "smollm2".to_owned(),
-        options: GenerationOptions { temperature: Some(0.5), max_tokens: Some(128) },
+        options: GenerationOptions { temperature: Some(0.5), max_tokens: Some(128), top_p: None },
         timeout_seconds: 30,
     }
 }

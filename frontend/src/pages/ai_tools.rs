@@ -156,13 +156,16 @@ fn Variables(link: PromptLink, values: RwSignal<BTreeMap<String, String>>) -> im
 }
 
 /// The values to send: one for every variable of the saved prompt.
-fn filled(link: PromptLink, values: RwSignal<BTreeMap<String, String>>) -> BTreeMap<String, String> {
+fn filled(
+    link: PromptLink,
+    values: RwSignal<BTreeMap<String, String>>,
+) -> BTreeMap<String, serde_json::Value> {
     let vars = link.latest.with_untracked(|p| p.variables.clone());
     values.with_untracked(|vals| {
         vars.into_iter()
             .map(|v| {
                 let value = vals.get(&v).cloned().unwrap_or_default();
-                (v, value)
+                (v, serde_json::Value::String(value))
             })
             .collect()
     })

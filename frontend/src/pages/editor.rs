@@ -174,6 +174,11 @@ fn PromptForm(
         name: String::new(),
         title: String::new(),
         content: String::new(),
+        kind: Default::default(),
+        template_format: Default::default(),
+        messages: Vec::new(),
+        settings: Default::default(),
+        contract: Vec::new(),
         category: String::new(),
         tags: Vec::new(),
         is_enhancement_prompt: false,
@@ -249,6 +254,9 @@ fn PromptForm(
             tags: &tag_list,
             is_enhancement_prompt: enhancement.get_untracked(),
             visibility: vis,
+            // The text fields only: the server checks the rest.
+            bundle: &Default::default(),
+            previous: &Default::default(),
         });
         if let Err(errors) = checked {
             failure.set(Some(ApiFailure {
@@ -281,6 +289,11 @@ fn PromptForm(
                         is_enhancement_prompt: enhancement.get_untracked(),
                         visibility: vis,
                         commit_message: message,
+                        kind: None,
+                        template_format: None,
+                        messages: None,
+                        settings: None,
+                        contract: None,
                     };
                     match api::create_prompt(&request).await {
                         Ok(created) => navigate(&format!("/prompts/{}", created.id), Default::default()),
@@ -299,6 +312,11 @@ fn PromptForm(
                         visibility: Some(vis),
                         version: Some(before),
                         commit_message: message,
+                        kind: None,
+                        template_format: None,
+                        messages: None,
+                        settings: None,
+                        contract: None,
                     };
                     match api::update_prompt(id, &request).await {
                         Ok(view) => {

@@ -5,7 +5,10 @@ use domain::ai::{Provider, Usage};
 use serde_json::json;
 
 use crate::server::{Server, end_events, event, json, start_events};
-use crate::{KEY, client, collect, delta, endpoint, openai_answer, openai_chunk, request};
+use crate::{
+    KEY, client, collect, delta, done, endpoint, full_request, openai_answer, openai_chunk, openai_full_body,
+    openai_tool_answer, request, schema_format, tool_call,
+};
 
 #[tokio::test]
 async fn a_completion_goes_to_the_deployment_with_an_api_key_header() {
@@ -57,11 +60,7 @@ async fn a_stream_is_read_like_openai_s() {
         events,
         [
             delta("Hi"),
-            StreamEvent::Done {
-                finish_reason: Some("length".to_owned()),
-                usage: Some(Usage { input_tokens: 5, output_tokens: 1 }),
-                model: "test-model-2024-01-01".to_owned(),
-            }
+            done("length", Some(Usage { input_tokens: 5, output_tokens: 1 }), "test-model-2024-01-01")
         ]
     );
     let sent = server.only_request();
@@ -81,4 +80,29 @@ async fn models_are_the_resource_s_models() {
     let sent = server.only_request();
     assert_eq!(sent.target, format!("/openai/models?api-version={AZURE_API_VERSION}"));
     assert_eq!(sent.header("api-key"), Some(KEY));
+}
+
+#[tokio::test]
+async fn every_setting_goes_to_azure_with_the_developer_role_and_tool_calls_come_back() {
+    let server =
+        Server::start(
+            |_, mut socket| async move { json(&mut socket, "200 OK", &openai_tool_answer()).await },
+        )
+        .await;
+
+    let completion = client()
+        .complete(&endpoint(Provider::AzureOpenai, &server), &full_request(schema_format()))
+        .await
+        .unwrap();
+    assert_eq!(completion.text, "");
+    assert_eq!(
+        completion.tool_calls,
+        [tool_call("call_1", "get_weather", r#"{"city":"Paris"}"#), tool_call("call_2", "now", "{}")]
+    );
+
+    let format = json!({
+        "type": "json_schema",
+        "json_schema": {"name": "forecast", "schema": {"type": "object", "properties": {"sky": {"type": "string"}}}, "strict": true}
+    });
+    assert_eq!(server.only_request().body, openai_full_body("developer", format));
 }

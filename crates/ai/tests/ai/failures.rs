@@ -3,16 +3,40 @@
 
 use std::time::{Duration, Instant};
 
-use ai::{AiClient, AiErrorKind, StreamEvent};
+use ai::{AiClient, AiErrorKind, MAX_TOOL_CALLS, StreamEvent};
 use domain::ai::Provider;
 use outbound::{ErrorKind, Outbound, OutboundConfig};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::server::{Server, end_events, event, json, respond, start_events, wait_for_close};
 use crate::{
     KEY, MAX_ANSWER, assert_keyless, client, collect, delta, endpoint, openai_answer, openai_chunk, request,
 };
+
+/// `count` OpenAI tool calls, each with these arguments.
+fn openai_calls(count: usize, arguments: &str) -> Value {
+    (0..count)
+        .map(|i| json!({"id": format!("call_{i}"), "type": "function", "function": {"name": "f", "arguments": arguments}}))
+        .collect()
+}
+
+/// `count` Anthropic tool_use blocks.
+fn anthropic_blocks(count: usize) -> Value {
+    (0..count)
+        .map(|i| json!({"type": "tool_use", "id": format!("toolu_{i}"), "name": "f", "input": {}}))
+        .collect()
+}
+
+fn too_many_calls(error: &ai::AiError) {
+    assert_eq!(error.kind(), AiErrorKind::Outbound(ErrorKind::TooLarge), "{error}");
+    assert_eq!(error.message(), format!("the answer has more than the {MAX_TOOL_CALLS} tool calls allowed"));
+}
+
+fn too_long(error: &ai::AiError) {
+    assert_eq!(error.kind(), AiErrorKind::Outbound(ErrorKind::TooLarge), "{error}");
+    assert_eq!(error.message(), format!("the answer is longer than the {MAX_ANSWER} bytes allowed"));
+}
 
 #[tokio::test]
 async fn a_refused_key_is_unauthorized_with_the_provider_s_message_and_never_the_key() {
@@ -289,4 +313,126 @@ async fn an_unreachable_or_refused_address_is_an_outbound_error() {
     let strict = AiClient::new(Outbound::new(OutboundConfig::default()).unwrap(), MAX_ANSWER);
     let error = strict.list_models(&endpoint).await.unwrap_err();
     assert_eq!(error.kind(), AiErrorKind::Outbound(ErrorKind::AddressNotAllowed));
+}
+
+#[tokio::test]
+async fn whole_answers_hold_text_and_tool_calls_to_the_caps_together() {
+    let server = Server::start(|request, mut socket| async move {
+        let half = "x".repeat(MAX_ANSWER / 2);
+        let message = |content: Value, tool_calls: Value| {
+            json!({"choices": [{"message": {"role": "assistant", "content": content, "tool_calls": tool_calls}}]})
+        };
+        let answer = match (request.target.as_str(), request.body["model"].as_str().unwrap()) {
+            ("/v1/messages", "many") => json!({"content": anthropic_blocks(MAX_TOOL_CALLS + 1)}),
+            ("/v1/messages", _) => {
+                let blocks = json!([{"type": "text", "text": half}, {"type": "tool_use", "id": "t", "name": "f", "input": {"a": half}}]);
+                json!({"content": blocks})
+            }
+            (_, "many") => message(Value::Null, openai_calls(MAX_TOOL_CALLS + 1, "{}")),
+            (_, "enough") => message(Value::Null, openai_calls(MAX_TOOL_CALLS, "{}")),
+            // Each half fits on its own; together they are over the cap.
+            (_, _) => message(json!(half), openai_calls(1, &half)),
+        };
+        json(&mut socket, "200 OK", &answer).await;
+    })
+    .await;
+    let call = |provider: Provider, model: &str| {
+        let mut endpoint = endpoint(provider, &server);
+        endpoint.model = model.to_owned();
+        async move { client().complete(&endpoint, &request()).await }
+    };
+
+    too_many_calls(&call(Provider::Openai, "many").await.unwrap_err());
+    assert_eq!(call(Provider::Openai, "enough").await.unwrap().tool_calls.len(), MAX_TOOL_CALLS);
+    too_long(&call(Provider::Ollama, "halves").await.unwrap_err());
+    too_many_calls(&call(Provider::Anthropic, "many").await.unwrap_err());
+    too_long(&call(Provider::Anthropic, "halves").await.unwrap_err());
+}
+
+#[tokio::test]
+async fn streamed_tool_calls_are_held_to_the_caps_as_they_arrive() {
+    let server = Server::start(|request, mut socket| async move {
+        start_events(&mut socket).await;
+        let anthropic = request.target == "/v1/messages";
+        let model = request.body["model"].as_str().unwrap().to_owned();
+        let piece = "x".repeat(MAX_ANSWER / 4);
+        // An endless answer: only the client's caps stop it.
+        for i in 0..10 * MAX_TOOL_CALLS {
+            let data = match (anthropic, model.as_str()) {
+                (false, "many") => {
+                    let call = json!({"index": i, "id": format!("call_{i}"), "function": {"name": "f", "arguments": "{}"}});
+                    json!({"choices": [{"delta": {"tool_calls": [call]}}]})
+                }
+                (false, _) if i == 0 => json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "call_0", "function": {"name": "f", "arguments": ""}}]}}]}),
+                (false, _) => json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}}]}),
+                (true, "many") => json!({"type": "content_block_start", "index": i, "content_block": {"type": "tool_use", "id": format!("toolu_{i}"), "name": "f", "input": {}}}),
+                (true, _) if i == 0 => json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_0", "name": "f", "input": {}}}),
+                (true, _) => json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}}),
+            };
+            if event(&mut socket, None, &data.to_string()).await.is_err() {
+                return;
+            }
+        }
+        let _ = event(&mut socket, None, "[DONE]").await;
+        end_events(&mut socket).await;
+    })
+    .await;
+
+    for provider in [Provider::Openai, Provider::Anthropic] {
+        for model in ["many", "long"] {
+            let mut endpoint = endpoint(provider, &server);
+            endpoint.model = model.to_owned();
+            let events = collect(client().stream(&endpoint, &request()).await.unwrap()).await;
+            // Tool calls are no deltas: the error is the first and only item.
+            assert_eq!(events.len(), 1, "{provider} {model}: {events:?}");
+            let error = events[0].as_ref().unwrap_err();
+            if model == "many" { too_many_calls(error) } else { too_long(error) }
+        }
+    }
+}
+
+#[tokio::test]
+async fn streamed_text_and_tool_calls_share_one_cap() {
+    let server = Server::start(|_, mut socket| async move {
+        start_events(&mut socket).await;
+        event(&mut socket, None, &openai_chunk(&"x".repeat(MAX_ANSWER / 2))).await.unwrap();
+        let arguments = "y".repeat(MAX_ANSWER / 2);
+        let call = json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f", "arguments": arguments}}]}}]});
+        event(&mut socket, None, &call.to_string()).await.unwrap();
+        event(&mut socket, None, "[DONE]").await.unwrap();
+        end_events(&mut socket).await;
+    })
+    .await;
+
+    let mut events =
+        collect(client().stream(&endpoint(Provider::Openai, &server), &request()).await.unwrap()).await;
+    too_long(&events.pop().unwrap().unwrap_err());
+    assert_eq!(events.len(), 1, "the text within the cap came through first");
+}
+
+#[tokio::test]
+async fn tool_calls_without_a_name_or_of_an_unknown_type_are_malformed() {
+    let server = Server::start(|request, mut socket| async move {
+        if request.body["stream"] == true {
+            start_events(&mut socket).await;
+            let nameless = json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c", "function": {"arguments": "{}"}}]}}]});
+            event(&mut socket, None, &nameless.to_string()).await.unwrap();
+            event(&mut socket, None, "[DONE]").await.unwrap();
+            end_events(&mut socket).await;
+        } else {
+            let custom = json!({"type": "custom", "id": "c", "function": {"name": "f"}});
+            let answer = json!({"choices": [{"message": {"content": null, "tool_calls": [custom]}}]});
+            json(&mut socket, "200 OK", &answer).await;
+        }
+    })
+    .await;
+    let endpoint = endpoint(Provider::OpenaiCompatible, &server);
+
+    let error = client().complete(&endpoint, &request()).await.unwrap_err();
+    assert_eq!(error.kind(), AiErrorKind::Malformed);
+    assert!(error.message().ends_with("a tool call of type custom"), "{error}");
+    let events = collect(client().stream(&endpoint, &request()).await.unwrap()).await;
+    let error = events.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(error.kind(), AiErrorKind::Malformed);
+    assert!(error.message().ends_with("a tool call without a name"), "{error}");
 }

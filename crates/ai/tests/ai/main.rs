@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use ai::{AiClient, AiError, ChatRequest, ChatStream, Endpoint, StreamEvent};
 use domain::Secret;
-use domain::ai::{ChatMessage, GenerationOptions, Provider};
+use domain::ai::{
+    ChatMessage, ChatRole, GenerationOptions, Provider, ResponseFormat, ToolCall, ToolDefinition,
+};
 use futures_util::StreamExt;
 use outbound::{Outbound, OutboundConfig, OutboundPolicy};
 use serde_json::{Value, json};
@@ -52,7 +54,61 @@ fn endpoint(provider: Provider, server: &Server) -> Endpoint {
 fn request() -> ChatRequest {
     ChatRequest {
         messages: vec![ChatMessage::system("Be brief."), ChatMessage::user("Say hello")],
-        options: GenerationOptions { temperature: Some(0.5), max_tokens: Some(64) },
+        options: GenerationOptions { temperature: Some(0.5), max_tokens: Some(64), top_p: None },
+        ..Default::default()
+    }
+}
+
+/// A request with every setting there is: a developer message, top_p, stop texts, an answer
+/// format and two tools.
+fn full_request(format: ResponseFormat) -> ChatRequest {
+    ChatRequest {
+        messages: vec![
+            ChatMessage::system("Be brief."),
+            ChatMessage { role: ChatRole::Developer, content: "Answer as JSON.".to_owned() },
+            ChatMessage::user("Weather in Paris?"),
+        ],
+        options: GenerationOptions { temperature: Some(0.5), max_tokens: Some(64), top_p: Some(0.9) },
+        stop: vec!["END".to_owned(), "\n\n".to_owned()],
+        response_format: Some(format),
+        tools: vec![
+            ToolDefinition {
+                name: "get_weather".to_owned(),
+                description: Some("The weather in a city".to_owned()),
+                parameters: weather_schema(),
+            },
+            ToolDefinition {
+                name: "now".to_owned(),
+                description: None,
+                parameters: json!({"type": "object", "properties": {}}),
+            },
+        ],
+    }
+}
+
+fn weather_schema() -> Value {
+    json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+}
+
+fn schema_format() -> ResponseFormat {
+    ResponseFormat::JsonSchema {
+        name: "forecast".to_owned(),
+        schema: json!({"type": "object", "properties": {"sky": {"type": "string"}}}),
+        strict: true,
+    }
+}
+
+fn tool_call(id: &str, name: &str, arguments: &str) -> ToolCall {
+    ToolCall { id: id.to_owned(), name: name.to_owned(), arguments: arguments.to_owned() }
+}
+
+/// A `Done` without tool calls.
+fn done(finish_reason: &str, usage: Option<domain::ai::Usage>, model: &str) -> StreamEvent {
+    StreamEvent::Done {
+        finish_reason: Some(finish_reason.to_owned()),
+        usage,
+        model: model.to_owned(),
+        tool_calls: Vec::new(),
     }
 }
 
@@ -85,4 +141,42 @@ fn openai_answer(text: &str) -> Value {
 fn openai_chunk(text: &str) -> String {
     json!({"model": "test-model-2024-01-01", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
         .to_string()
+}
+
+/// What OpenAI's protocol carries for [`full_request`], but the model: `developer` is the role
+/// the developer message is sent with, `format` the `response_format`.
+fn openai_full_body(developer: &str, format: Value) -> Value {
+    json!({
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": developer, "content": "Answer as JSON."},
+            {"role": "user", "content": "Weather in Paris?"}
+        ],
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "max_tokens": 64,
+        "stop": ["END", "\n\n"],
+        "response_format": format,
+        "tools": [
+            {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city", "parameters": weather_schema()}},
+            {"type": "function", "function": {"name": "now", "parameters": {"type": "object", "properties": {}}}}
+        ],
+        "stream": false
+    })
+}
+
+/// A chat completion that asks for two tool calls and has no text.
+fn openai_tool_answer() -> Value {
+    json!({
+        "model": "test-model-2024-01-01",
+        "choices": [{"index": 0, "message": {
+            "role": "assistant",
+            "content": null,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": "{}"}}
+            ]
+        }, "finish_reason": "tool_calls"}],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 20}
+    })
 }

@@ -64,6 +64,11 @@ impl Server {
         assert_eq!(requests.len(), 1, "{requests:#?}");
         requests[0].clone()
     }
+
+    /// Every request so far, in the order they arrived.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
 }
 
 async fn read_request(socket: &mut TcpStream) -> Option<Recorded> {
@@ -118,6 +123,12 @@ pub async fn event(socket: &mut TcpStream, name: Option<&str>, data: &str) -> st
         text.push_str(&format!("event: {name}\n"));
     }
     text.push_str(&format!("data: {data}\n\n"));
+    socket.write_all(format!("{:x}\r\n{text}\r\n", text.len()).as_bytes()).await?;
+    socket.flush().await
+}
+
+/// Any text in a chunk of its own, so one event can be split across chunks.
+pub async fn raw_chunk(socket: &mut TcpStream, text: &str) -> std::io::Result<()> {
     socket.write_all(format!("{:x}\r\n{text}\r\n", text.len()).as_bytes()).await?;
     socket.flush().await
 }

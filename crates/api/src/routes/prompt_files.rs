@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
 use chrono::Utc;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::bundle::{Bundle, BundleInput, PromptKind, VariableSpec};
 use domain::prompt::{NewPrompt, Prompt, PromptFields, PromptInput, PromptPosition, PromptSort, Visibility};
 use domain::wire::{
     ConflictPolicy, ExportedPrompt, FieldError, ImportItem, ImportOutcome, ImportReport,
-    PROMPT_EXPORT_FORMAT, Problem, PromptExport,
+    PROMPT_EXPORT_FORMAT, PROMPT_EXPORT_FORMAT_V1, Problem, PromptExport,
 };
 use futures_util::StreamExt as _;
 use persistence::PromptChange;
@@ -18,10 +19,10 @@ use utoipa::IntoParams;
 
 use super::prompts::{PromptQuery, stale, viewer};
 use crate::access::Principal;
-use crate::client;
 use crate::error::ApiError;
 use crate::paging;
 use crate::state::AppState;
+use crate::{bundles, client};
 
 /// Most prompts in one import file.
 pub const MAX_TRANSFER_PROMPTS: usize = 10_000;
@@ -88,6 +89,11 @@ fn exported(p: Prompt) -> ExportedPrompt {
         name: p.name.as_str().to_owned(),
         title: Some(p.title),
         content: p.content,
+        kind: Some(p.bundle.kind),
+        template_format: Some(p.bundle.format),
+        messages: (p.bundle.kind == PromptKind::Chat).then_some(p.bundle.messages),
+        settings: (!p.bundle.settings.is_empty()).then_some(p.bundle.settings),
+        contract: Some(p.bundle.contract),
         category: Some(p.category),
         tags: p.tags,
         is_enhancement_prompt: p.is_enhancement_prompt,
@@ -236,11 +242,29 @@ pub async fn import_prompts(
     Ok(web::Json(report))
 }
 
+/// The specs of a file's contract whose variables its templates still use: a file's content
+/// may have been edited by hand since it was exported, and a spec left over is no reason to
+/// refuse it. (Templates that do not parse are reported by the import's validation.)
+fn used_specs(prompt: &ExportedPrompt, specs: &[VariableSpec]) -> Vec<VariableSpec> {
+    let kind = prompt.kind.unwrap_or_default();
+    let messages = prompt.messages.as_deref().unwrap_or_default();
+    let format = prompt.template_format.unwrap_or_default();
+    match domain::bundle::variable_uses(format, kind, &prompt.content, messages) {
+        Ok(uses) => {
+            specs.iter().filter(|spec| uses.iter().any(|(name, _)| *name == spec.name)).cloned().collect()
+        }
+        Err(_) => specs.to_vec(),
+    }
+}
+
 /// Every prompt of an import file, validated; all the reasons when any is invalid.
 fn validate_import(file: &PromptExport) -> Result<Vec<PromptFields>, ApiError> {
     let mut errors = Vec::new();
-    if file.format != PROMPT_EXPORT_FORMAT {
-        errors.push(FieldError::new("format", format!("must be {PROMPT_EXPORT_FORMAT:?}")));
+    if file.format != PROMPT_EXPORT_FORMAT && file.format != PROMPT_EXPORT_FORMAT_V1 {
+        errors.push(FieldError::new(
+            "format",
+            format!("must be {PROMPT_EXPORT_FORMAT:?} (or the older {PROMPT_EXPORT_FORMAT_V1:?})"),
+        ));
     }
     if file.prompts.len() > MAX_TRANSFER_PROMPTS {
         errors.push(FieldError::new("prompts", format!("must hold at most {MAX_TRANSFER_PROMPTS} prompts")));
@@ -257,7 +281,20 @@ fn validate_import(file: &PromptExport) -> Result<Vec<PromptFields>, ApiError> {
             tags: &prompt.tags,
             is_enhancement_prompt: prompt.is_enhancement_prompt,
             visibility: prompt.visibility,
+            bundle: &BundleInput {
+                kind: prompt.kind,
+                format: prompt.template_format,
+                messages: prompt.messages.clone(),
+                settings: prompt.settings.clone(),
+                contract: prompt.contract.as_ref().map(|specs| used_specs(prompt, specs)),
+            },
+            previous: &Bundle::default(),
         });
+        let schema_errors = bundles::checked(&parsed);
+        let parsed = match parsed {
+            Ok(_) if !schema_errors.is_empty() => Err(schema_errors),
+            other => other,
+        };
         match parsed {
             Ok(parsed) => {
                 if let Some(first) = seen.insert((parsed.name.key(), parsed.visibility), index) {

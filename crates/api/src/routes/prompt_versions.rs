@@ -11,7 +11,7 @@ use domain::wire::{
     FieldChange, Problem, PromptDiff, PromptVersionList, PromptVersionSummary, PromptVersionView, PromptView,
     RenderRequest, RenderResponse, RestorePromptRequest,
 };
-use domain::{UserId, diff, template};
+use domain::{UserId, diff};
 use persistence::PromptChange;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -20,6 +20,7 @@ use super::prompts::{
     check_base_version, check_may_edit, commit_message, load, people, person, prompt_response, save,
 };
 use crate::access::Principal;
+use crate::bundles;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::state::AppState;
@@ -33,9 +34,14 @@ fn version_view(version: &PromptVersion, names: &HashMap<UserId, String>) -> Pro
         name: version.name.clone(),
         title: version.title.clone(),
         content: version.content.clone(),
+        kind: version.bundle.kind,
+        template_format: version.bundle.format,
+        messages: version.bundle.messages.clone(),
+        settings: version.bundle.settings.clone(),
+        contract: version.bundle.contract.clone(),
         category: version.category.clone(),
         tags: version.tags.clone(),
-        variables: template::variables(&version.content),
+        variables: version.bundle.variable_names(),
         author: person(names, version.author),
         commit_message: version.commit_message.clone(),
         restored_from: version.restored_from,
@@ -161,6 +167,10 @@ pub async fn diff_versions(
         ("title", old.title.clone(), new.title.clone()),
         ("category", old.category.clone(), new.category.clone()),
         ("tags", old.tags.join(", "), new.tags.join(", ")),
+        ("kind", old.bundle.kind.as_str().to_owned(), new.bundle.kind.as_str().to_owned()),
+        ("template_format", old.bundle.format.as_str().to_owned(), new.bundle.format.as_str().to_owned()),
+        ("settings", json_text(&old.bundle.settings), json_text(&new.bundle.settings)),
+        ("contract", json_text(&old.bundle.contract), json_text(&new.bundle.contract)),
     ] {
         if before != after {
             changes.push(FieldChange { field: field.to_owned(), from: before, to: after });
@@ -176,6 +186,11 @@ pub async fn diff_versions(
     })
     .await?;
     Ok(web::Json(PromptDiff { from, to, lines, unified, changes }))
+}
+
+/// A bundle part as indented JSON, so a diff viewer can show what changed line by line.
+fn json_text(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 /// Makes an old version current again, as a new version (history is never rewritten). The
@@ -221,6 +236,7 @@ pub async fn restore_version(
         content: old.content,
         category: old.category,
         tags: old.tags,
+        bundle: old.bundle,
         ..current.fields()
     };
     let change = PromptChange { author: principal.user.id, commit_message, restored_from: Some(number) };
@@ -254,7 +270,44 @@ pub async fn render_prompt(
 ) -> Result<web::Json<RenderResponse>, ApiError> {
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
-    let (content, version) = crate::runs::content_at(&state, &principal, &prompt, body.version).await?;
-    let text = crate::runs::render(&content, &body.variables, body.strict).await?;
-    Ok(web::Json(RenderResponse { text, version }))
+    let version = bundles::version_of(&state, &principal, &prompt, body.version).await?;
+    let rendered = bundles::render(&version, &body.variables, body.strict).await?;
+    Ok(web::Json(RenderResponse {
+        text: rendered.text,
+        messages: rendered.messages,
+        version: version.number,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SchemaQuery {
+    /// The version whose contract to give (default: the current one).
+    version: Option<u32>,
+}
+
+/// The prompt's variable contract as a JSON Schema (draft 2020-12) of the `variables` object
+/// that render and run take: each variable's type, description, default and example, and
+/// which are required.
+#[utoipa::path(
+    tag = "prompts",
+    security(("bearer" = [])),
+    params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)"), SchemaQuery),
+    responses(
+        (status = 200, description = "A JSON Schema (`application/schema+json`)", body = Object, content_type = "application/schema+json"),
+        (status = 404, description = "No such prompt or version", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/prompts/{prompt}/schema")]
+pub async fn variables_schema(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<SchemaQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let prompt = load(&state, &principal, &path).await?;
+    let version = bundles::version_of(&state, &principal, &prompt, query.version).await?;
+    let mut schema = domain::bundle::json_schema(&version.bundle.contract);
+    schema["title"] = format!("Variables of {} (version {})", prompt.name, version.number).into();
+    Ok(HttpResponse::Ok().content_type("application/schema+json").json(schema))
 }

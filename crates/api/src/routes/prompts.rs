@@ -11,25 +11,26 @@ use std::collections::HashMap;
 use actix_web::http::header::{self, ContentType, EntityTag, IfMatch, IfNoneMatch};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use domain::UserId;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::bundle::{Bundle, BundleInput};
 use domain::prompt::{
-    NewPrompt, Prompt, PromptFields, PromptInput, PromptKey, PromptPosition, PromptSort, Viewer,
+    NewPrompt, Prompt, PromptFields, PromptInput, PromptKey, PromptName, PromptPosition, PromptSort, Viewer,
 };
 use domain::wire::{
-    CreatePromptRequest, ErrorCode, FieldError, NameCount, NameCountList, PersonRef, Problem, PromptList,
-    PromptSummary, PromptView, UpdatePromptRequest,
+    CreatePromptRequest, ErrorCode, FieldError, FolderList, NameCount, NameCountList, PersonRef, Problem,
+    PromptList, PromptSummary, PromptView, UpdatePromptRequest,
 };
-use domain::{UserId, template};
-use persistence::{PromptChange, PromptFilter, StoreError};
+use persistence::{FolderFilter, PromptChange, PromptFilter, StoreError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::access::Principal;
-use crate::client;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::read_cache::CachedPrompt;
 use crate::state::AppState;
+use crate::{bundles, client};
 
 const MAX_COMMIT_MESSAGE_LEN: usize = 500;
 /// Characters of content shown in lists.
@@ -147,12 +148,17 @@ pub(super) fn view(prompt: &Prompt, names: &HashMap<UserId, String>) -> PromptVi
         name: prompt.name.as_str().to_owned(),
         title: prompt.title.clone(),
         content: prompt.content.clone(),
+        kind: prompt.bundle.kind,
+        template_format: prompt.bundle.format,
+        messages: prompt.bundle.messages.clone(),
+        settings: prompt.bundle.settings.clone(),
+        contract: prompt.bundle.contract.clone(),
         category: prompt.category.clone(),
         tags: prompt.tags.clone(),
         is_enhancement_prompt: prompt.is_enhancement_prompt,
         visibility: prompt.visibility,
         version: prompt.version,
-        variables: template::variables(&prompt.content),
+        variables: prompt.bundle.variable_names(),
         owner: person(names, prompt.owner),
         updated_by: person(names, prompt.updated_by),
         created_at: prompt.created_at,
@@ -166,6 +172,7 @@ fn summary(prompt: &Prompt, names: &HashMap<UserId, String>) -> PromptSummary {
         name: prompt.name.as_str().to_owned(),
         title: prompt.title.clone(),
         preview: prompt.content.chars().take(PREVIEW_CHARS).collect(),
+        kind: prompt.bundle.kind,
         category: prompt.category.clone(),
         tags: prompt.tags.clone(),
         is_enhancement_prompt: prompt.is_enhancement_prompt,
@@ -210,6 +217,13 @@ pub struct PromptQuery {
     owner: Option<String>,
     /// Only enhancement prompts (`true`) or only ordinary ones (`false`).
     enhancement: Option<bool>,
+    /// Only the prompts in this folder (`marketing/emails`, case-insensitively): those named
+    /// `marketing/emails/…` without a further `/`. Empty: the top level, prompts without a
+    /// folder.
+    folder: Option<String>,
+    /// With `folder`: also the prompts in its subfolders.
+    #[serde(default)]
+    subfolders: bool,
     /// `relevance` (default when searching), `updated` (default otherwise), `created` or `name`.
     /// The export ignores it: it is always newest first.
     #[param(value_type = Option<PromptSort>)]
@@ -241,7 +255,16 @@ impl PromptQuery {
                 String::new()
             }
         });
+        let folder = self.folder.as_deref().map(|raw| {
+            let key = raw.trim().trim_matches('/').to_lowercase();
+            if !key.is_empty() && PromptName::parse(&key).is_err() {
+                errors
+                    .push(FieldError::new("folder", "is not a folder path (names like `marketing/emails`)"));
+            }
+            FolderFilter { key, recursive: self.subfolders }
+        });
         PromptFilter {
+            folder,
             q: self.q.clone(),
             category: self.category.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned),
             tag: tag.filter(|t| !t.is_empty()),
@@ -314,8 +337,16 @@ pub async fn create_prompt(
         tags: &body.tags,
         is_enhancement_prompt: body.is_enhancement_prompt,
         visibility: body.visibility,
+        bundle: &BundleInput {
+            kind: body.kind,
+            format: body.template_format,
+            messages: body.messages,
+            settings: body.settings,
+            contract: body.contract,
+        },
+        previous: &Bundle::default(),
     });
-    let mut errors = parsed.as_ref().err().cloned().unwrap_or_default();
+    let mut errors = bundles::checked(&parsed);
     let commit_message = commit_message(body.commit_message, &mut errors);
     let fields = match parsed {
         Ok(fields) if errors.is_empty() => fields,
@@ -420,8 +451,16 @@ pub async fn update_prompt(
         tags: &tags,
         is_enhancement_prompt: body.is_enhancement_prompt.unwrap_or(current.is_enhancement_prompt),
         visibility: body.visibility.unwrap_or(current.visibility),
+        bundle: &BundleInput {
+            kind: body.kind,
+            format: body.template_format,
+            messages: body.messages,
+            settings: body.settings,
+            contract: body.contract,
+        },
+        previous: &current.bundle,
     });
-    let mut errors = parsed.as_ref().err().cloned().unwrap_or_default();
+    let mut errors = bundles::checked(&parsed);
     let commit_message = commit_message(body.commit_message, &mut errors);
     let fields = match parsed {
         Ok(fields) if errors.is_empty() => fields,
@@ -497,6 +536,19 @@ fn changed_fields(before: &PromptFields, after: &PromptFields) -> serde_json::Va
     if before.content != after.content {
         changed.insert("content".into(), "changed".into());
     }
+    let (from, to) = (&before.bundle, &after.bundle);
+    if from.kind != to.kind {
+        changed.insert("kind".into(), serde_json::json!({ "from": from.kind, "to": to.kind }));
+    }
+    if from.format != to.format {
+        changed.insert("template_format".into(), serde_json::json!({ "from": from.format, "to": to.format }));
+    }
+    if from.settings != to.settings {
+        changed.insert("settings".into(), "changed".into());
+    }
+    if from.contract != to.contract {
+        changed.insert("contract".into(), "changed".into());
+    }
     serde_json::json!({ "changed": changed })
 }
 
@@ -569,4 +621,20 @@ pub async fn list_tags(
     principal: Principal,
 ) -> Result<web::Json<NameCountList>, ApiError> {
     Ok(counts(state.db.tenant(principal.scope()).prompt_tags(&viewer(&principal)).await?))
+}
+
+/// Every folder holding prompts the caller may see, as a flat list in path order (the tree is
+/// in the paths: `a`, `a/b`, …), each with the prompts directly in it and in it and below.
+#[utoipa::path(
+    tag = "prompts",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Folders A to Z", body = FolderList))
+)]
+#[get("/folders")]
+pub async fn list_folders(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<web::Json<FolderList>, ApiError> {
+    let names = state.db.tenant(principal.scope()).foldered_prompt_names(&viewer(&principal)).await?;
+    Ok(web::Json(FolderList { items: domain::prompt::folders(names.iter().map(String::as_str)) }))
 }

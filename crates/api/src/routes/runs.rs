@@ -1,20 +1,21 @@
 //! Running prompts: run (whole or streamed), compare, history, enhance and accept, token counts
 //! and run analytics. The calls themselves are in [`crate::runs`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{Days, NaiveDate, Utc};
 use domain::ai::{BUILT_IN_ENHANCEMENT_PROMPT, ChatMessage, Run, estimate_cost, fill_enhancement, price_for};
 use domain::audit::AuditAction;
-use domain::prompt::{PromptFields, PromptKey, check_content};
+use domain::bundle::{ModelSettings, PromptKind};
+use domain::prompt::{PromptKey, check_content};
 use domain::wire::{
     AcceptEnhancementRequest, CompareItem, CompareRequest, CompareResult, EnhanceRequest, EnhanceResult,
     FieldError, ModelUsage, Problem, PromptView, RunAnalytics, RunDay, RunKind, RunList, RunOutcome,
     RunRecordView, RunRequest, RunResult, TokenCount, TokenCountRequest,
 };
-use domain::{RunId, UserId, diff, template};
+use domain::{RunId, UserId, diff};
 use persistence::{PromptChange, RunViewer};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -24,6 +25,7 @@ use super::prompts::{
 };
 use crate::access::Principal;
 use crate::ai_services::{self, Purpose};
+use crate::bundles;
 use crate::error::ApiError;
 use crate::paging::{LARGE_ROW_PAGE, PageQuery, next_cursor};
 use crate::runs::{self, Call};
@@ -69,22 +71,22 @@ pub async fn run_prompt(
 ) -> Result<HttpResponse, ApiError> {
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
-    let (content, version) = runs::content_at(&state, &principal, &prompt, body.version).await?;
-    let text = runs::render(&content, &body.variables, true).await?;
+    let version = bundles::version_of(&state, &principal, &prompt, body.version).await?;
+    let rendered = bundles::render(&version, &body.variables, true).await?;
     let policy = ai_services::policy(&state, &principal).await?;
     let connection =
         ai_services::resolve(&state, &principal, &policy, body.connection, Purpose::Execution).await?;
-    let options = runs::options(&connection, body.temperature, body.max_tokens)?;
+    let settings = &version.bundle.settings;
+    let options = runs::options(&connection, settings, body.temperature, body.max_tokens)?;
     let mut permits = state.ai.admit(principal.user.id, 1)?;
     let permit = permits.pop().ok_or_else(|| ApiError::internal(&"no permit"))?;
     let call = Call {
         kind: RunKind::Run,
         prompt_id: Some(prompt.id),
-        version: Some(version),
+        version: Some(version.number),
         connection,
-        model: body.model.filter(|m| !m.trim().is_empty()),
-        messages: vec![ChatMessage::user(text)],
-        options,
+        model: body.model.filter(|m| !m.trim().is_empty()).or_else(|| settings.model.clone()),
+        request: runs::chat_request(rendered.messages, options, settings),
         compare_group: None,
         enhancement_prompt: None,
         policy,
@@ -136,19 +138,19 @@ pub async fn compare_prompt(
     // Everything is checked before the first call, so a bad target costs nothing.
     let mut calls = Vec::new();
     for target in &body.targets {
-        let (content, version) = runs::content_at(&state, &principal, &prompt, target.version).await?;
-        let text = runs::render(&content, &body.variables, true).await?;
+        let version = bundles::version_of(&state, &principal, &prompt, target.version).await?;
+        let rendered = bundles::render(&version, &body.variables, true).await?;
         let connection =
             ai_services::resolve(&state, &principal, &policy, target.connection, Purpose::Execution).await?;
-        let options = runs::options(&connection, body.temperature, body.max_tokens)?;
+        let settings = &version.bundle.settings;
+        let options = runs::options(&connection, settings, body.temperature, body.max_tokens)?;
         calls.push(Call {
             kind: RunKind::Compare,
             prompt_id: Some(prompt.id),
-            version: Some(version),
+            version: Some(version.number),
             connection,
-            model: target.model.clone().filter(|m| !m.trim().is_empty()),
-            messages: vec![ChatMessage::user(text)],
-            options,
+            model: target.model.clone().filter(|m| !m.trim().is_empty()).or_else(|| settings.model.clone()),
+            request: runs::chat_request(rendered.messages, options, settings),
             compare_group: Some(group),
             enhancement_prompt: None,
             policy: policy.clone(),
@@ -283,13 +285,13 @@ async fn enhance(
             }
         };
     let filled = fill_enhancement(&template_text, &original);
-    if filled.len() > runs::MAX_RENDERED_BYTES {
+    if filled.len() > bundles::MAX_RENDERED_BYTES {
         return Err(ApiError::validation(vec![FieldError::new("text", "is too long to enhance")]));
     }
     let policy = ai_services::policy(state, principal).await?;
     let connection =
         ai_services::resolve(state, principal, &policy, body.connection, Purpose::Enhancement).await?;
-    let options = runs::options(&connection, None, None)?;
+    let options = runs::options(&connection, &ModelSettings::default(), None, None)?;
     let mut permits = state.ai.admit(principal.user.id, 1)?;
     let permit = permits.pop().ok_or_else(|| ApiError::internal(&"no permit"))?;
     let call = Call {
@@ -298,8 +300,7 @@ async fn enhance(
         version: prompt.map(|(_, v)| v),
         connection: connection.clone(),
         model: body.model.filter(|m| !m.trim().is_empty()),
-        messages: vec![ChatMessage::user(filled)],
-        options,
+        request: runs::chat_request(vec![ChatMessage::user(filled)], options, &ModelSettings::default()),
         compare_group: None,
         enhancement_prompt: enhancement_name.clone(),
         policy,
@@ -356,10 +357,22 @@ pub async fn enhance_prompt(
     body: web::Json<EnhanceRequest>,
 ) -> Result<web::Json<EnhanceResult>, ApiError> {
     let prompt = load(&state, &principal, &path).await?;
+    text_prompt_only(&prompt)?;
     let original = prompt.content.clone();
     Ok(web::Json(
         enhance(&state, &principal, Some((&prompt, prompt.version)), original, body.into_inner()).await?,
     ))
+}
+
+/// Enhancement rewrites one text; a chat prompt's messages are edited one by one.
+fn text_prompt_only(prompt: &domain::prompt::Prompt) -> Result<(), ApiError> {
+    if prompt.bundle.kind == PromptKind::Chat {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "kind",
+            "only text prompts can be enhanced; enhance a chat prompt's messages as unsaved text",
+        )]));
+    }
+    Ok(())
 }
 
 /// Suggests an improved version of unsaved text (`text`), as `…/enhance` does for a prompt.
@@ -417,6 +430,7 @@ pub async fn accept_enhancement(
 ) -> Result<HttpResponse, ApiError> {
     let current = load(&state, &principal, &path).await?;
     check_may_edit(&principal, &current)?;
+    text_prompt_only(&current)?;
     let body = body.into_inner();
     check_base_version(&req, &current, body.version)?;
     // Only the caller's own, successful suggestion for this prompt.
@@ -442,7 +456,14 @@ pub async fn accept_enhancement(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let fields = PromptFields { content: suggestion, ..current.fields() };
+    let fields = current.fields().with_content(suggestion).map_err(|errors| {
+        ApiError::validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(e.field.replace("content", "suggestion"), e.message))
+                .collect(),
+        )
+    })?;
     let change = PromptChange { author: principal.user.id, commit_message, restored_from: None };
     let details = serde_json::json!({
         "run_id": run.id.to_string(),
@@ -477,23 +498,19 @@ pub async fn count_tokens(
 ) -> Result<web::Json<TokenCount>, ApiError> {
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
-    let (content, _) = runs::content_at(&state, &principal, &prompt, body.version).await?;
+    let version = bundles::version_of(&state, &principal, &prompt, body.version).await?;
     let policy = ai_services::policy(&state, &principal).await?;
-    let model = match body.model.filter(|m| !m.trim().is_empty()) {
-        Some(model) => model,
-        None => {
-            ai_services::resolve(&state, &principal, &policy, body.connection, Purpose::Execution)
-                .await?
-                .settings
-                .model
-        }
-    };
-    // Variables without a value count as written: give each its own placeholder text.
-    let mut values: BTreeMap<String, String> = body.variables;
-    for name in template::variables(&content) {
-        values.entry(name.clone()).or_insert_with(|| format!("{{{{{name}}}}}"));
-    }
-    let text = runs::render(&content, &values, false).await?;
+    let model =
+        match body.model.filter(|m| !m.trim().is_empty()).or_else(|| version.bundle.settings.model.clone()) {
+            Some(model) => model,
+            None => {
+                ai_services::resolve(&state, &principal, &policy, body.connection, Purpose::Execution)
+                    .await?
+                    .settings
+                    .model
+            }
+        };
+    let text = bundles::render_as_written(&version, &body.variables).await?.text;
     // Tokenizing 1 MB takes a while: off the executor.
     let (model, counted) = web::block(move || {
         let counted = ai::count_tokens(&model, &text);

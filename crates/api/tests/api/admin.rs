@@ -360,6 +360,7 @@ async fn deleted_users_prompts_stay_or_move(backend: Backend) {
                 tags: vec![],
                 is_enhancement_prompt: false,
                 visibility: domain::prompt::Visibility::Tenant,
+                bundle: domain::bundle::Bundle::basic_text("x"),
             },
             commit_message: None,
         };
@@ -652,8 +653,9 @@ async fn prompt_quotas_refuse_growth_past_them_and_count_every_write(backend: Ba
     }
     expect_problem(create("four", "x".into()).await, 409, "quota_exceeded").await;
     let view = json_of(send(app, Method::GET, &tenant_path, &root, None).await, 200).await;
-    // Titles default to the name: 3 + 3 + 5 bytes of titles, 300 of content.
-    assert_eq!((view["prompt_count"].as_u64(), view["stored_bytes"].as_u64()), (Some(3), Some(311)));
+    // Titles default to the name: 3 + 3 + 5 bytes of titles, 300 of content, and each
+    // version's variable contract (`[]`, 2 bytes).
+    assert_eq!((view["prompt_count"].as_u64(), view["stored_bytes"].as_u64()), (Some(3), Some(317)));
 
     // Deleting frees room; history counts, so an edit past the byte quota is refused whole.
     assert_eq!(send(app, Method::DELETE, "/api/v1/prompts/three", &acme_admin, None).await.status(), 204);
@@ -681,6 +683,6 @@ async fn prompt_quotas_refuse_growth_past_them_and_count_every_write(backend: Ba
     let view = json_of(send(app, Method::GET, &tenant_path, &root, None).await, 200).await;
     assert_eq!(
         (view["prompt_count"].as_u64(), view["stored_bytes"].as_u64()),
-        (Some(3), Some(3 + 3 + 4 + 300))
+        (Some(3), Some(3 + 3 + 4 + 300 + 3 * 2))
     );
 }

@@ -10,6 +10,7 @@ mod ai;
 mod auth;
 mod bad_input;
 mod binary;
+mod bundles;
 mod foundation;
 mod hardening;
 mod isolation;

@@ -23,6 +23,7 @@ on_both_databases!(
     another_tenants_prompts_do_not_exist,
     the_read_cache_sees_changes_here_at_once_and_elsewhere_within_its_lifetime,
     the_read_cache_outlives_reads_and_other_tenants_changes,
+    folders_are_browsed_by_path,
 );
 
 pub struct Library {
@@ -649,7 +650,7 @@ async fn import_and_export_round_trip_with_dry_run_and_conflict_policies(backend
             .starts_with("attachment; filename=\"prompts-acme-")
     );
     let export: Value = response.json().await.unwrap();
-    assert_eq!(export["format"], "prompt-manager/prompts@1");
+    assert_eq!(export["format"], "prompt-manager/prompts@2");
     assert_eq!(export["prompts"].as_array().unwrap().len(), 2);
     let filtered: Value =
         app.get_as("/api/v1/exports/prompts?category=Cat", &ann).await.json().await.unwrap();
@@ -913,6 +914,8 @@ async fn an_export_holds_every_prompt_however_many(backend: Backend) {
                 tags: &[],
                 is_enhancement_prompt: false,
                 visibility: domain::prompt::Visibility::Tenant,
+                bundle: &Default::default(),
+                previous: &Default::default(),
             })
             .unwrap(),
             commit_message: None,
@@ -930,5 +933,59 @@ async fn an_export_holds_every_prompt_however_many(backend: Backend) {
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), count, "every prompt once");
-    assert_eq!(export["format"], "prompt-manager/prompts@1");
+    assert_eq!(export["format"], "prompt-manager/prompts@2");
+}
+
+async fn folders_are_browsed_by_path(backend: Backend) {
+    let lib = library(backend).await;
+    let app = &lib.app;
+    let ann = lib.token(&lib.ann).await;
+    let ben = lib.token(&lib.ben).await;
+    for name in ["top", "Mail/welcome", "mail/bye", "mail/b_2/deep", "mail/b.2/odd", "mailbox/x"] {
+        create(app, &ann, json!({ "name": name, "content": "x" })).await;
+    }
+    create(app, &ben, json!({ "name": "mail/secret", "content": "x", "visibility": "private" })).await;
+    // Sorted here: the databases' collations order punctuation differently.
+    let names = |list: Value| -> Vec<String> {
+        let mut names: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort_by_key(|n| n.to_lowercase());
+        names
+    };
+    let list = |query: &str| {
+        let path = format!("/api/v1/prompts?sort=name&{query}");
+        let token = ann.clone();
+        async move { app.get_as(&path, &token).await.json::<Value>().await.unwrap() }
+    };
+    assert_eq!(names(list("folder=mail").await), ["mail/bye", "Mail/welcome"]);
+    assert_eq!(names(list("folder=MAIL/").await), ["mail/bye", "Mail/welcome"]);
+    // `_` in a folder is itself, not a wildcard: `mail/b.2` is another folder.
+    assert_eq!(names(list("folder=mail/b_2").await), ["mail/b_2/deep"]);
+    assert_eq!(names(list("folder=mail/b.2").await), ["mail/b.2/odd"]);
+    assert_eq!(
+        names(list("folder=mail&subfolders=true").await),
+        ["mail/b.2/odd", "mail/b_2/deep", "mail/bye", "Mail/welcome"]
+    );
+    assert_eq!(names(list("folder=").await), ["top"]);
+    let problem =
+        expect_problem(app.get_as("/api/v1/prompts?folder=a//b", &ann).await, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "folder");
+
+    let folders = app.get_as("/api/v1/folders", &ann).await.json::<Value>().await.unwrap();
+    assert_eq!(
+        folders["items"],
+        json!([
+            {"path": "mail", "prompts": 2, "total": 4},
+            {"path": "mail/b.2", "prompts": 1, "total": 1},
+            {"path": "mail/b_2", "prompts": 1, "total": 1},
+            {"path": "mailbox", "prompts": 1, "total": 1},
+        ])
+    );
+    // Ben sees his private prompt in the tree; Ann does not.
+    let bens = app.get_as("/api/v1/folders", &ben).await.json::<Value>().await.unwrap();
+    assert_eq!(bens["items"][0], json!({"path": "mail", "prompts": 3, "total": 5}));
 }

@@ -10,6 +10,8 @@
 //! - `cut`: streams two deltas, then breaks the connection without `[DONE]`.
 //! - `hang`: streams one delta, then only SSE comments; notes when the client closes the
 //!   connection.
+//! - `tools`: calls the first tool of the request with `{"id": "42"}` instead of answering
+//!   (streamed: the arguments in two pieces).
 //!
 //! The key `bad-key` gets a 401 on every route. The last request's body and Authorization
 //! header are kept for assertions.
@@ -77,6 +79,15 @@ async fn chat(req: HttpRequest, body: web::Json<Value>, seen: web::Data<Arc<Seen
         _ => {}
     }
     let answer = if model == "huge" { "x".repeat(200_000) } else { answer };
+    let tool = body["tools"][0]["function"]["name"].as_str().unwrap_or("none").to_owned();
+    if model == "tools" && !streaming {
+        return HttpResponse::Ok().json(json!({
+            "id": "c1", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": tool, "arguments": "{\"id\": \"42\"}"}}]}}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+        }));
+    }
     if !streaming {
         return HttpResponse::Ok().json(json!({
             "id": "c1", "object": "chat.completion", "model": model,
@@ -116,6 +127,17 @@ async fn chat(req: HttpRequest, body: web::Json<Value>, seen: web::Data<Arc<Seen
             HttpResponse::Ok()
                 .content_type("text/event-stream")
                 .streaming(futures_util::StreamExt::chain(first, forever))
+        }
+        "tools" => {
+            let call = |piece: Value| chunk(json!({"tool_calls": [piece]}), None);
+            sse(vec![
+                Ok(call(
+                    json!({"index": 0, "id": "call_1", "type": "function", "function": {"name": tool, "arguments": "{\"id\": "}}),
+                )),
+                Ok(call(json!({"index": 0, "function": {"arguments": "\"42\"}"}}))),
+                Ok(chunk(json!({}), Some("tool_calls"))),
+                Ok(Bytes::from_static(b"data: [DONE]\n\n")),
+            ])
         }
         _ => {
             let mut chunks: Vec<Result<Bytes, actix_web::Error>> =

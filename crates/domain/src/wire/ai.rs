@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{PersonRef, Problem};
-use crate::ai::{ModelPrice, Provider, Usage};
+use crate::ai::{ModelPrice, Provider, ToolCall, Usage};
 use crate::diff::DiffLine;
 use crate::{ConnectionId, PromptId, RunId};
 
@@ -158,7 +158,8 @@ pub struct AiPolicy {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunRequest {
     #[serde(default)]
-    pub variables: BTreeMap<String, String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Object>))]
+    pub variables: BTreeMap<String, serde_json::Value>,
     /// An older version to run (default: the current one).
     #[serde(default)]
     pub version: Option<u32>,
@@ -190,6 +191,9 @@ pub struct RunResult {
     /// The model that answered, as the provider reports it.
     pub model: String,
     pub output: String,
+    /// The tools the model asked to call (with the prompt's tool definitions), in its order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     /// `stop`, `length`… as the provider reports it.
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
@@ -303,7 +307,8 @@ pub struct CompareTarget {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompareRequest {
     #[serde(default)]
-    pub variables: BTreeMap<String, String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Object>))]
+    pub variables: BTreeMap<String, serde_json::Value>,
     /// 2 to 4 targets.
     pub targets: Vec<CompareTarget>,
     #[serde(default)]
@@ -385,7 +390,8 @@ pub struct AcceptEnhancementRequest {
 pub struct TokenCountRequest {
     /// Values to fill in first; variables without a value are counted as written.
     #[serde(default)]
-    pub variables: BTreeMap<String, String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Object>))]
+    pub variables: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub version: Option<u32>,
     /// The model to count for (default: the caller's execution connection's model).

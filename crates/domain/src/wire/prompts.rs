@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::ai::ChatMessage;
+use crate::bundle::{ChatEntry, ModelSettings, PromptKind, VariableSpec};
 use crate::diff::DiffLine;
 use crate::prompt::Visibility;
+use crate::template::TemplateFormat;
 use crate::{PromptId, UserId};
 
 /// A person a prompt or version is attributed to.
@@ -19,21 +22,30 @@ pub struct PersonRef {
 }
 
 /// A prompt with its content. The `ETag` header of the response carries `version`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromptView {
     pub id: PromptId,
     /// Unique in the tenant, case-insensitively; `/` separates folders.
     pub name: String,
     pub title: String,
+    /// A text prompt's template; a chat prompt's messages as one text (`[role]` headings).
     pub content: String,
+    pub kind: PromptKind,
+    pub template_format: TemplateFormat,
+    /// A chat prompt's messages and placeholders, in order; empty for a text prompt.
+    pub messages: Vec<ChatEntry>,
+    /// The model settings this version was tuned for.
+    pub settings: ModelSettings,
+    /// What each variable takes; `GET /api/v1/prompts/{prompt}/schema` gives it as JSON Schema.
+    pub contract: Vec<VariableSpec>,
     pub category: String,
     pub tags: Vec<String>,
     pub is_enhancement_prompt: bool,
     pub visibility: Visibility,
     /// Starts at 1; every saved change adds one.
     pub version: u32,
-    /// The `{{variables}}` in `content`, in order of first appearance.
+    /// The variables' names, in order of first appearance.
     pub variables: Vec<String>,
     /// `null` once the owner's account was deleted.
     pub owner: Option<PersonRef>,
@@ -51,6 +63,7 @@ pub struct PromptSummary {
     pub title: String,
     /// The first 200 characters of the content.
     pub preview: String,
+    pub kind: PromptKind,
     pub category: String,
     pub tags: Vec<String>,
     pub is_enhancement_prompt: bool,
@@ -71,7 +84,7 @@ pub struct PromptList {
 }
 
 /// `POST /api/v1/prompts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatePromptRequest {
     /// Letters, digits, `-`, `_`, `.` and `/` (folders); at most 200 characters.
@@ -79,8 +92,24 @@ pub struct CreatePromptRequest {
     /// Defaults to the name.
     #[serde(default)]
     pub title: Option<String>,
-    /// Up to 100 KB.
+    /// Up to 100 KB. A chat prompt's content is made from its messages: leave it out.
+    #[serde(default)]
     pub content: String,
+    /// `text` (the default) or `chat`.
+    #[serde(default)]
+    pub kind: Option<PromptKind>,
+    /// `basic` (the default: `{{variables}}` only) or `logic` (also conditionals, loops, includes).
+    #[serde(default)]
+    pub template_format: Option<TemplateFormat>,
+    /// A chat prompt's messages (`{"role", "content"}`) and placeholders (`{"placeholder"}`).
+    #[serde(default)]
+    pub messages: Option<Vec<ChatEntry>>,
+    #[serde(default)]
+    pub settings: Option<ModelSettings>,
+    /// Specs for some or all variables; the rest are inferred from the templates.
+    #[serde(default)]
+    pub contract: Option<Vec<VariableSpec>>,
+
     /// Defaults to `Uncategorized`.
     #[serde(default)]
     pub category: Option<String>,
@@ -97,7 +126,7 @@ pub struct CreatePromptRequest {
 
 /// `PATCH /api/v1/prompts/{prompt}`: the fields to change. Send `If-Match` with the ETag you
 /// read, or `version`; a stale write is refused with 412.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdatePromptRequest {
     #[serde(default)]
@@ -106,6 +135,21 @@ pub struct UpdatePromptRequest {
     pub title: Option<String>,
     #[serde(default)]
     pub content: Option<String>,
+    /// `text` (the default) or `chat`.
+    #[serde(default)]
+    pub kind: Option<PromptKind>,
+    /// `basic` (the default: `{{variables}}` only) or `logic` (also conditionals, loops, includes).
+    #[serde(default)]
+    pub template_format: Option<TemplateFormat>,
+    /// A chat prompt's messages (`{"role", "content"}`) and placeholders (`{"placeholder"}`).
+    #[serde(default)]
+    pub messages: Option<Vec<ChatEntry>>,
+    #[serde(default)]
+    pub settings: Option<ModelSettings>,
+    /// Specs for some or all variables; the rest are inferred from the templates.
+    #[serde(default)]
+    pub contract: Option<Vec<VariableSpec>>,
+
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]
@@ -133,13 +177,18 @@ pub struct RestorePromptRequest {
 }
 
 /// One stored version, with its content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromptVersionView {
     pub version: u32,
     pub name: String,
     pub title: String,
     pub content: String,
+    pub kind: PromptKind,
+    pub template_format: TemplateFormat,
+    pub messages: Vec<ChatEntry>,
+    pub settings: ModelSettings,
+    pub contract: Vec<VariableSpec>,
     pub category: String,
     pub tags: Vec<String>,
     pub variables: Vec<String>,
@@ -175,7 +224,8 @@ pub struct PromptVersionList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
-    /// `name`, `title`, `category` or `tags`.
+    /// `name`, `title`, `category`, `tags`, `kind`, `template_format`, `settings` or
+    /// `contract` (the last two as JSON).
     pub field: String,
     pub from: String,
     pub to: String,
@@ -195,12 +245,14 @@ pub struct PromptDiff {
 }
 
 /// `POST /api/v1/prompts/{prompt}/render`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenderRequest {
-    /// A value for each `{{variable}}`.
+    /// A value for each variable, checked and coerced against the prompt's contract: text,
+    /// numbers, booleans, JSON for lists and objects, a list of messages for a placeholder.
     #[serde(default)]
-    pub variables: BTreeMap<String, String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Object>))]
+    pub variables: BTreeMap<String, serde_json::Value>,
     /// Also refuse values for variables the prompt does not have.
     #[serde(default)]
     pub strict: bool,
@@ -212,10 +264,32 @@ pub struct RenderRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenderResponse {
-    /// The content with every variable filled in.
+    /// The content with every variable filled in (for a chat prompt, its messages as one text).
     pub text: String,
+    /// What a run sends: a chat prompt's messages, placeholders filled in; a text prompt's
+    /// text as one user message.
+    pub messages: Vec<ChatMessage>,
     /// The version that was rendered.
     pub version: u32,
+}
+
+/// A folder: the part of prompt names before their last `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Folder {
+    /// `marketing/emails`; pass as `folder` to list its prompts.
+    pub path: String,
+    /// Prompts directly in it.
+    pub prompts: u64,
+    /// Prompts in it and in its subfolders.
+    pub total: u64,
+}
+
+/// `GET /api/v1/folders`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FolderList {
+    pub items: Vec<Folder>,
 }
 
 /// A category or tag with how many prompts use it.
@@ -232,29 +306,43 @@ pub struct NameCountList {
     pub items: Vec<NameCount>,
 }
 
-/// The export format's identifier; imports accept this format only.
-pub const PROMPT_EXPORT_FORMAT: &str = "prompt-manager/prompts@1";
+/// The export format's identifier. Version 2 adds bundles (kind, template format, messages,
+/// settings, contract); imports also accept [`PROMPT_EXPORT_FORMAT_V1`] files.
+pub const PROMPT_EXPORT_FORMAT: &str = "prompt-manager/prompts@2";
+/// The first format: text prompts only.
+pub const PROMPT_EXPORT_FORMAT_V1: &str = "prompt-manager/prompts@1";
 
 /// A file of prompts: what export writes and import reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromptExport {
-    /// Always `prompt-manager/prompts@1`.
+    /// `prompt-manager/prompts@2` (`@1` files still import).
     pub format: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exported_at: Option<DateTime<Utc>>,
     pub prompts: Vec<ExportedPrompt>,
 }
 
-/// One prompt in an export file. On import, everything but `name` and `content` may be left
-/// out and takes the usual defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One prompt in an export file. On import, everything but `name` and `content` (or, for a
+/// chat prompt, `messages`) may be left out and takes the usual defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportedPrompt {
     pub name: String,
     #[serde(default)]
     pub title: Option<String>,
+    #[serde(default)]
     pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<PromptKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_format: Option<TemplateFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<ModelSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Vec<VariableSpec>>,
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]

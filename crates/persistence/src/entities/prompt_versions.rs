@@ -13,6 +13,16 @@ pub struct Model {
     pub content: String,
     pub category: String,
     pub tags: String,
+    /// `text` or `chat`.
+    pub kind: String,
+    /// `basic` or `logic`.
+    pub template_format: String,
+    /// JSON chat entries; NULL for text prompts.
+    pub messages: Option<String>,
+    /// JSON model settings; NULL when none.
+    pub settings: Option<String>,
+    /// JSON variable contract; NULL for rows saved before contracts (inferred when read).
+    pub contract: Option<String>,
     pub author_id: Option<Uuid>,
     pub commit_message: Option<String>,
     pub restored_from: Option<i32>,

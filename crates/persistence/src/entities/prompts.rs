@@ -18,6 +18,16 @@ pub struct Model {
     /// A JSON array of normalised tags.
     pub tags: String,
     pub is_enhancement_prompt: bool,
+    /// `text` or `chat`.
+    pub kind: String,
+    /// `basic` or `logic`.
+    pub template_format: String,
+    /// JSON chat entries; NULL for text prompts.
+    pub messages: Option<String>,
+    /// JSON model settings; NULL when none.
+    pub settings: Option<String>,
+    /// JSON variable contract; NULL for rows saved before contracts (inferred when read).
+    pub contract: Option<String>,
     pub visibility: String,
     pub version: i32,
     pub updated_by: Option<Uuid>,

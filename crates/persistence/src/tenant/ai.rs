@@ -82,6 +82,8 @@ fn connection(m: ai_connections::Model) -> Result<Connection, StoreError> {
             options: GenerationOptions {
                 temperature: m.temperature.map(|t| t as f32),
                 max_tokens: m.max_tokens.map(|t| u32::try_from(t).unwrap_or(0)),
+                // Connections keep temperature and max tokens; top-p comes from prompts.
+                top_p: None,
             },
             timeout_seconds: u32::try_from(m.timeout_seconds)
                 .map_err(|e| corrupt("ai_connections.timeout_seconds", e))?,

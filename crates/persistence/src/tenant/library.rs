@@ -20,8 +20,9 @@ use sea_orm::{
 };
 
 use super::TenantRepo;
+use crate::convert::BundleColumns;
 use crate::entities::{prompt_versions, prompts, tenants, users};
-use crate::query::{Page, contains_ci};
+use crate::query::{Page, contains_ci, like_literal};
 use crate::{StoreError, convert};
 
 /// Which prompts to list.
@@ -33,6 +34,16 @@ pub struct PromptFilter {
     pub tag: Option<String>,
     pub owner: Option<UserId>,
     pub enhancement: Option<bool>,
+    pub folder: Option<FolderFilter>,
+}
+
+/// Prompts in one folder: those whose name is `{key}/{rest}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderFilter {
+    /// The folder's path in lower case, without a trailing slash; empty for the top level.
+    pub key: String,
+    /// Also the prompts in its subfolders; else `rest` has no `/`.
+    pub recursive: bool,
 }
 
 /// What an edit records besides the new state.
@@ -83,6 +94,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             tags: fields.tags,
             is_enhancement_prompt: fields.is_enhancement_prompt,
             visibility: fields.visibility,
+            bundle: fields.bundle,
             version: 1,
             updated_by: Some(new.owner),
             created_at: now,
@@ -144,6 +156,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
         // First, so every prompt write takes the tenant's row before any prompt's.
         self.charge_quota(0, stored_bytes(&fields)).await?;
         let next_version = current.version + 1;
+        let bundle = BundleColumns::of(&fields.bundle);
         let result = self
             .scope
             .update::<prompts::Entity>()
@@ -156,6 +169,11 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             .col_expr(prompts::Column::Tags, tags_json(&fields.tags).into())
             .col_expr(prompts::Column::IsEnhancementPrompt, fields.is_enhancement_prompt.into())
             .col_expr(prompts::Column::Visibility, fields.visibility.as_str().into())
+            .col_expr(prompts::Column::Kind, bundle.kind.into())
+            .col_expr(prompts::Column::TemplateFormat, bundle.template_format.into())
+            .col_expr(prompts::Column::Messages, bundle.messages.into())
+            .col_expr(prompts::Column::Settings, bundle.settings.into())
+            .col_expr(prompts::Column::Contract, bundle.contract.into())
             .col_expr(prompts::Column::Version, i64::from(next_version).into())
             .col_expr(prompts::Column::UpdatedBy, Some(change.author.as_uuid()).into())
             .col_expr(prompts::Column::UpdatedAt, now.into())
@@ -175,6 +193,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             tags: fields.tags,
             is_enhancement_prompt: fields.is_enhancement_prompt,
             visibility: fields.visibility,
+            bundle: fields.bundle,
             version: next_version,
             updated_by: Some(change.author),
             updated_at: now,
@@ -305,6 +324,17 @@ impl<C: ConnectionTrait> TenantRepo<C> {
         }
         if let Some(enhancement) = filter.enhancement {
             query = query.filter(prompts::Column::IsEnhancementPrompt.eq(enhancement));
+        }
+        if let Some(folder) = &filter.folder {
+            let key = &folder.key;
+            query = match (key.is_empty(), folder.recursive) {
+                (true, true) => query,
+                (true, false) => query.filter(like_literal(prompts::Column::NameKey, "%/%", "").not()),
+                (false, true) => query.filter(like_literal(prompts::Column::NameKey, "{}/%", key)),
+                (false, false) => query
+                    .filter(like_literal(prompts::Column::NameKey, "{}/%", key))
+                    .filter(like_literal(prompts::Column::NameKey, "{}/%/%", key).not()),
+            };
         }
         let terms = filter.q.as_deref().map(search_terms).unwrap_or_default();
         let score = (!terms.is_empty()).then(|| self.add_search(QueryTrait::query(&mut query), &terms));
@@ -444,6 +474,23 @@ impl<C: ConnectionTrait> TenantRepo<C> {
     }
 
     /// Each category in use among the prompts the viewer may see, with its count, A to Z.
+    /// The names of the prompts the viewer may see that are in a folder (hold a `/`), in the
+    /// byte order of their lower-case form (the same on both databases, whatever their
+    /// collation): what the folder tree is made of.
+    pub async fn foldered_prompt_names(&self, viewer: &Viewer) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<(String, String)> = self
+            .visible_prompts(viewer)
+            .select_only()
+            .column(prompts::Column::NameKey)
+            .column(prompts::Column::Name)
+            .filter(like_literal(prompts::Column::NameKey, "%/%", ""))
+            .into_tuple()
+            .all(&self.conn)
+            .await?;
+        names.sort_unstable();
+        Ok(names.into_iter().map(|(_, name)| name).collect())
+    }
+
     pub async fn prompt_categories(&self, viewer: &Viewer) -> Result<Vec<(String, u64)>, StoreError> {
         let rows: Vec<(String, i64)> = self
             .visible_prompts(viewer)
@@ -564,6 +611,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
 
     fn prompt_row(&self, id: uuid::Uuid, new: &NewPrompt, now: DateTime<Utc>) -> prompts::ActiveModel {
         let fields = &new.fields;
+        let bundle = BundleColumns::of(&fields.bundle);
         prompts::ActiveModel {
             id: Set(id),
             tenant_id: Set(self.scope.tenant_id().as_uuid()),
@@ -577,6 +625,11 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             tags: Set(tags_json(&fields.tags)),
             is_enhancement_prompt: Set(fields.is_enhancement_prompt),
             visibility: Set(fields.visibility.as_str().to_owned()),
+            kind: Set(bundle.kind),
+            template_format: Set(bundle.template_format),
+            messages: Set(bundle.messages),
+            settings: Set(bundle.settings),
+            contract: Set(bundle.contract),
             version: Set(1),
             updated_by: Set(Some(new.owner.as_uuid())),
             created_at: Set(now),
@@ -585,6 +638,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
     }
 
     fn version_row(&self, prompt: &Prompt, change: &PromptChange) -> prompt_versions::ActiveModel {
+        let bundle = BundleColumns::of(&prompt.bundle);
         prompt_versions::ActiveModel {
             id: Set(convert::new_id(prompt.updated_at)),
             tenant_id: Set(self.scope.tenant_id().as_uuid()),
@@ -595,6 +649,11 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             content: Set(prompt.content.clone()),
             category: Set(prompt.category.clone()),
             tags: Set(tags_json(&prompt.tags)),
+            kind: Set(bundle.kind),
+            template_format: Set(bundle.template_format),
+            messages: Set(bundle.messages),
+            settings: Set(bundle.settings),
+            contract: Set(bundle.contract),
             author_id: Set(Some(change.author.as_uuid())),
             commit_message: Set(change.commit_message.clone()),
             restored_from: Set(change.restored_from.map(|v| i32::try_from(v).unwrap_or(i32::MAX))),
@@ -646,17 +705,25 @@ impl<C: ConnectionTrait> TenantRepo<C> {
     }
 }
 
-/// What a version adds to the tenant's stored bytes: its title and content.
+/// What a version adds to the tenant's stored bytes: its title, content, and bundle columns.
 fn stored_bytes(fields: &PromptFields) -> i64 {
-    i64::try_from(fields.title.len() + fields.content.len()).unwrap_or(i64::MAX)
+    let bundle = BundleColumns::of(&fields.bundle).len();
+    i64::try_from(fields.title.len() + fields.content.len() + bundle).unwrap_or(i64::MAX)
 }
 
 /// The same, summed in SQL over stored versions (octets on both databases; PostgreSQL sums
 /// integers as `numeric`, hence the cast).
 fn stored_bytes_sum(backend: DbBackend) -> SimpleExpr {
     match backend {
-        DbBackend::Sqlite => Expr::cust("SUM(length(CAST(title AS BLOB)) + length(CAST(content AS BLOB)))"),
-        _ => Expr::cust("CAST(SUM(octet_length(title) + octet_length(content)) AS bigint)"),
+        DbBackend::Sqlite => Expr::cust(
+            "SUM(length(CAST(title AS BLOB)) + length(CAST(content AS BLOB)) \
+             + COALESCE(length(CAST(messages AS BLOB)), 0) + COALESCE(length(CAST(settings AS BLOB)), 0) \
+             + COALESCE(length(CAST(contract AS BLOB)), 0))",
+        ),
+        _ => Expr::cust(
+            "CAST(SUM(octet_length(title) + octet_length(content) + COALESCE(octet_length(messages), 0) \
+             + COALESCE(octet_length(settings), 0) + COALESCE(octet_length(contract), 0)) AS bigint)",
+        ),
     }
 }
 

@@ -14,9 +14,36 @@
 //! `name`. Values are inserted verbatim: a value containing `{{x}}` is not expanded again.
 //! [`escape`] turns any text into content that renders back to exactly that text.
 
+pub mod logic;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+
+/// How a prompt's content is read: `basic` is the syntax above and nothing else; `logic` adds
+/// conditionals, loops and includes ([`logic`]) while reading every `basic` template the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateFormat {
+    /// Every prompt created before the logic format existed.
+    #[default]
+    Basic,
+    Logic,
+}
+
+impl TemplateFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateFormat::Basic => "basic",
+            TemplateFormat::Logic => "logic",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [TemplateFormat::Basic, TemplateFormat::Logic].into_iter().find(|f| f.as_str() == raw)
+    }
+}
 
 /// Longest variable name (characters).
 pub const MAX_VARIABLE_NAME_LEN: usize = 100;
@@ -50,13 +77,13 @@ fn describe(missing: &[String], unexpected: &[String]) -> String {
 
 /// One piece of content, as the scanner reads it.
 #[derive(Debug, PartialEq, Eq)]
-enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Text(&'a str),
     Variable(&'a str),
 }
 
 /// Reads `content` left to right, handing each piece to `emit` in order.
-fn scan<'a>(content: &'a str, mut emit: impl FnMut(Piece<'a>)) {
+pub(crate) fn scan<'a>(content: &'a str, mut emit: impl FnMut(Piece<'a>)) {
     // Every index the text is cut at is at or just past an ASCII brace, or at either end,
     // so every slice below lies on character boundaries.
     let mut text_start = 0;
