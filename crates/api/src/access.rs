@@ -79,6 +79,9 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     // Rendering changes nothing: read tokens and read-only users may render.
     ("POST", "/api/v1/prompts/{prompt}/render", Policy::Reader),
     ("GET", "/api/v1/prompts/{prompt}/schema", Policy::Reader),
+    ("GET", "/api/v1/prompts/{prompt}/used-by", Policy::Reader),
+    // Previewing an edit saves nothing, but only those who may edit prompts preview edits.
+    ("POST", "/api/v1/prompts/{prompt}/impact", Policy::Writer),
     ("GET", "/api/v1/categories", Policy::Reader),
     ("GET", "/api/v1/tags", Policy::Reader),
     ("GET", "/api/v1/folders", Policy::Reader),
@@ -114,6 +117,7 @@ pub const RULES: &[(&str, &str, Policy)] = &[
 /// path warm for everyone.
 pub const READ_ONLY_POSTS: &[&str] = &[
     "/api/v1/prompts/{prompt}/render",
+    "/api/v1/prompts/{prompt}/impact",
     "/api/v1/prompts/{prompt}/run",
     "/api/v1/prompts/{prompt}/compare",
     "/api/v1/prompts/{prompt}/enhance",

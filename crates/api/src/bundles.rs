@@ -4,11 +4,12 @@
 //! size cap. REST's render, run, compare and token count, and every later caller, go through
 //! [`render`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use domain::ai::ChatMessage;
-use domain::bundle::{self, Bundle, ChatEntry, PromptKind, VariableType};
-use domain::prompt::{Prompt, PromptFields};
+use domain::bundle::{self, Bundle, ChatEntry, Include, PromptKind, VariableSpec, VariableType};
+use domain::prompt::{Prompt, PromptFields, PromptKey, Viewer};
+use domain::template::logic::{self, Included, LogicRenderError, RenderOptions};
 use domain::template::{self, TemplateFormat};
 use domain::wire::{ErrorCode, FieldError};
 use serde_json::Value;
@@ -85,46 +86,189 @@ pub struct Rendered {
     pub messages: Vec<ChatMessage>,
 }
 
-/// `version` with `values`: bound to its contract (one field error per missing, mistyped
-/// and — if `strict` — unexpected value), size-checked, then rendered (off the async executor
-/// when large).
+/// Reads of included prompts one render may make, nested ones included: each is a query.
+const MAX_RESOLVED_INCLUDES: usize = 50;
+
+/// A version with the prompts its templates include, found.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// By reference as written, for the engine.
+    pub includes: BTreeMap<String, Included>,
+    /// The version's contract, then the contracts of what it includes for the variables it
+    /// does not declare itself: what a render binds values to.
+    pub contract: Vec<VariableSpec>,
+    /// `lower(name)` of every prompt included, at any depth, that follows its current version.
+    pub followed: Vec<String>,
+}
+
+/// An edit being previewed: the prompt named `key` (`lower(name)`) reads as `version` for
+/// every include that follows its current version.
+pub struct Proposed<'a> {
+    pub key: String,
+    pub version: &'a Version,
+}
+
+/// Finds what `version` includes, and what that includes, as the caller may see it: at the
+/// pinned version, else the current one (or the `proposed` one).
+pub async fn resolve(
+    state: &AppState,
+    principal: &Principal,
+    version: &Version,
+    proposed: Option<&Proposed<'_>>,
+) -> Result<Resolved, ApiError> {
+    let mut resolved = Resolved { contract: version.bundle.contract.clone(), ..Resolved::default() };
+    if version.bundle.format == TemplateFormat::Basic {
+        return Ok(resolved);
+    }
+    let mut queue: VecDeque<(Include, u32)> =
+        reading(version)?.includes.into_iter().map(|i| (i, 1)).collect();
+    let repo = state.db.tenant(principal.scope());
+    let viewer = Viewer { user: principal.user.id, role: principal.user.role };
+    let mut reads = 0;
+    while let Some((include, depth)) = queue.pop_front() {
+        if resolved.includes.contains_key(&include.raw) {
+            continue;
+        }
+        let failed = |message: String| template_failed(vec![FieldError::new(include.field.clone(), message)]);
+        if depth > logic::DEFAULT_MAX_INCLUDE_DEPTH {
+            return Err(failed(format!(
+                "includes nest deeper than {} levels (at {:?})",
+                logic::DEFAULT_MAX_INCLUDE_DEPTH,
+                include.raw
+            )));
+        }
+        reads += 1;
+        if reads > MAX_RESOLVED_INCLUDES {
+            return Err(failed(format!("includes more than {MAX_RESOLVED_INCLUDES} prompts in all")));
+        }
+        let key = include.target.name.key();
+        let target = match (proposed, include.target.pinned) {
+            (Some(p), None) if p.key == key => p.version.clone(),
+            _ => {
+                let missing = || {
+                    failed(format!(
+                        "includes {:?}, which does not exist (or you may not see it)",
+                        include.raw
+                    ))
+                };
+                let prompt = repo
+                    .prompt(&viewer, &PromptKey::Name(include.target.name.clone()))
+                    .await?
+                    .ok_or_else(missing)?;
+                match include.target.pinned {
+                    Some(number) if number != prompt.version => {
+                        let old = repo.prompt_version(prompt.id, number).await?.ok_or_else(missing)?;
+                        Version { number, content: old.content, bundle: old.bundle }
+                    }
+                    _ => Version { number: prompt.version, content: prompt.content, bundle: prompt.bundle },
+                }
+            }
+        };
+        if target.bundle.kind == PromptKind::Chat {
+            return Err(failed(format!(
+                "includes {:?}, a chat prompt: only text prompts can be included",
+                include.raw
+            )));
+        }
+        if include.target.pinned.is_none() && !resolved.followed.contains(&key) {
+            resolved.followed.push(key);
+        }
+        for spec in &target.bundle.contract {
+            if !resolved.contract.iter().any(|s| s.name == spec.name) {
+                resolved.contract.push(spec.clone());
+            }
+        }
+        if target.bundle.format == TemplateFormat::Logic {
+            for inner in reading(&target)?.includes {
+                // Reported at the outer template's field: that is the one the caller edits.
+                queue.push_back((Include { field: include.field.clone(), ..inner }, depth + 1));
+            }
+        }
+        resolved
+            .includes
+            .insert(include.raw, Included { format: target.bundle.format, content: target.content });
+    }
+    Ok(resolved)
+}
+
+/// `fields` if what their templates include can be found and put together: every include
+/// exists and is a text prompt, includes nest at most 5 deep, and none includes itself (a
+/// cycle through the prompt being saved counts). Else the reasons, as field errors.
+pub async fn check_includes(
+    state: &AppState,
+    principal: &Principal,
+    fields: PromptFields,
+) -> Result<PromptFields, ApiError> {
+    if fields.bundle.format == TemplateFormat::Basic {
+        return Ok(fields);
+    }
+    let version = Version { number: 0, content: fields.content.clone(), bundle: fields.bundle.clone() };
+    let invalid = |error: ApiError| ApiError::validation(error.problem().errors.clone());
+    let proposed = Proposed { key: fields.name.key(), version: &version };
+    let resolved = resolve(state, principal, &version, Some(&proposed)).await.map_err(invalid)?;
+    // Without values, the engine finds cycles and bad includes before it asks for values.
+    let mut errors = Vec::new();
+    for (field, text) in bundle::templates(version.bundle.kind, &version.content, &version.bundle.messages) {
+        if let Ok(parsed) = logic::parse(text)
+            && let Err(LogicRenderError::Template(e)) =
+                parsed.render(&BTreeMap::new(), &resolved.includes, &RenderOptions::default())
+        {
+            errors.push(at(&field, &e));
+        }
+    }
+    if errors.is_empty() { Ok(fields) } else { Err(ApiError::validation(errors)) }
+}
+
+fn reading(version: &Version) -> Result<bundle::TemplateReading, ApiError> {
+    let b = &version.bundle;
+    bundle::read_templates(b.format, b.kind, &version.content, &b.messages).map_err(template_failed)
+}
+
+/// `version` with `values`, its includes resolved: see [`render_resolved`].
 pub async fn render(
+    state: &AppState,
+    principal: &Principal,
     version: &Version,
     values: &BTreeMap<String, Value>,
     strict: bool,
 ) -> Result<Rendered, ApiError> {
-    let bound = bundle::bind(&version.bundle.contract, values, strict).map_err(mismatch)?;
-    // An optional variable without a value renders as nothing.
-    let texts: BTreeMap<String, String> = version
-        .bundle
-        .contract
-        .iter()
-        .filter(|spec| spec.kind != VariableType::Messages)
-        .map(|spec| (spec.name.clone(), bound.get(&spec.name).map(bundle::value_text).unwrap_or_default()))
-        .collect();
-    let estimate = rendered_len(version, &texts, &bound);
+    let resolved = resolve(state, principal, version, None).await?;
+    render_resolved(version, &resolved, values, strict).await
+}
+
+/// `version` with `values`: bound to the contract (one field error per missing, mistyped and
+/// — if `strict` — unexpected value), size-checked, then rendered (off the async executor
+/// when large).
+pub async fn render_resolved(
+    version: &Version,
+    resolved: &Resolved,
+    values: &BTreeMap<String, Value>,
+    strict: bool,
+) -> Result<Rendered, ApiError> {
+    let bound = bundle::bind(&resolved.contract, values, strict).map_err(mismatch)?;
+    let estimate = rendered_len(version, &resolved.contract, &bound);
     if estimate > MAX_RENDERED_BYTES {
         return Err(too_large());
     }
     if estimate <= RENDER_IN_PLACE_BYTES {
-        return render_now(version, &texts, &bound);
+        return render_now(version, resolved, bound);
     }
-    let version = version.clone();
-    actix_web::web::block(move || render_now(&version, &texts, &bound))
+    let (version, resolved) = (version.clone(), resolved.clone());
+    actix_web::web::block(move || render_now(&version, &resolved, bound))
         .await
         .map_err(|e| ApiError::internal(&e))?
 }
 
-/// The size of the rendering, computed without building it, for basic templates (a logic
-/// template is capped while it renders).
 /// `version` with `values`, variables without a value shown as written (`{{name}}`; an
 /// unfilled placeholder as no messages), for counting tokens before the values are known.
 pub async fn render_as_written(
+    state: &AppState,
+    principal: &Principal,
     version: &Version,
     values: &BTreeMap<String, Value>,
 ) -> Result<Rendered, ApiError> {
-    let mut version = version.clone();
-    for spec in version.bundle.contract.iter_mut().filter(|spec| !values.contains_key(&spec.name)) {
+    let mut resolved = resolve(state, principal, version, None).await?;
+    for spec in resolved.contract.iter_mut().filter(|spec| !values.contains_key(&spec.name)) {
         if spec.kind == VariableType::Messages {
             spec.default = Some(Value::Array(Vec::new()));
         } else {
@@ -132,16 +276,25 @@ pub async fn render_as_written(
             spec.default = Some(Value::String(format!("{{{{{}}}}}", spec.name)));
         }
     }
-    render(&version, values, false).await
+    render_resolved(version, &resolved, values, false).await
 }
 
-fn rendered_len(
-    version: &Version,
-    texts: &BTreeMap<String, String>,
-    bound: &BTreeMap<String, Value>,
-) -> usize {
+/// An optional variable without a value renders as nothing: as text, empty; to the logic
+/// engine, `null` (false, and printed as nothing).
+fn texts(contract: &[VariableSpec], bound: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
+    contract
+        .iter()
+        .filter(|spec| spec.kind != VariableType::Messages)
+        .map(|spec| (spec.name.clone(), bound.get(&spec.name).map(bundle::value_text).unwrap_or_default()))
+        .collect()
+}
+
+/// The size of the rendering, computed without building it, for basic templates (a logic
+/// template is capped while it renders).
+fn rendered_len(version: &Version, contract: &[VariableSpec], bound: &BTreeMap<String, Value>) -> usize {
+    let texts = texts(contract, bound);
     let template_len = |content: &str| match version.bundle.format {
-        TemplateFormat::Basic => template::rendered_len(content, texts),
+        TemplateFormat::Basic => template::rendered_len(content, &texts),
         TemplateFormat::Logic => content.len(),
     };
     match version.bundle.kind {
@@ -162,27 +315,52 @@ fn rendered_len(
 
 fn render_now(
     version: &Version,
-    texts: &BTreeMap<String, String>,
-    bound: &BTreeMap<String, Value>,
+    resolved: &Resolved,
+    bound: BTreeMap<String, Value>,
 ) -> Result<Rendered, ApiError> {
-    let fill = |content: &str| -> Result<String, ApiError> {
-        // Bound values cover every required variable, so a missing one here is a bug.
-        template::render(content, texts, false).map_err(|e| ApiError::internal(&e))
+    let texts = texts(&resolved.contract, &bound);
+    let mut values = bound;
+    for spec in &resolved.contract {
+        values.entry(spec.name.clone()).or_insert(Value::Null);
+    }
+    let mut used = 0usize;
+    let mut fill = |field: &str, content: &str| -> Result<String, ApiError> {
+        let text = match version.bundle.format {
+            // Bound values cover every required variable, so a missing one here is a bug.
+            TemplateFormat::Basic => {
+                template::render(content, &texts, false).map_err(|e| ApiError::internal(&e))?
+            }
+            TemplateFormat::Logic => {
+                let parsed = logic::parse(content).map_err(|e| template_failed(vec![at(field, &e)]))?;
+                let options = RenderOptions {
+                    max_output_bytes: MAX_RENDERED_BYTES.saturating_sub(used),
+                    ..RenderOptions::default()
+                };
+                parsed.render(&values, &resolved.includes, &options).map_err(|e| match e {
+                    LogicRenderError::Template(e) => template_failed(vec![at(field, &e)]),
+                    LogicRenderError::TooLarge { .. } => too_large(),
+                    LogicRenderError::Variables(e) => ApiError::internal(&e),
+                })?
+            }
+        };
+        used = used.saturating_add(text.len());
+        Ok(text)
     };
     match version.bundle.kind {
         PromptKind::Text => {
-            let text = fill(&version.content)?;
+            let text = fill("content", &version.content)?;
             Ok(Rendered { messages: vec![ChatMessage::user(text.clone())], text })
         }
         PromptKind::Chat => {
             let mut messages = Vec::new();
-            for entry in &version.bundle.messages {
+            for (i, entry) in version.bundle.messages.iter().enumerate() {
                 match entry {
                     ChatEntry::Message { role, content } => {
-                        messages.push(ChatMessage { role: *role, content: fill(content)? });
+                        let content = fill(&format!("messages[{i}].content"), content)?;
+                        messages.push(ChatMessage { role: *role, content });
                     }
                     ChatEntry::Placeholder { placeholder } => {
-                        if let Some(value) = bound.get(placeholder) {
+                        if let Some(value) = values.get(placeholder).filter(|v| !v.is_null()) {
                             messages
                                 .extend(bundle::messages_value(value).map_err(|e| ApiError::internal(&e))?);
                         }
@@ -200,6 +378,16 @@ fn render_now(
             Ok(Rendered { text, messages })
         }
     }
+}
+
+fn at(field: &str, error: &logic::TemplateError) -> FieldError {
+    FieldError::new(field, error.to_string())
+}
+
+fn template_failed(errors: Vec<FieldError>) -> ApiError {
+    let detail = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ");
+    ApiError::new(ErrorCode::TemplateFailed, format!("The template could not be rendered ({detail})."))
+        .with_errors(errors)
 }
 
 fn too_large() -> ApiError {

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::ai::{
     ChatMessage, ChatRole, GenerationOptions, MAX_MODEL_NAME, ResponseFormat, ToolDefinition, check_options,
 };
-use crate::template::{self, TemplateFormat};
+use crate::prompt::PromptName;
+use crate::template::{self, TemplateFormat, logic};
 use crate::wire::FieldError;
 
 /// Most entries (messages and placeholders) in one chat prompt.
@@ -388,51 +389,167 @@ pub enum VariableUse {
     Messages,
 }
 
-/// A template a bundle is made of: the content of a text prompt, or one message of a chat prompt.
-#[derive(Debug, Clone, Copy)]
-pub struct TemplatePart<'a> {
-    /// The field it came from, for errors: `content` or `messages[2].content`.
-    pub field: &'a str,
-    pub content: &'a str,
+/// A prompt a template includes: `{% include "snippets/tone" %}` follows its current version,
+/// `{% include "snippets/tone@3" %}` is pinned to version 3 (`@` never occurs in names).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IncludeRef {
+    pub name: PromptName,
+    pub pinned: Option<u32>,
 }
 
-/// The variables of the templates with how each is used, in order of first appearance, or the
-/// templates' errors (with line and column) under their fields.
+impl IncludeRef {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let (name, pin) = match raw.rsplit_once('@') {
+            Some((name, pin)) => (name, Some(pin)),
+            None => (raw, None),
+        };
+        let name = PromptName::parse(name).map_err(|e| format!("includes {raw:?}, whose name {e}"))?;
+        let pinned = pin
+            .map(|pin| {
+                pin.parse::<u32>()
+                    .ok()
+                    .filter(|v| *v >= 1)
+                    .ok_or_else(|| format!("includes {raw:?}: after `@` comes a version number"))
+            })
+            .transpose()?;
+        Ok(Self { name, pinned })
+    }
+}
+
+impl std::fmt::Display for IncludeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pinned {
+            Some(version) => write!(f, "{}@{version}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+/// Most distinct prompts one version may include (each costs a read at every render).
+pub const MAX_INCLUDES: usize = 20;
+
+/// An include as a template states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    /// The field of the first template that includes it.
+    pub field: String,
+    /// The reference as written, which the engine looks the included template up by.
+    pub raw: String,
+    pub target: IncludeRef,
+}
+
+/// What a bundle's templates say: their variables, with how each is used, in order of first
+/// appearance; and the prompts they include, in order of first appearance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TemplateReading {
+    pub uses: Vec<(String, BTreeSet<VariableUse>)>,
+    pub includes: Vec<Include>,
+}
+
+impl TemplateReading {
+    fn add(&mut self, name: &str, usage: VariableUse) {
+        match self.uses.iter_mut().find(|(n, _)| n == name) {
+            Some((_, set)) => {
+                set.insert(usage);
+            }
+            None => self.uses.push((name.to_owned(), BTreeSet::from([usage]))),
+        }
+    }
+}
+
+/// The templates of a bundle with the field each comes from (`content`, `messages[2].content`).
+pub fn templates<'a>(
+    kind: PromptKind,
+    content: &'a str,
+    messages: &'a [ChatEntry],
+) -> Vec<(String, &'a str)> {
+    match kind {
+        PromptKind::Text => vec![("content".to_owned(), content)],
+        PromptKind::Chat => messages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, entry)| match entry {
+                ChatEntry::Message { content, .. } => {
+                    Some((format!("messages[{i}].content"), content.as_str()))
+                }
+                ChatEntry::Placeholder { .. } => None,
+            })
+            .collect(),
+    }
+}
+
+/// Reads a bundle's templates, or reports their errors (with line and column) under their
+/// fields: syntax, include references that are not `name` or `name@version`, too many includes.
+pub fn read_templates(
+    format: TemplateFormat,
+    kind: PromptKind,
+    content: &str,
+    messages: &[ChatEntry],
+) -> Result<TemplateReading, Vec<FieldError>> {
+    let mut reading = TemplateReading::default();
+    let mut errors = Vec::new();
+    let mut read = |reading: &mut TemplateReading, field: String, text: &str| match format {
+        TemplateFormat::Basic => {
+            template::variables(text).iter().for_each(|name| reading.add(name, VariableUse::Print));
+        }
+        TemplateFormat::Logic => match logic::parse(text) {
+            Ok(parsed) => {
+                for variable in parsed.variables() {
+                    for usage in &variable.usages {
+                        reading.add(&variable.name, logic_use(*usage));
+                    }
+                }
+                for raw in parsed.includes() {
+                    match IncludeRef::parse(&raw) {
+                        Ok(target) if !reading.includes.iter().any(|i| i.raw == raw) => {
+                            reading.includes.push(Include { field: field.clone(), raw, target });
+                        }
+                        Ok(_) => {}
+                        Err(reason) => errors.push(FieldError::new(field.clone(), reason)),
+                    }
+                }
+            }
+            Err(e) => errors
+                .push(FieldError::new(field, format!("line {}, column {}: {}", e.line, e.column, e.message))),
+        },
+    };
+    match kind {
+        PromptKind::Text => read(&mut reading, "content".to_owned(), content),
+        PromptKind::Chat => {
+            for (i, entry) in messages.iter().enumerate() {
+                match entry {
+                    ChatEntry::Message { content, .. } => {
+                        read(&mut reading, format!("messages[{i}].content"), content)
+                    }
+                    ChatEntry::Placeholder { placeholder } => reading.add(placeholder, VariableUse::Messages),
+                }
+            }
+        }
+    }
+    if reading.includes.len() > MAX_INCLUDES {
+        let field = reading.includes[MAX_INCLUDES].field.clone();
+        errors.push(FieldError::new(field, format!("a version may include at most {MAX_INCLUDES} prompts")));
+    }
+    if errors.is_empty() { Ok(reading) } else { Err(errors) }
+}
+
+/// The variables of the templates with how each is used, in order of first appearance.
 pub fn variable_uses(
     format: TemplateFormat,
     kind: PromptKind,
     content: &str,
     messages: &[ChatEntry],
 ) -> Result<Vec<(String, BTreeSet<VariableUse>)>, Vec<FieldError>> {
-    let mut uses: Vec<(String, BTreeSet<VariableUse>)> = Vec::new();
-    let mut add = |name: &str, usage: VariableUse| match uses.iter_mut().find(|(n, _)| n == name) {
-        Some((_, set)) => {
-            set.insert(usage);
-        }
-        None => uses.push((name.to_owned(), BTreeSet::from([usage]))),
-    };
-    let mut errors = Vec::new();
-    let mut read = |field: String, text: &str, add: &mut dyn FnMut(&str, VariableUse)| match format {
-        TemplateFormat::Basic => {
-            template::variables(text).iter().for_each(|name| add(name, VariableUse::Print))
-        }
-        // ENGINE-PENDING: replaced by the logic engine's reading when it lands.
-        TemplateFormat::Logic => errors.push(FieldError::new(field, "the logic format is not available yet")),
-    };
-    match kind {
-        PromptKind::Text => read("content".to_owned(), content, &mut add),
-        PromptKind::Chat => {
-            for (i, entry) in messages.iter().enumerate() {
-                match entry {
-                    ChatEntry::Message { content, .. } => {
-                        read(format!("messages[{i}].content"), content, &mut add)
-                    }
-                    ChatEntry::Placeholder { placeholder } => add(placeholder, VariableUse::Messages),
-                }
-            }
-        }
+    read_templates(format, kind, content, messages).map(|reading| reading.uses)
+}
+
+fn logic_use(usage: logic::Usage) -> VariableUse {
+    match usage {
+        logic::Usage::Print => VariableUse::Print,
+        logic::Usage::Iterate => VariableUse::Iterate,
+        logic::Usage::Flag => VariableUse::Flag,
+        logic::Usage::Expression => VariableUse::Expression,
     }
-    if errors.is_empty() { Ok(uses) } else { Err(errors) }
 }
 
 /// The type a use implies, and whether a value is needed.
@@ -952,6 +1069,27 @@ mod tests {
         check_messages(&twice, &mut errors);
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["messages[1].placeholder", "messages[2].placeholder"]);
+    }
+
+    #[test]
+    fn include_references_name_a_prompt_and_maybe_a_version() {
+        let pinned = IncludeRef::parse("snippets/tone@3").unwrap();
+        assert_eq!((pinned.name.as_str(), pinned.pinned), ("snippets/tone", Some(3)));
+        assert_eq!(pinned.to_string(), "snippets/tone@3");
+        assert_eq!(IncludeRef::parse("a").unwrap().pinned, None);
+        for bad in ["a@0", "a@x", "a@", "bad name", "@3"] {
+            assert!(IncludeRef::parse(bad).is_err(), "{bad}");
+        }
+        let content = "{% include \"a\" %}{% include 'b@2' %}{% include \"a\" %}{{ x }}";
+        let reading = read_templates(TemplateFormat::Logic, PromptKind::Text, content, &[]).unwrap();
+        let raws: Vec<&str> = reading.includes.iter().map(|i| i.raw.as_str()).collect();
+        assert_eq!(raws, ["a", "b@2"]);
+        let many: String = (0..=MAX_INCLUDES).map(|i| format!("{{% include \"p{i}\" %}}")).collect();
+        let errors = read_templates(TemplateFormat::Logic, PromptKind::Text, &many, &[]).unwrap_err();
+        assert!(errors[0].message.contains("at most 20"));
+        // Basic templates include nothing: the same text is literal.
+        let basic = read_templates(TemplateFormat::Basic, PromptKind::Text, content, &[]).unwrap();
+        assert!(basic.includes.is_empty());
     }
 
     #[test]

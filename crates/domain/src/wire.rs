@@ -60,6 +60,10 @@ pub enum ErrorCode {
     /// Rendering refused: a variable has no value (or, when strict, a value has no
     /// variable); see `errors`.
     VariablesMismatch,
+    /// The prompt's template failed while rendering (a loop over something that is not a
+    /// list, an include that is gone or cyclic, a budget spent); `errors` say where, with line
+    /// and column.
+    TemplateFailed,
     /// No AI connection is configured for this (choose one in the AI settings).
     NoConnection,
     /// The tenant's admins allow only the tenant's own AI connections.
@@ -141,6 +145,7 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => 412,
             ErrorCode::PreconditionRequired => 428,
             ErrorCode::VariablesMismatch => 422,
+            ErrorCode::TemplateFailed => 422,
             ErrorCode::NoConnection => 422,
             ErrorCode::UserConnectionsDisabled => 403,
             ErrorCode::AddressNotAllowed => 422,
@@ -192,6 +197,7 @@ impl ErrorCode {
             ErrorCode::PreconditionFailed => "Changed since you read it",
             ErrorCode::PreconditionRequired => "Version required",
             ErrorCode::VariablesMismatch => "Variables do not match",
+            ErrorCode::TemplateFailed => "The template could not be rendered",
             ErrorCode::NoConnection => "No AI connection",
             ErrorCode::UserConnectionsDisabled => "Personal AI connections are disabled",
             ErrorCode::AddressNotAllowed => "Address not allowed",

@@ -14,8 +14,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
 
 use crate::entities::{
-    ai_connections, ai_policies, api_tokens, audit_events, config, prompt_runs, prompt_versions, prompts,
-    sessions, sso_assertions, sso_configs, sso_flows, tenants, users,
+    ai_connections, ai_policies, api_tokens, audit_events, config, prompt_includes, prompt_runs,
+    prompt_versions, prompts, sessions, sso_assertions, sso_configs, sso_flows, tenants, users,
 };
 
 /// Proof that the caller acts inside one tenant.
@@ -72,6 +72,7 @@ tenant_owned!(
     users,
     prompts,
     prompt_versions,
+    prompt_includes,
     prompt_runs,
     sessions,
     api_tokens,

@@ -6,6 +6,7 @@ pub mod ai;
 pub mod analytics;
 pub mod audit;
 pub mod auth;
+pub mod composition;
 pub mod health;
 pub mod prompt_files;
 pub mod prompt_versions;
@@ -88,6 +89,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(prompt_versions::restore_version)
                 .service(prompt_versions::render_prompt)
                 .service(prompt_versions::variables_schema)
+                .service(composition::used_by)
+                .service(composition::preview_impact)
                 .service(prompts::list_categories)
                 .service(prompts::list_tags)
                 .service(prompts::list_folders)

@@ -271,7 +271,7 @@ pub async fn render_prompt(
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
     let version = bundles::version_of(&state, &principal, &prompt, body.version).await?;
-    let rendered = bundles::render(&version, &body.variables, body.strict).await?;
+    let rendered = bundles::render(&state, &principal, &version, &body.variables, body.strict).await?;
     Ok(web::Json(RenderResponse {
         text: rendered.text,
         messages: rendered.messages,

@@ -352,6 +352,7 @@ pub async fn create_prompt(
         Ok(fields) if errors.is_empty() => fields,
         _ => return Err(ApiError::validation(errors)),
     };
+    let fields = bundles::check_includes(&state, &principal, fields).await?;
     let now = Utc::now();
     let tx = state.db.begin().await?;
     let repo = tx.tenant(principal.scope()).await?;
@@ -442,6 +443,29 @@ pub async fn update_prompt(
     check_may_edit(&principal, &current)?;
     let body = body.into_inner();
     check_base_version(&req, &current, body.version)?;
+    let mut errors = Vec::new();
+    let commit_message = commit_message(body.commit_message.clone(), &mut errors);
+    let fields = match edited(&current, body) {
+        Ok(fields) if errors.is_empty() => fields,
+        Ok(_) => return Err(ApiError::validation(errors)),
+        Err(mut invalid) => {
+            invalid.extend(errors);
+            return Err(ApiError::validation(invalid));
+        }
+    };
+    let fields = bundles::check_includes(&state, &principal, fields).await?;
+    if fields == current.fields() {
+        return prompt_response(&state, &principal, &current, HttpResponse::Ok()).await;
+    }
+    let change = PromptChange { author: principal.user.id, commit_message, restored_from: None };
+    let details = changed_fields(&current.fields(), &fields);
+    let updated =
+        save(&state, &req, &principal, &current, fields, change, AuditAction::PromptUpdated, details).await?;
+    prompt_response(&state, &principal, &updated, HttpResponse::Ok()).await
+}
+
+/// `current` with the edit `body` asks for, validated (the commit message aside).
+pub(super) fn edited(current: &Prompt, body: UpdatePromptRequest) -> Result<PromptFields, Vec<FieldError>> {
     let tags = body.tags.unwrap_or_else(|| current.tags.clone());
     let parsed = PromptFields::parse(PromptInput {
         name: body.name.as_deref().unwrap_or(current.name.as_str()),
@@ -460,20 +484,8 @@ pub async fn update_prompt(
         },
         previous: &current.bundle,
     });
-    let mut errors = bundles::checked(&parsed);
-    let commit_message = commit_message(body.commit_message, &mut errors);
-    let fields = match parsed {
-        Ok(fields) if errors.is_empty() => fields,
-        _ => return Err(ApiError::validation(errors)),
-    };
-    if fields == current.fields() {
-        return prompt_response(&state, &principal, &current, HttpResponse::Ok()).await;
-    }
-    let change = PromptChange { author: principal.user.id, commit_message, restored_from: None };
-    let details = changed_fields(&current.fields(), &fields);
-    let updated =
-        save(&state, &req, &principal, &current, fields, change, AuditAction::PromptUpdated, details).await?;
-    prompt_response(&state, &principal, &updated, HttpResponse::Ok()).await
+    let errors = bundles::checked(&parsed);
+    if errors.is_empty() { parsed } else { Err(errors) }
 }
 
 /// Saves a new version with its audit event, in one transaction.

@@ -72,7 +72,7 @@ pub async fn run_prompt(
     let prompt = load(&state, &principal, &path).await?;
     let body = body.into_inner();
     let version = bundles::version_of(&state, &principal, &prompt, body.version).await?;
-    let rendered = bundles::render(&version, &body.variables, true).await?;
+    let rendered = bundles::render(&state, &principal, &version, &body.variables, true).await?;
     let policy = ai_services::policy(&state, &principal).await?;
     let connection =
         ai_services::resolve(&state, &principal, &policy, body.connection, Purpose::Execution).await?;
@@ -139,7 +139,7 @@ pub async fn compare_prompt(
     let mut calls = Vec::new();
     for target in &body.targets {
         let version = bundles::version_of(&state, &principal, &prompt, target.version).await?;
-        let rendered = bundles::render(&version, &body.variables, true).await?;
+        let rendered = bundles::render(&state, &principal, &version, &body.variables, true).await?;
         let connection =
             ai_services::resolve(&state, &principal, &policy, target.connection, Purpose::Execution).await?;
         let settings = &version.bundle.settings;
@@ -510,7 +510,7 @@ pub async fn count_tokens(
                     .model
             }
         };
-    let text = bundles::render_as_written(&version, &body.variables).await?.text;
+    let text = bundles::render_as_written(&state, &principal, &version, &body.variables).await?.text;
     // Tokenizing 1 MB takes a while: off the executor.
     let (model, counted) = web::block(move || {
         let counted = ai::count_tokens(&model, &text);

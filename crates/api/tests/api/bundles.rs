@@ -21,6 +21,8 @@ on_both_databases!(
     bundles_survive_export_and_import_and_old_files_still_import,
     prompts_saved_before_bundles_render_identically_after_the_migration,
     runs_send_the_versions_settings_and_messages,
+    logic_templates_branch_and_loop_and_report_errors_with_positions,
+    includes_compose_prompts_and_edits_show_their_impact,
 );
 
 async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> (u16, Value) {
@@ -437,8 +439,12 @@ async fn prompts_saved_before_bundles_render_identically_after_the_migration(bac
     let mut options = sea_orm::ConnectOptions::new(url);
     options.max_connections(1).map_sqlx_sqlite_opts(|o| o.foreign_keys(false));
     let conn = sea_orm::Database::connect(options).await.unwrap();
-    assert_eq!(Migrator::migrations().last().unwrap().name(), "m20261203_000013_prompt_bundles");
-    Migrator::down(&conn, Some(1)).await.unwrap();
+    let since = Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261203_000013_prompt_bundles")
+        .expect("the bundle migration");
+    Migrator::down(&conn, Some(u32::try_from(since + 1).unwrap())).await.unwrap();
     Migrator::up(&conn, None).await.unwrap();
     conn.close().await.unwrap();
 
@@ -538,4 +544,254 @@ async fn runs_send_the_versions_settings_and_messages(backend: Backend) {
     let done = text.split("event: done\ndata: ").nth(1).and_then(|rest| rest.lines().next()).expect(&text);
     let done: Value = serde_json::from_str(done).unwrap();
     assert_eq!(done["tool_calls"][0]["arguments"], "{\"id\": \"42\"}");
+}
+
+async fn logic_templates_branch_and_loop_and_report_errors_with_positions(backend: Backend) {
+    let lib = library(backend).await;
+    let app = &lib.app;
+    let ann = app.session_token(&lib.acme, &lib.ann).await;
+    let content = "Hello {{ name }}{% if vip %}, our valued customer{% endif %}.\n\
+                   {% for item in items %}\n\
+                   - {{ item.title }} x{{ item.qty }}{% if loop.last %} (last){% endif %}\n\
+                   {% else %}\n\
+                   Nothing ordered.\n\
+                   {% endfor %}\n\
+                   {{{{ stays literal }}";
+    let created =
+        create(app, &ann, json!({"name": "order", "template_format": "logic", "content": content})).await;
+    assert_eq!(
+        created["contract"],
+        json!([
+            {"name": "name", "type": "string", "required": true},
+            {"name": "vip", "type": "boolean", "required": false},
+            {"name": "items", "type": "json", "required": true},
+        ])
+    );
+    let render = "/api/v1/prompts/order/render";
+    let items = json!([{"title": "Tea", "qty": 2}, {"title": "Cake", "qty": 1}]);
+    let (status, rendered) = call(
+        app,
+        Method::POST,
+        render,
+        &ann,
+        json!({"variables": {"name": "Ada", "vip": "true", "items": items}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{rendered}");
+    assert_eq!(
+        rendered["text"],
+        "Hello Ada, our valued customer.\n- Tea x2\n- Cake x1 (last)\n{{ stays literal }}"
+    );
+    let (_, rendered) =
+        call(app, Method::POST, render, &ann, json!({"variables": {"name": "Bo", "items": []}})).await;
+    assert_eq!(rendered["text"], "Hello Bo.\nNothing ordered.\n{{ stays literal }}");
+    // A value that is not a list fails where it is looped over.
+    let problem = expect_problem(
+        app.call(
+            Method::POST,
+            render,
+            Some(&ann),
+            Some(json!({"variables": {"name": "C", "items": {"a": 1}}})),
+        )
+        .await,
+        422,
+        "template_failed",
+    )
+    .await;
+    assert_eq!(fields(&problem), ["content"]);
+    assert!(problem["errors"][0]["message"].as_str().unwrap().starts_with("line 2, column 1:"), "{problem}");
+
+    // Template errors are refused at save, with line and column.
+    for (broken, position) in [
+        ("ok\n{% if x %}never closed", "line 2, column 1"),
+        ("a {% endif %}", "line 1, column 3"),
+        ("{% for in items %}{% endfor %}", "line 1, column 1"),
+        ("x\ny\n  {% if a == %}{% endif %}", "line 3, column 3"),
+    ] {
+        let body = json!({"name": "broken", "template_format": "logic", "content": broken});
+        let problem = expect_problem(
+            app.call(Method::POST, "/api/v1/prompts", Some(&ann), Some(body)).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(fields(&problem), ["content"], "{broken:?}");
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with(position), "{broken:?}: {message}");
+    }
+    // The same text as a basic template is just text.
+    let basic = create(app, &ann, json!({"name": "literal", "content": "a {% endif %} {{x}}"})).await;
+    assert_eq!(basic["variables"], json!(["x"]));
+}
+
+async fn includes_compose_prompts_and_edits_show_their_impact(backend: Backend) {
+    let lib = library(backend).await;
+    let app = &lib.app;
+    let ann = app.session_token(&lib.acme, &lib.ann).await;
+    let ben = app.session_token(&lib.acme, &lib.ben).await;
+    create(app, &ann, json!({"name": "snippets/tone", "content": "Write in a {{tone}} tone."})).await;
+    create(
+        app,
+        &ann,
+        json!({"name": "mail/offer", "template_format": "logic",
+            "content": "{% include \"snippets/tone\" %}\nOffer for {{ name }}."}),
+    )
+    .await;
+    create(
+        app,
+        &ann,
+        json!({"name": "mail/pinned", "template_format": "logic", "content": "{% include 'snippets/tone@1' %} Pinned."}),
+    )
+    .await;
+    create(
+        app,
+        &ann,
+        json!({"name": "mail/digest", "template_format": "logic", "content": "Digest: {% include \"mail/offer\" %}"}),
+    )
+    .await;
+
+    // The included prompt's variables are the includer's too.
+    let render = "/api/v1/prompts/mail%2Foffer/render";
+    let problem = expect_problem(
+        app.call(Method::POST, render, Some(&ann), Some(json!({"variables": {"name": "Ada"}}))).await,
+        422,
+        "variables_mismatch",
+    )
+    .await;
+    assert_eq!(fields(&problem), ["variables.tone"]);
+    let (status, rendered) =
+        call(app, Method::POST, render, &ann, json!({"variables": {"name": "Ada", "tone": "warm"}})).await;
+    assert_eq!((status, rendered["text"].as_str()), (200, Some("Write in a warm tone.\nOffer for Ada.")));
+
+    let used =
+        app.get_as("/api/v1/prompts/snippets%2Ftone/used-by", &ann).await.json::<Value>().await.unwrap();
+    let listed: Vec<(&str, Value)> = used["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["prompt"]["name"].as_str().unwrap(), u["pinned_version"].clone()))
+        .collect();
+    assert_eq!(listed, [("mail/offer", Value::Null), ("mail/pinned", json!(1))]);
+
+    // An edit that needs a new variable breaks the prompts that follow the snippet, directly
+    // or through another prompt; the pinned one is not reached.
+    let impact = "/api/v1/prompts/snippets%2Ftone/impact";
+    let edit = json!({"content": "Write in a {{tone}} tone for {{audience}}."});
+    let (status, report) = call(app, Method::POST, impact, &ann, edit).await;
+    assert_eq!(status, 200, "{report}");
+    let outcomes: Vec<(&str, &str, Option<&str>)> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["prompt"]["name"].as_str().unwrap(), i["outcome"].as_str().unwrap(), i["via"].as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("mail/offer", "breaks", None),
+            ("mail/pinned", "pinned", None),
+            ("mail/digest", "breaks", Some("mail/offer"))
+        ]
+    );
+    assert_eq!(report["items"][0]["problem"]["errors"][0]["field"], "variables.audience");
+    assert_eq!(report["items"][0]["before"], "Write in a <tone> tone.\nOffer for <name>.");
+    // One that only rewords changes them; nothing is saved by a preview.
+    let (_, report) = call(app, Method::POST, impact, &ann, json!({"content": "Be {{tone}}."})).await;
+    assert_eq!(report["items"][0]["outcome"], "changed");
+    assert_eq!(report["items"][0]["after"], "Be <tone>.\nOffer for <name>.");
+    let snippet = app.get_as("/api/v1/prompts/snippets%2Ftone", &ann).await.json::<Value>().await.unwrap();
+    assert_eq!(snippet["version"], 1);
+    // A read-only user may not preview edits.
+    let reader = app.session_token(&lib.acme, &lib.reader).await;
+    let response = app.call(Method::POST, impact, Some(&reader), Some(json!({"content": "x"}))).await;
+    assert_eq!(response.status(), 403);
+
+    // Saved: followers render the new text, the pinned one the old.
+    let (status, _) = call(
+        app,
+        Method::PATCH,
+        "/api/v1/prompts/snippets%2Ftone",
+        &ann,
+        json!({"version": 1, "content": "Be {{tone}}."}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, rendered) =
+        call(app, Method::POST, render, &ann, json!({"variables": {"name": "Ada", "tone": "warm"}})).await;
+    assert_eq!(rendered["text"], "Be warm.\nOffer for Ada.");
+    let (_, pinned) = call(
+        app,
+        Method::POST,
+        "/api/v1/prompts/mail%2Fpinned/render",
+        &ann,
+        json!({"variables": {"tone": "dry"}}),
+    )
+    .await;
+    assert_eq!(pinned["text"], "Write in a dry tone. Pinned.");
+
+    // Includes that cannot be put together are refused at save.
+    let cases = [
+        (
+            json!({"name": "x1", "template_format": "logic", "content": "{% include \"nope\" %}"}),
+            "does not exist",
+        ),
+        (
+            json!({"name": "x2", "template_format": "logic", "content": "{% include \"snippets/tone@9\" %}"}),
+            "does not exist",
+        ),
+        (json!({"name": "x3", "template_format": "logic", "content": "{% include \"x3\" %}"}), "cycl"),
+        (json!({"name": "x4", "template_format": "logic", "content": "{% include \"bad name\" %}"}), "name"),
+    ];
+    for (body, reason) in cases {
+        let problem = expect_problem(
+            app.call(Method::POST, "/api/v1/prompts", Some(&ann), Some(body.clone())).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        let message = problem["errors"][0]["message"].as_str().unwrap().to_lowercase();
+        assert!(message.contains(reason), "{body}: {message}");
+    }
+    // A cycle through another prompt: the snippet may not include what includes it.
+    let cycle = json!({"version": 2, "template_format": "logic", "content": "{% include \"mail/offer\" %}"});
+    let problem = expect_problem(
+        app.call(Method::PATCH, "/api/v1/prompts/snippets%2Ftone", Some(&ann), Some(cycle)).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert!(problem["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("cycl"), "{problem}");
+    // Chat prompts are not includable; others' private prompts are not there at all.
+    create(
+        app,
+        &ann,
+        json!({"name": "chatty", "kind": "chat", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    create(app, &ben, json!({"name": "bens/secret", "content": "secret", "visibility": "private"})).await;
+    for (target, reason) in [("chatty", "chat prompt"), ("bens/secret", "does not exist")] {
+        let body = json!({"name": "inc", "template_format": "logic", "content": format!("{{% include \"{target}\" %}}")});
+        let problem = expect_problem(
+            app.call(Method::POST, "/api/v1/prompts", Some(&ann), Some(body)).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert!(problem["errors"][0]["message"].as_str().unwrap().contains(reason), "{problem}");
+    }
+    // Another tenant cannot see the snippet, so cannot include it either.
+    let other = app.tenant("globex").await;
+    let gus = app.user(&other, "gus@globex.test", domain::user::Role::User, "pw-gus-12345").await;
+    let gus = app.session_token(&other, &gus).await;
+    let body =
+        json!({"name": "steal", "template_format": "logic", "content": "{% include \"snippets/tone\" %}"});
+    let problem = expect_problem(
+        app.call(Method::POST, "/api/v1/prompts", Some(&gus), Some(body)).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("does not exist"));
+    let missing = app.get_as("/api/v1/prompts/snippets%2Ftone/used-by", &gus).await;
+    assert_eq!(missing.status(), 404);
 }

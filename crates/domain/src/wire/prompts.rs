@@ -273,6 +273,78 @@ pub struct RenderResponse {
     pub version: u32,
 }
 
+/// A prompt that includes another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PromptRef {
+    pub id: PromptId,
+    pub name: String,
+    pub title: String,
+}
+
+/// One prompt whose current version includes the prompt asked about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsedBy {
+    pub prompt: PromptRef,
+    /// The version it includes; `null`: it follows the current one, so edits change it.
+    pub pinned_version: Option<u32>,
+}
+
+/// `GET /api/v1/prompts/{prompt}/used-by`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsedByList {
+    pub items: Vec<UsedBy>,
+}
+
+/// What an edit would do to a prompt that includes the edited one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ImpactOutcome {
+    /// Renders the same.
+    Unchanged,
+    /// Renders differently; `before` and `after` show how.
+    Changed,
+    /// Would no longer render with the values it takes today; `problem` says why.
+    Breaks,
+    /// Includes a pinned version: the edit does not reach it.
+    Pinned,
+}
+
+/// One dependent in an impact preview, rendered strictly with sample values from its contract
+/// (defaults, else examples, else a value of the variable's type) before and after the edit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImpactItem {
+    pub prompt: PromptRef,
+    pub pinned_version: Option<u32>,
+    /// The prompt it includes the edited one through, when not directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    pub outcome: ImpactOutcome,
+    /// The rendering today (at most 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// The rendering after the edit (at most 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Why it breaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<crate::wire::Problem>,
+}
+
+/// `POST /api/v1/prompts/{prompt}/impact`: what saving the edit in the body would do to every
+/// prompt that includes this one, directly or through others. Nothing is saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImpactReport {
+    pub items: Vec<ImpactItem>,
+    /// More dependents exist than were rendered.
+    pub truncated: bool,
+}
+
 /// A folder: the part of prompt names before their last `/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -6,6 +6,7 @@ pub(crate) mod ai_policies;
 pub(crate) mod api_tokens;
 pub(crate) mod audit_events;
 pub(crate) mod config;
+pub(crate) mod prompt_includes;
 pub(crate) mod prompt_runs;
 pub(crate) mod prompt_versions;
 pub(crate) mod prompts;

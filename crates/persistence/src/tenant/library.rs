@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use domain::bundle;
 use domain::prompt::{
     MAX_PROMPT_NAME_LEN, NewPrompt, Prompt, PromptFields, PromptKey, PromptName, PromptPosition, PromptSort,
     PromptVersion, Viewer, Visibility,
@@ -21,7 +22,7 @@ use sea_orm::{
 
 use super::TenantRepo;
 use crate::convert::BundleColumns;
-use crate::entities::{prompt_versions, prompts, tenants, users};
+use crate::entities::{prompt_includes, prompt_versions, prompts, tenants, users};
 use crate::query::{Page, contains_ci, like_literal};
 use crate::{StoreError, convert};
 
@@ -36,6 +37,9 @@ pub struct PromptFilter {
     pub enhancement: Option<bool>,
     pub folder: Option<FolderFilter>,
 }
+
+/// Most prompts listed as including one prompt.
+pub const MAX_INCLUDERS: u64 = 1_000;
 
 /// Prompts in one folder: those whose name is `{key}/{rest}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +86,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
         let id = convert::new_id(now);
         prompts::Entity::insert(self.prompt_row(id, &new, now)).exec_without_returning(&self.conn).await?;
         self.index_for_search(&[(id, &new.fields)], false).await?;
+        self.record_includes(id, &new.fields, false).await?;
         let fields = new.fields;
         let prompt = Prompt {
             id: PromptId::from_uuid(id),
@@ -185,6 +190,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             return Ok(None);
         }
         self.index_for_search(&[(current.id.as_uuid(), &fields)], true).await?;
+        self.record_includes(current.id.as_uuid(), &fields, true).await?;
         let updated = Prompt {
             name: fields.name,
             title: fields.title,
@@ -600,6 +606,82 @@ impl<C: ConnectionTrait> TenantRepo<C> {
                 (UserId::from_uuid(id), if full.is_empty() { email } else { full })
             })
             .collect())
+    }
+
+    /// Keeps `prompt_includes` in step with the prompts a prompt's current version includes.
+    async fn record_includes(
+        &self,
+        id: uuid::Uuid,
+        fields: &PromptFields,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        if replace {
+            self.scope
+                .delete::<prompt_includes::Entity>()
+                .filter(prompt_includes::Column::PromptId.eq(id))
+                .exec(&self.conn)
+                .await?;
+        }
+        let bundle = &fields.bundle;
+        // Fields are validated before they are stored, so they read.
+        let includes = bundle::read_templates(bundle.format, bundle.kind, &fields.content, &bundle.messages)
+            .map(|reading| reading.includes)
+            .unwrap_or_default();
+        let mut rows: Vec<prompt_includes::ActiveModel> = Vec::new();
+        for include in includes {
+            let key = include.target.name.key();
+            let pinned = include.target.pinned.map_or(0, |v| i32::try_from(v).unwrap_or(i32::MAX));
+            if rows.iter().any(|r| r.target_key.as_ref() == &key && r.pinned_version.as_ref() == &pinned) {
+                continue;
+            }
+            rows.push(prompt_includes::ActiveModel {
+                tenant_id: Set(self.scope.tenant_id().as_uuid()),
+                prompt_id: Set(id),
+                target_key: Set(key),
+                pinned_version: Set(pinned),
+            });
+        }
+        if !rows.is_empty() {
+            prompt_includes::Entity::insert_many(rows).exec_without_returning(&self.conn).await?;
+        }
+        Ok(())
+    }
+
+    /// The prompts the viewer may see whose current version includes the prompt named `name`,
+    /// by name, each with the version it is pinned to (`None`: it follows the current one); at
+    /// most [`MAX_INCLUDERS`].
+    pub async fn prompts_including(
+        &self,
+        viewer: &Viewer,
+        name: &PromptName,
+    ) -> Result<Vec<(Prompt, Option<u32>)>, StoreError> {
+        let links = self
+            .scope
+            .select::<prompt_includes::Entity>()
+            .filter(prompt_includes::Column::TargetKey.eq(name.key()))
+            .order_by_asc(prompt_includes::Column::PromptId)
+            .limit(MAX_INCLUDERS)
+            .all(&self.conn)
+            .await?;
+        if links.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<uuid::Uuid> = links.iter().map(|l| l.prompt_id).collect();
+        let prompts = self
+            .visible_prompts(viewer)
+            .filter(prompts::Column::Id.is_in(ids))
+            .order_by_asc(prompts::Column::NameKey)
+            .all(&self.conn)
+            .await?;
+        let mut found = Vec::new();
+        for row in prompts {
+            let prompt = convert::prompt(row)?;
+            for link in links.iter().filter(|l| l.prompt_id == prompt.id.as_uuid()) {
+                let pinned = u32::try_from(link.pinned_version).ok().filter(|v| *v > 0);
+                found.push((prompt.clone(), pinned));
+            }
+        }
+        Ok(found)
     }
 
     async fn insert_version(&self, prompt: &Prompt, change: &PromptChange) -> Result<(), StoreError> {
