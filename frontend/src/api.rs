@@ -25,10 +25,11 @@ use domain::wire::{
 use domain::wire::{
     ApiTokenList, ApiTokenView, AuditEventList, ChangePasswordRequest, ConflictPolicy, CreateApiTokenRequest,
     CreatePromptRequest, CreateTenantRequest, CreateUserRequest, CreatedApiToken, ErrorCode, FieldError,
-    Health, ImportReport, LoginRequest, MeResponse, NameCountList, Problem, PromptDiff, PromptExport,
-    PromptList, PromptVersionList, PromptView, ResetPasswordRequest, RestorePromptRequest, SessionResponse,
-    SystemAnalytics, TenantList, TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest,
-    UpdateUserRequest, UserList, UserView,
+    FolderList, Health, ImportReport, LoginRequest, MeResponse, NameCountList, Problem, PromptDiff,
+    PromptExport, PromptList, PromptVersionList, PromptVersionView, PromptView, RenderRequest,
+    RenderResponse, ResetPasswordRequest, RestorePromptRequest, SessionResponse, SystemAnalytics, TenantList,
+    TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest, UpdateUserRequest, UserList,
+    UserView,
 };
 use domain::wire::{
     LogoutResponse, SsoExchangeRequest, SsoOptions, SsoSettingsRequest, SsoSettingsView, SsoTestResult,
@@ -95,6 +96,20 @@ impl ApiFailure {
 
     pub fn is(&self, code: ErrorCode) -> bool {
         self.code == Some(code)
+    }
+
+    /// The message for exactly `field`, not for its parts (`messages`, not `messages[2].content`).
+    pub fn field_only(&self, field: &str) -> Option<String> {
+        let messages: Vec<&str> =
+            self.errors.iter().filter(|e| e.field == field).map(|e| e.message.as_str()).collect();
+        (!messages.is_empty()).then(|| messages.join("; "))
+    }
+
+    /// Whether any error is for `prefix` or one of its parts (`settings` covers `settings.stop[1]`).
+    pub fn has_field_under(&self, prefix: &str) -> bool {
+        self.errors.iter().any(|e| {
+            e.field.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
     }
 
     /// The message for `field` (a request field name such as `name`; `tags[2]` counts as `tags`).
@@ -454,6 +469,10 @@ pub struct PromptQuery {
     pub enhancement: Option<bool>,
     /// `relevance`, `updated`, `created` or `name`; empty: the server's default.
     pub sort: String,
+    /// Only the prompts in this folder (`a/b`); `/` is the top level (prompts in no folder).
+    pub folder: Option<String>,
+    /// With `folder`: also the prompts in its subfolders.
+    pub subfolders: bool,
 }
 
 fn prompt_path(id: PromptId) -> String {
@@ -469,6 +488,13 @@ pub async fn list_prompts(query: &PromptQuery, cursor: Option<String>) -> ApiRes
         ("owner", query.mine.then(|| "me".to_owned())),
         ("enhancement", query.enhancement.map(|e| e.to_string())),
         ("sort", Some(query.sort.clone())),
+        ("folder", query.folder.clone()),
+        // The top level with its subfolders would be everything.
+        (
+            "subfolders",
+            (query.subfolders && query.folder.as_deref().is_some_and(|f| f != "/"))
+                .then(|| "true".to_owned()),
+        ),
         ("limit", Some("20".to_owned())),
         ("cursor", cursor),
     ]);
@@ -499,6 +525,21 @@ pub async fn delete_prompt(id: PromptId) -> ApiResult<()> {
 pub async fn versions(id: PromptId, cursor: Option<String>) -> ApiResult<PromptVersionList> {
     let pairs = params([("limit", Some("100".to_owned())), ("cursor", cursor)]);
     get(&format!("{}/versions", prompt_path(id)), &pairs).await
+}
+
+/// `GET /api/v1/prompts/{id}/versions/{version}`.
+pub async fn version(id: PromptId, version: u32) -> ApiResult<PromptVersionView> {
+    get(&format!("{}/versions/{version}", prompt_path(id)), &[]).await
+}
+
+/// `POST /api/v1/prompts/{id}/render`: the text and the messages a run would send.
+pub async fn render(id: PromptId, request: &RenderRequest) -> ApiResult<RenderResponse> {
+    with_body(Method::POST, &format!("{}/render", prompt_path(id)), request).await
+}
+
+/// `GET /api/v1/folders`: every folder, in path order, each ancestor listed.
+pub async fn folders() -> ApiResult<FolderList> {
+    get("/api/v1/folders", &[]).await
 }
 
 /// `GET /api/v1/prompts/{id}/diff?from=&to=`.

@@ -74,12 +74,55 @@ pub fn FieldMessage(
     }
 }
 
+/// [`FieldMessage`] for a field whose name can change (a row that moves in a list is
+/// `messages[2]` now, `messages[1]` after moving up). `exact`: only errors for the field itself,
+/// not for its parts (`messages`, not `messages[2].content`, which show by their rows).
+#[component]
+pub fn FieldMessageAt(
+    failure: RwSignal<Option<ApiFailure>>,
+    #[prop(into)] field: Signal<String>,
+    #[prop(into)] id: String,
+    #[prop(optional)] exact: bool,
+) -> impl IntoView {
+    view! {
+        <p class="field-error" id=id>
+            {move || {
+                field.with(|name| {
+                    failure.with(|f| f.as_ref().and_then(|f| if exact { f.field_only(name) } else { f.field(name) }))
+                })
+            }}
+        </p>
+    }
+}
+
+/// `aria-invalid` for a field named by a signal (see [`FieldMessageAt`]).
+pub fn invalid_at(
+    failure: RwSignal<Option<ApiFailure>>,
+    field: Signal<String>,
+) -> impl Fn() -> Option<&'static str> + Copy {
+    move || field.with(|name| failure.with(|f| f.as_ref().and_then(|f| f.field(name)).map(|_| "true")))
+}
+
 /// `aria-invalid` for a field: `"true"` while the last failure names it.
 pub fn invalid(
     failure: RwSignal<Option<ApiFailure>>,
     field: &'static str,
 ) -> impl Fn() -> Option<&'static str> {
     move || failure.with(|f| f.as_ref().and_then(|f| f.field(field)).map(|_| "true"))
+}
+
+/// Keeps a number input showing `value` without writing to it while it already does. A number
+/// input reports `""` while its text is half typed (`12.`); writing that back (as `prop:value`
+/// would) wipes what the person is typing.
+pub fn sync_number(node: NodeRef<leptos::html::Input>, value: RwSignal<String>) {
+    Effect::new(move || {
+        let wanted = value.get();
+        if let Some(input) = node.get()
+            && input.value() != wanted
+        {
+            input.set_value(&wanted);
+        }
+    });
 }
 
 /// Sets the browser tab's title.

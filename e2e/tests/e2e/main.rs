@@ -8,6 +8,7 @@ mod ai;
 mod api;
 mod app;
 mod browser;
+mod bundles;
 mod durability;
 mod prompts;
 mod server;

@@ -1,15 +1,13 @@
-//! The AI tools under a prompt: run it (the answer streams in, and can be stopped), compare
-//! 2 to 4 connections, models or versions side by side, see its past runs, and have an AI
-//! suggest an improvement that can be accepted as a new version.
+//! The AI tools under a prompt: run it (the answer streams in, and can be stopped) or preview
+//! what a run sends, compare 2 to 4 connections, models or versions side by side, see its past
+//! runs, and have an AI suggest an improvement that can be accepted as a new version.
 
-use std::collections::BTreeMap;
-
-use domain::ai::Usage;
+use domain::ai::{ChatMessage, Usage};
 use domain::diff::DiffOp;
 use domain::wire::{
     AcceptEnhancementRequest, AiSettingsView, CompareItem, CompareRequest, CompareResult, CompareTarget,
-    ConnectionView, EnhanceRequest, EnhanceResult, ErrorCode, PromptView, RunOutcome, RunRecordView,
-    RunRequest, RunResult, TokenCount, TokenCountRequest,
+    ConnectionView, EnhanceRequest, EnhanceResult, ErrorCode, PromptView, RenderRequest, RenderResponse,
+    RunOutcome, RunRecordView, RunRequest, RunResult, TokenCount, TokenCountRequest,
 };
 use domain::{ConnectionId, RunId};
 use leptos::prelude::*;
@@ -19,6 +17,7 @@ use web_sys::AbortController;
 
 use crate::api::{self, ApiFailure, ApiResult, PromptQuery};
 use crate::pages::history::DiffLines;
+use crate::pages::run_form::{RunValues, RunVariables};
 use crate::ui::{ErrorAlert, Loading, ProblemAlert, Time, copy_to_clipboard};
 
 /// What the prompt page shares with its AI tools.
@@ -65,7 +64,10 @@ pub fn AiTools(link: PromptLink) -> impl IntoView {
         connections: Signal::derive(move || connections.get().and_then(Result::ok).unwrap_or_default()),
         settings: Signal::derive(move || settings.get().and_then(Result::ok)),
     };
-    let values = RwSignal::new(BTreeMap::<String, String>::new());
+    let values = link.latest.with_untracked(|p| RunValues::new(&p.contract));
+    // A newer version (an accepted enhancement, a save) may bring new variables.
+    Effect::new(move || link.latest.with(|p| values.sync(&p.contract)));
+    let contract = Signal::derive(move || link.latest.with(|p| p.contract.clone()));
     let unconfigured = move || {
         choices.settings.with(|s| s.as_ref().is_some_and(|s| s.effective_execution.is_none()))
             && choices.connections.with(Vec::is_empty)
@@ -100,7 +102,7 @@ pub fn AiTools(link: PromptLink) -> impl IntoView {
                 settings.get().and_then(Result::err).map(|failure| view! { <ErrorAlert failure/> })
             }}
             <Show when=move || matches!(tool.get(), Tool::Run | Tool::Compare)>
-                <Variables link values/>
+                <RunVariables contract values/>
             </Show>
             <div id="ai-tab-run-panel" hidden=shows(Tool::Run)>
                 <RunPanel link choices values/>
@@ -121,54 +123,15 @@ pub fn AiTools(link: PromptLink) -> impl IntoView {
     }
 }
 
-/// One input per variable of the saved prompt.
-#[component]
-fn Variables(link: PromptLink, values: RwSignal<BTreeMap<String, String>>) -> impl IntoView {
-    let variables = Memo::new(move |_| link.latest.with(|p| p.variables.clone()));
-    view! {
-        <Show when=move || !variables.with(Vec::is_empty)
-            fallback=|| view! { <p class="hint">"This prompt has no variables."</p> }>
-            <fieldset class="run-variables">
-                <legend>"Values for the variables"</legend>
-                <div class="form-grid">
-                    <For each=move || variables.get() key=|v| v.clone() let:v>
-                        {
-                            let input_id = format!("run-var-{v}");
-                            let key = v.clone();
-                            let current = v.clone();
-                            view! {
-                                <div class="field">
-                                    <label for=input_id.clone()>{v}</label>
-                                    <textarea id=input_id rows="1" class="variable-value"
-                                        prop:value=move || values.with(|vals| vals.get(&current).cloned().unwrap_or_default())
-                                        on:input=move |ev| {
-                                            let value = event_target_value(&ev);
-                                            values.update(|vals| { vals.insert(key.clone(), value); });
-                                        }></textarea>
-                                </div>
-                            }
-                        }
-                    </For>
-                </div>
-            </fieldset>
-        </Show>
-    }
-}
-
-/// The values to send: one for every variable of the saved prompt.
+/// The typed values for the saved prompt's variables; a local problem is shown by its input
+/// and set as the form's failure.
 fn filled(
     link: PromptLink,
-    values: RwSignal<BTreeMap<String, String>>,
-) -> BTreeMap<String, serde_json::Value> {
-    let vars = link.latest.with_untracked(|p| p.variables.clone());
-    values.with_untracked(|vals| {
-        vars.into_iter()
-            .map(|v| {
-                let value = vals.get(&v).cloned().unwrap_or_default();
-                (v, serde_json::Value::String(value))
-            })
-            .collect()
-    })
+    values: RunValues,
+    failure: RwSignal<Option<ApiFailure>>,
+) -> Option<std::collections::BTreeMap<String, serde_json::Value>> {
+    let collected = link.latest.with_untracked(|p| values.collect(&p.contract));
+    collected.map_err(|f| failure.set(Some(f))).ok()
 }
 
 fn non_empty(text: String) -> Option<String> {
@@ -290,7 +253,7 @@ fn CopyButton(
 }
 
 #[component]
-fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String, String>>) -> impl IntoView {
+fn RunPanel(link: PromptLink, choices: Choices, values: RunValues) -> impl IntoView {
     let connection = RwSignal::new(String::new());
     let model = RwSignal::new(String::new());
     let output = RwSignal::new(String::new());
@@ -299,6 +262,7 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
     let status = RwSignal::new(None::<String>);
     let running = RwSignal::new(false);
     let counted = RwSignal::new(None::<ApiResult<TokenCount>>);
+    let preview = RwSignal::new(None::<ApiResult<RenderResponse>>);
     let abort = StoredValue::new_local(None::<AbortController>);
     // Leaving the page stops the answer.
     on_cleanup(move || {
@@ -314,6 +278,7 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
         if running.get_untracked() {
             return;
         }
+        let Some(variables) = filled(link, values, failure) else { return };
         let Ok(controller) = AbortController::new() else {
             failure.set(Some(ApiFailure::local("This browser cannot stop a request; please update it.")));
             return;
@@ -321,7 +286,7 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
         let signal = controller.signal();
         abort.set_value(Some(controller));
         let request = RunRequest {
-            variables: filled(link, values),
+            variables,
             connection: connection.get_untracked().parse::<ConnectionId>().ok(),
             model: non_empty(model.get_untracked()),
             ..Default::default()
@@ -348,6 +313,7 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
                 }
                 Err(f) => {
                     status.try_set(None);
+                    values.report(&f);
                     failure.try_set(Some(f));
                 }
             }
@@ -363,8 +329,10 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
         });
     };
     let count = move |_| {
+        failure.set(None);
+        let Some(variables) = filled(link, values, failure) else { return };
         let request = TokenCountRequest {
-            variables: filled(link, values),
+            variables,
             connection: connection.get_untracked().parse::<ConnectionId>().ok(),
             model: non_empty(model.get_untracked()),
             ..Default::default()
@@ -374,6 +342,20 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
         spawn_local(async move {
             let outcome = api::count_tokens(id, &request).await;
             counted.try_set(Some(outcome));
+        });
+    };
+    let show_preview = move |_| {
+        failure.set(None);
+        let Some(variables) = filled(link, values, failure) else { return };
+        let request = RenderRequest { variables, ..Default::default() };
+        let id = link.latest.with_untracked(|p| p.id);
+        preview.set(None);
+        spawn_local(async move {
+            let outcome = api::render(id, &request).await;
+            if let Err(f) = &outcome {
+                values.report(f);
+            }
+            preview.try_set(Some(outcome));
         });
     };
 
@@ -393,6 +375,7 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
                     <button type="button" id="run-stop" class="button-danger" on:click=stop>"Stop"</button>
                 </Show>
                 <button type="button" id="run-count-tokens" class="button-secondary" on:click=count>"Count tokens"</button>
+                <button type="button" id="run-preview-button" class="button-secondary" on:click=show_preview>"Preview"</button>
                 <span class="hint" role="status" id="run-status">{move || status.get()}</span>
             </div>
         </form>
@@ -415,6 +398,14 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
                     Err(failure) => view! { <ProblemAlert failure testid="run-token-count-error"/> }.into_any(),
                 })
         }}
+        {move || {
+            preview
+                .get()
+                .map(|outcome| match outcome {
+                    Ok(r) => view! { <RunPreview messages=r.messages version=r.version/> }.into_any(),
+                    Err(failure) => view! { <ProblemAlert failure testid="run-preview-error"/> }.into_any(),
+                })
+        }}
         {move || failure.get().map(|failure| view! { <ProblemAlert failure testid="run-error"/> })}
         <section class="run-answer" aria-labelledby="run-answer-title">
             <div class="answer-head">
@@ -435,6 +426,29 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RwSignal<BTreeMap<String
                         }
                     })
             }}
+        </section>
+    }
+}
+
+/// What a run of this version with these values sends, message by message.
+#[component]
+fn RunPreview(messages: Vec<ChatMessage>, version: u32) -> impl IntoView {
+    view! {
+        <section class="run-preview" id="run-preview" aria-labelledby="run-preview-title">
+            <h3 id="run-preview-title">{format!("What a run of version {version} sends")}</h3>
+            <ol class="preview-messages">
+                {messages
+                    .into_iter()
+                    .map(|m| {
+                        view! {
+                            <li data-testid="preview-message" data-role=m.role.as_str()>
+                                <span class="badge badge-role">{m.role.as_str()}</span>
+                                <pre class="run-output">{m.content}</pre>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ol>
         </section>
     }
 }
@@ -463,11 +477,7 @@ const MIN_TARGETS: usize = 2;
 const MAX_TARGETS: usize = 4;
 
 #[component]
-fn ComparePanel(
-    link: PromptLink,
-    choices: Choices,
-    values: RwSignal<BTreeMap<String, String>>,
-) -> impl IntoView {
+fn ComparePanel(link: PromptLink, choices: Choices, values: RunValues) -> impl IntoView {
     let targets = RwSignal::new(vec![TargetRow::new(1), TargetRow::new(2)]);
     let next_key = StoredValue::new(3u32);
     let running = RwSignal::new(false);
@@ -501,8 +511,10 @@ fn ComparePanel(
         if running.get_untracked() {
             return;
         }
+        failure.set(None);
+        let Some(variables) = filled(link, values, failure) else { return };
         let request = CompareRequest {
-            variables: filled(link, values),
+            variables,
             targets: targets
                 .get_untracked()
                 .into_iter()
@@ -524,6 +536,7 @@ fn ComparePanel(
                     result.try_set(Some(r));
                 }
                 Err(f) => {
+                    values.report(&f);
                     failure.try_set(Some(f));
                 }
             }

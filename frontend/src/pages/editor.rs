@@ -1,13 +1,17 @@
-//! A prompt: read it, edit it (with a clear message when someone else saved first), see its
+//! A prompt: read it, edit it (with a clear message when someone else saved first) — a text or
+//! chat messages, its model settings and the types of its variables (`bundle_editor`) — see its
 //! `{{variables}}` and a live render preview, delete it, and use the AI tools under it (run,
 //! compare, run history, enhance). `/prompts/new` is the same form.
 
 use std::collections::BTreeMap;
 
 use domain::PromptId;
-use domain::prompt::{PromptFields, PromptInput, Visibility, may_edit};
+use domain::bundle::PromptKind;
+use domain::prompt::{
+    PromptName, Visibility, check_content, may_edit, normalize_category, normalize_tags, normalize_title,
+};
 use domain::template;
-use domain::wire::{CreatePromptRequest, ErrorCode, PromptView, UpdatePromptRequest};
+use domain::wire::{CreatePromptRequest, ErrorCode, FieldError, PromptView, UpdatePromptRequest};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -15,6 +19,9 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::api::{self, ApiFailure};
 use crate::auth::use_auth;
 use crate::pages::ai_tools::{AiTools, PromptLink};
+use crate::pages::bundle_editor::{
+    BundleDraft, BundleHead, BundleView, ContractEditor, MessagesEditor, SettingsPanel,
+};
 use crate::ui::{ErrorAlert, FieldMessage, Loading, Time, copy_to_clipboard, invalid, set_title, split_list};
 
 /// `/prompts/new`.
@@ -149,8 +156,9 @@ fn PromptReadOnly(prompt: PromptView) -> impl IntoView {
                         </ul>
                     }
                 })}
-            <h2>"Content"</h2>
-            <pre class="prompt-content-view" id="prompt-content-view">{prompt.content}</pre>
+            <BundleView kind=prompt.kind format=prompt.template_format content=prompt.content.clone()
+                messages=prompt.messages.clone() settings=prompt.settings.clone() contract=prompt.contract.clone()
+                prefix="prompt-"/>
             <VariablesPanel content/>
         </article>
     }
@@ -200,6 +208,7 @@ fn PromptForm(
     let enhancement = RwSignal::new(p.is_enhancement_prompt);
     let commit_message = RwSignal::new(String::new());
     let base_version = RwSignal::new(p.version);
+    let bundle = BundleDraft::new(&p);
     let meta = RwSignal::new(existing.map(|(_, p)| p));
 
     let failure = RwSignal::new(None::<ApiFailure>);
@@ -218,6 +227,7 @@ fn PromptForm(
         enhancement.set(view.is_enhancement_prompt);
         commit_message.set(String::new());
         base_version.set(view.version);
+        bundle.apply(view);
         meta.set(Some(view.clone()));
     };
     if let Some(link) = link {
@@ -246,19 +256,16 @@ fn PromptForm(
         let tag_list = split_list(&tags.get_untracked());
         let (name_v, title_v, category_v, content_v) =
             (name.get_untracked(), title.get_untracked(), category.get_untracked(), content.get_untracked());
-        let checked = PromptFields::parse(PromptInput {
-            name: &name_v,
-            title: Some(&title_v),
-            content: &content_v,
-            category: Some(&category_v),
-            tags: &tag_list,
-            is_enhancement_prompt: enhancement.get_untracked(),
-            visibility: vis,
-            // The text fields only: the server checks the rest.
-            bundle: &Default::default(),
-            previous: &Default::default(),
-        });
-        if let Err(errors) = checked {
+        // The text fields here; the server checks the rest (logic templates, JSON Schemas).
+        let mut errors = check_fields(&name_v, &title_v, &category_v, &tag_list);
+        let kind = bundle.kind.get_untracked();
+        if kind == PromptKind::Text
+            && let Err(reason) = check_content(&content_v)
+        {
+            errors.push(FieldError::new("content", reason));
+        }
+        let fields = bundle.request(&content_v).map_err(|bundle_errors| errors.extend(bundle_errors)).ok();
+        let Some(fields) = fields.filter(|_| errors.is_empty()) else {
             failure.set(Some(ApiFailure {
                 status: 422,
                 code: Some(ErrorCode::ValidationFailed),
@@ -267,7 +274,9 @@ fn PromptForm(
             }));
             saved.set(None);
             return;
-        }
+        };
+        // A chat prompt's content is made from its messages by the server.
+        let content_v = if kind == PromptKind::Chat { None } else { Some(content_v) };
         let non_empty = |s: String| {
             let t = s.trim().to_owned();
             (!t.is_empty()).then_some(t)
@@ -283,17 +292,17 @@ fn PromptForm(
                     let request = CreatePromptRequest {
                         name: name_v.trim().to_owned(),
                         title: non_empty(title_v),
-                        content: content_v,
+                        content: content_v.unwrap_or_default(),
                         category: non_empty(category_v),
                         tags: tag_list,
                         is_enhancement_prompt: enhancement.get_untracked(),
                         visibility: vis,
                         commit_message: message,
-                        kind: None,
-                        template_format: None,
-                        messages: None,
-                        settings: None,
-                        contract: None,
+                        kind: Some(fields.kind),
+                        template_format: Some(fields.format),
+                        messages: fields.messages,
+                        settings: Some(fields.settings),
+                        contract: fields.contract,
                     };
                     match api::create_prompt(&request).await {
                         Ok(created) => navigate(&format!("/prompts/{}", created.id), Default::default()),
@@ -305,18 +314,18 @@ fn PromptForm(
                     let request = UpdatePromptRequest {
                         name: Some(name_v.trim().to_owned()),
                         title: Some(title_v.trim().to_owned()),
-                        content: Some(content_v),
+                        content: content_v,
                         category: Some(category_v),
                         tags: Some(tag_list),
                         is_enhancement_prompt: Some(enhancement.get_untracked()),
                         visibility: Some(vis),
                         version: Some(before),
                         commit_message: message,
-                        kind: None,
-                        template_format: None,
-                        messages: None,
-                        settings: None,
-                        contract: None,
+                        kind: Some(fields.kind),
+                        template_format: Some(fields.format),
+                        messages: fields.messages,
+                        settings: Some(fields.settings),
+                        contract: fields.contract,
                     };
                     match api::update_prompt(id, &request).await {
                         Ok(view) => {
@@ -486,18 +495,26 @@ fn PromptForm(
                     <label for="prompt-enhancement">"Enhancement prompt"</label>
                 </div>
             </div>
-            <div class="field">
-                <label for="prompt-content">"Content"</label>
-                <textarea id="prompt-content" required rows="14" spellcheck="true"
-                    aria-describedby="prompt-content-hint prompt-content-error"
-                    aria-invalid=invalid(failure, "content")
-                    prop:value=move || content.get()
-                    on:input=move |ev| content.set(event_target_value(&ev))></textarea>
-                <p class="hint" id="prompt-content-hint">
-                    "Write {{name}} for a variable filled in when the prompt is used. Ctrl+S saves."
-                </p>
-                <FieldMessage failure field="content" id="prompt-content-error"/>
-            </div>
+            <BundleHead draft=bundle failure content/>
+            <Show
+                when=move || bundle.kind.get() == PromptKind::Text
+                fallback=move || view! { <MessagesEditor draft=bundle failure/> }
+            >
+                <div class="field">
+                    <label for="prompt-content">"Content"</label>
+                    <textarea id="prompt-content" required rows="14" spellcheck="true"
+                        aria-describedby="prompt-content-hint prompt-content-error"
+                        aria-invalid=invalid(failure, "content")
+                        prop:value=move || content.get()
+                        on:input=move |ev| content.set(event_target_value(&ev))></textarea>
+                    <p class="hint" id="prompt-content-hint">
+                        "Write {{name}} for a variable filled in when the prompt is used. Ctrl+S saves."
+                    </p>
+                    <FieldMessage failure field="content" id="prompt-content-error"/>
+                </div>
+            </Show>
+            <SettingsPanel draft=bundle failure/>
+            <ContractEditor draft=bundle failure used=Signal::derive(move || content.with(|c| bundle.used(c)))/>
             <div class="field">
                 <label for="prompt-commit-message">"Change note (optional)"</label>
                 <input id="prompt-commit-message" maxlength="500" placeholder="What changed and why"
@@ -530,9 +547,27 @@ fn PromptForm(
                 })}
             </div>
         </form>
-        <VariablesPanel content=content.into()/>
+        <VariablesPanel content=Signal::derive(move || content.with(|c| bundle.source(c)))/>
         </div>
     }
+}
+
+/// The text fields' own problems, as the server would name them.
+fn check_fields(name: &str, title: &str, category: &str, tags: &[String]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if let Err(e) = PromptName::parse(name) {
+        errors.push(FieldError::new("name", e.to_string()));
+    }
+    if let Err(reason) = normalize_title(title) {
+        errors.push(FieldError::new("title", reason));
+    }
+    if let Err(reason) = normalize_category(Some(category)) {
+        errors.push(FieldError::new("category", reason));
+    }
+    if let Err((index, reason)) = normalize_tags(tags) {
+        errors.push(FieldError::new(format!("tags[{index}]"), reason));
+    }
+    errors
 }
 
 /// The `{{variables}}` found in the content (live), a value input for each and the rendered text.

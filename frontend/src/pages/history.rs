@@ -1,16 +1,19 @@
-//! A prompt's versions: compare any two as a line diff, restore an older one. The diff's
-//! rendering ([`DiffLines`]) also shows an enhancement's changes.
+//! A prompt's versions: show one (its content or messages, settings and variables), compare
+//! any two as a line diff, restore an older one. The diff's rendering ([`DiffLines`]) also
+//! shows an enhancement's changes.
 
 use domain::PromptId;
 use domain::diff::{DiffLine, DiffOp};
 use domain::prompt::may_edit;
-use domain::wire::{PromptDiff, PromptVersionSummary, RestorePromptRequest};
+use domain::wire::{PromptDiff, PromptVersionSummary, PromptVersionView, RestorePromptRequest};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
+use wasm_bindgen::JsCast;
 
-use crate::api::{self, ApiFailure};
+use crate::api::{self, ApiFailure, ApiResult};
 use crate::auth::use_auth;
+use crate::pages::bundle_editor::BundleView;
 use crate::ui::{ErrorAlert, FailureAlert, Loading, Time, set_title};
 
 #[component]
@@ -92,6 +95,23 @@ pub fn HistoryPage() -> impl IntoView {
         });
     };
 
+    let shown = RwSignal::new(None::<ApiResult<PromptVersionView>>);
+    let show = move |version: u32| {
+        let Some(id) = id.get_untracked() else { return };
+        spawn_local(async move {
+            let result = api::version(id, version).await;
+            shown.try_set(Some(result));
+            // Once it is drawn: to the version, for keyboard users too.
+            request_animation_frame(|| {
+                let detail = document().get_element_by_id("version-detail");
+                if let Some(el) = detail.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+                    el.scroll_into_view();
+                    let _ = el.focus();
+                }
+            });
+        });
+    };
+
     let title = move || {
         prompt.get().and_then(Result::ok).map(|p| {
             set_title(&format!("History of {}", p.title));
@@ -138,7 +158,7 @@ pub fn HistoryPage() -> impl IntoView {
                                                 .map(|v| {
                                                     let is_current = Some(v.version) == newest;
                                                     view! {
-                                                        <VersionRow v is_current from to may_restore=Signal::derive(may_restore) restoring restore/>
+                                                        <VersionRow v is_current from to may_restore=Signal::derive(may_restore) restoring restore show/>
                                                     }
                                                 })
                                                 .collect_view()}
@@ -151,6 +171,14 @@ pub fn HistoryPage() -> impl IntoView {
                     })
             }}
         </Transition>
+        {move || {
+            shown
+                .get()
+                .map(|result| match result {
+                    Ok(v) => view! { <VersionDetail v/> }.into_any(),
+                    Err(failure) => view! { <ErrorAlert failure/> }.into_any(),
+                })
+        }}
         <Transition fallback=|| view! { <Loading label="Comparing…"/> }>
             {move || {
                 diff.get()
@@ -173,6 +201,7 @@ fn VersionRow(
     may_restore: Signal<bool>,
     restoring: RwSignal<bool>,
     restore: impl Fn(u32) + Copy + Send + Sync + 'static,
+    show: impl Fn(u32) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let n = v.version;
     let (from_id, to_id) = (format!("diff-from-{n}"), format!("diff-to-{n}"));
@@ -199,7 +228,11 @@ fn VersionRow(
                 <input type="radio" name="diff-to" id=to_id prop:checked=move || to.get() == Some(n)
                     on:change=move |_| to.set(Some(n))/>
             </td>
-            <td>
+            <td class="row-actions">
+                <button type="button" class="button-secondary button-small" aria-label=format!("Show version {n}")
+                    on:click=move |_| show(n)>
+                    "Show"
+                </button>
                 <Show when=move || may_restore.get() && !is_current>
                     <button type="button" class="button-secondary button-small" aria-label=format!("Restore version {n}")
                         disabled=move || restoring.get() on:click=move |_| restore(n)>
@@ -208,6 +241,23 @@ fn VersionRow(
                 </Show>
             </td>
         </tr>
+    }
+}
+
+/// One version as it was saved.
+#[component]
+fn VersionDetail(v: PromptVersionView) -> impl IntoView {
+    let author = v.author.map(|a| a.name).unwrap_or_else(|| "(deleted user)".to_owned());
+    view! {
+        <section class="diff version-detail" id="version-detail" aria-labelledby="version-detail-title" tabindex="-1">
+            <h2 id="version-detail-title">{format!("Version {}: {}", v.version, v.title)}</h2>
+            <p class="meta-line">
+                <code class="prompt-name">{v.name}</code> " · " {author} " · " <Time at=v.created_at/>
+                {v.commit_message.map(|m| format!(" · {m}"))}
+            </p>
+            <BundleView kind=v.kind format=v.template_format content=v.content messages=v.messages
+                settings=v.settings contract=v.contract prefix="version-"/>
+        </section>
     }
 }
 

@@ -1,9 +1,10 @@
-//! The prompt library: search as you type, filters, sort and "Load more" paging.
+//! The prompt library: a folder tree, search as you type, filters, sort and "Load more" paging.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use domain::prompt::Visibility;
-use domain::wire::{NameCountList, PromptSummary};
+use domain::wire::{Folder, NameCountList, PromptSummary};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
@@ -32,6 +33,9 @@ pub fn PromptLibrary() -> impl IntoView {
     let mine = RwSignal::new(initial("owner") == "me");
     let enhancement = RwSignal::new(initial("enhancement"));
     let sort = RwSignal::new(initial("sort"));
+    // `None`: every folder; `/`: the top level.
+    let folder = RwSignal::new(from_url.get("folder").filter(|f| !f.is_empty()));
+    let subfolders = RwSignal::new(initial("subfolders") != "false");
     let query = Memo::new(move |_| PromptQuery {
         q: q.get(),
         category: category.get(),
@@ -43,6 +47,8 @@ pub fn PromptLibrary() -> impl IntoView {
             _ => None,
         },
         sort: sort.get(),
+        folder: folder.get(),
+        subfolders: subfolders.get(),
     });
     let filtered = move || query.with(|q| q != &PromptQuery::default());
 
@@ -115,8 +121,11 @@ pub fn PromptLibrary() -> impl IntoView {
         mine.set(false);
         enhancement.set(String::new());
         sort.set(String::new());
+        folder.set(None);
+        subfolders.set(true);
     };
 
+    let folders = LocalResource::new(api::folders);
     let categories = LocalResource::new(api::categories);
     let tags = LocalResource::new(api::tags);
     // Options arrive after the filter may already be set (from the address): mark the chosen one.
@@ -140,6 +149,9 @@ pub fn PromptLibrary() -> impl IntoView {
                 <a class="button button-primary" href="/prompts/new">"New prompt"</a>
             </Show>
         </div>
+        <div class="library-layout">
+        <FolderTree folders selected=folder subfolders/>
+        <div class="library-main">
         <form
             class="filters"
             role="search"
@@ -239,6 +251,8 @@ pub fn PromptLibrary() -> impl IntoView {
                 </button>
             </div>
         </Show>
+        </div>
+        </div>
     }
 }
 
@@ -258,6 +272,8 @@ fn address_of(query: &PromptQuery) -> String {
             },
         ),
         ("sort", query.sort.as_str()),
+        ("folder", query.folder.as_deref().unwrap_or_default()),
+        ("subfolders", if query.folder.is_some() && !query.subfolders { "false" } else { "" }),
     ];
     let search: Vec<String> = pairs
         .iter()
@@ -343,4 +359,154 @@ fn PromptItem(
             <p class="prompt-preview">{prompt.preview}</p>
         </li>
     }
+}
+
+/// A folder and the folders in it.
+#[derive(Clone)]
+struct FolderNode {
+    folder: Folder,
+    /// The last part of the path.
+    label: String,
+    children: Vec<FolderNode>,
+}
+
+/// The folders under `parent` (`None`: the top), each with its own; `items` in path order.
+fn folder_tree(items: &[Folder], parent: Option<&str>) -> Vec<FolderNode> {
+    items
+        .iter()
+        .filter(|f| f.path.rsplit_once('/').map(|(p, _)| p.to_lowercase()).as_deref() == parent)
+        .map(|f| FolderNode {
+            label: f.path.rsplit_once('/').map_or(f.path.as_str(), |(_, last)| last).to_owned(),
+            children: folder_tree(items, Some(&f.path.to_lowercase())),
+            folder: f.clone(),
+        })
+        .collect()
+}
+
+/// What every row of the tree works with.
+#[derive(Clone, Copy)]
+struct TreeState {
+    selected: RwSignal<Option<String>>,
+    /// Folders whose subfolders are shown (lower case).
+    expanded: RwSignal<BTreeSet<String>>,
+}
+
+impl TreeState {
+    fn is_selected(&self, path: Option<&str>) -> bool {
+        self.selected.with(|s| {
+            s.as_deref().map(str::to_lowercase).as_deref() == path.map(str::to_lowercase).as_deref()
+        })
+    }
+}
+
+/// The folders (the parts of prompt names before their last `/`) as a tree of buttons that
+/// filter the list; a folder's subfolders are shown and hidden with its toggle.
+#[component]
+fn FolderTree(
+    folders: LocalResource<ApiResult<domain::wire::FolderList>>,
+    selected: RwSignal<Option<String>>,
+    subfolders: RwSignal<bool>,
+) -> impl IntoView {
+    // The chosen folder's ancestors start open, so it is in sight.
+    let ancestors: BTreeSet<String> = selected.with_untracked(|s| {
+        let path = s.as_deref().unwrap_or_default().to_lowercase();
+        path.match_indices('/').map(|(i, _)| path[..i].to_owned()).chain([path.clone()]).collect()
+    });
+    let state = TreeState { selected, expanded: RwSignal::new(ancestors) };
+    let items = move || folders.get().and_then(Result::ok).map(|list| list.items).unwrap_or_default();
+    let special = move |path: Option<&'static str>, label: &'static str, id: &'static str| {
+        view! {
+            <li>
+                <button type="button" id=id class="folder-button"
+                    aria-current=move || state.is_selected(path).then_some("true")
+                    on:click=move |_| selected.set(path.map(str::to_owned))>
+                    {label}
+                </button>
+            </li>
+        }
+    };
+    view! {
+        <Show when=move || !items().is_empty() || selected.with(Option::is_some)>
+            <nav class="folder-tree" aria-label="Folders">
+                <h2 class="folder-tree-title">"Folders"</h2>
+                <ul class="folder-list">
+                    {special(None, "All prompts", "folder-all")}
+                    {move || folder_rows(folder_tree(&items(), None), state)}
+                    {special(Some("/"), "Not in a folder", "folder-top")}
+                </ul>
+                <div class="field field-check">
+                    <input id="folder-subfolders" type="checkbox" prop:checked=move || subfolders.get()
+                        on:change=move |ev| subfolders.set(event_target_checked(&ev))/>
+                    <label for="folder-subfolders">"Include subfolders"</label>
+                </div>
+            </nav>
+        </Show>
+    }
+}
+
+fn folder_rows(nodes: Vec<FolderNode>, state: TreeState) -> AnyView {
+    nodes
+        .into_iter()
+        .map(|node| {
+            let path = node.folder.path.clone();
+            let key = path.to_lowercase();
+            let list_id = format!("folder-children-{key}");
+            let open = {
+                let key = key.clone();
+                move || state.expanded.with(|e| e.contains(&key))
+            };
+            let toggle = {
+                let key = key.clone();
+                move |_| {
+                    state.expanded.update(|e| {
+                        if !e.remove(&key) {
+                            e.insert(key.clone());
+                        }
+                    })
+                }
+            };
+            let has_children = !node.children.is_empty();
+            let children = node.children;
+            let label = node.label;
+            let toggle_label = format!("Subfolders of {path}");
+            let current = {
+                let path = path.clone();
+                move || state.is_selected(Some(&path)).then_some("true")
+            };
+            let choose = {
+                let path = path.clone();
+                move |_| state.selected.set(Some(path.clone()))
+            };
+            view! {
+                <li>
+                    <div class="folder-row">
+                        {has_children
+                            .then(|| {
+                                let open = open.clone();
+                                view! {
+                                    <button type="button" class="folder-toggle" aria-label=toggle_label
+                                        aria-controls=list_id.clone() aria-expanded=move || open().to_string() on:click=toggle>
+                                        <span aria-hidden="true">{let open = open.clone(); move || if open() { "▾" } else { "▸" }}</span>
+                                    </button>
+                                }
+                            })}
+                        // Keeps the names of folders without subfolders in line with the others.
+                        {(!has_children).then(|| view! { <span class="folder-toggle-space" aria-hidden="true"></span> })}
+                        <button type="button" class="folder-button" data-folder=path.clone() aria-current=current on:click=choose>
+                            {label}
+                            <span class="folder-count">
+                                {node.folder.total}
+                                <span class="visually-hidden">{if node.folder.total == 1 { " prompt" } else { " prompts" }}</span>
+                            </span>
+                        </button>
+                    </div>
+                    {move || {
+                        (has_children && open())
+                            .then(|| view! { <ul class="folder-list" id=list_id.clone()>{folder_rows(children.clone(), state)}</ul> })
+                    }}
+                </li>
+            }
+        })
+        .collect_view()
+        .into_any()
 }
