@@ -193,3 +193,34 @@ pub fn split_list(raw: &str) -> Vec<String> {
 pub fn safe_next(next: Option<String>) -> String {
     domain::redirect::same_origin_path(next.as_deref()).unwrap_or_else(|| "/prompts".to_owned())
 }
+
+/// Makes the rows of a list a form edits (messages, tools, inputs): each row gets a key of its
+/// own, and its signals belong to the component that made the form, not to the event handler
+/// that added the row (which would dispose of them when it ends).
+#[derive(Clone, Copy)]
+pub struct Rows {
+    owner: StoredValue<Option<Owner>>,
+    next_key: StoredValue<u32>,
+}
+
+impl Rows {
+    /// Owned by the current component.
+    pub fn new() -> Self {
+        Self { owner: StoredValue::new(Owner::current()), next_key: StoredValue::new(1) }
+    }
+
+    /// Runs `make` as the form's component.
+    pub fn owned<T>(&self, make: impl FnOnce() -> T) -> T {
+        self.owner.with_value(|owner| match owner {
+            Some(owner) => owner.with(make),
+            None => make(),
+        })
+    }
+
+    /// A key no other row of the form has.
+    pub fn key(&self) -> u32 {
+        let key = self.next_key.get_value();
+        self.next_key.set_value(key + 1);
+        key
+    }
+}

@@ -246,15 +246,16 @@ pub async fn render_resolved(
     strict: bool,
 ) -> Result<Rendered, ApiError> {
     let bound = bundle::bind(&resolved.contract, values, strict).map_err(mismatch)?;
-    let estimate = rendered_len(version, &resolved.contract, &bound);
+    let texts = texts(&resolved.contract, &bound);
+    let estimate = rendered_len(version, &texts, &bound);
     if estimate > MAX_RENDERED_BYTES {
         return Err(too_large());
     }
     if estimate <= RENDER_IN_PLACE_BYTES {
-        return render_now(version, resolved, bound);
+        return render_now(version, resolved, &texts, bound);
     }
     let (version, resolved) = (version.clone(), resolved.clone());
-    actix_web::web::block(move || render_now(&version, &resolved, bound))
+    actix_web::web::block(move || render_now(&version, &resolved, &texts, bound))
         .await
         .map_err(|e| ApiError::internal(&e))?
 }
@@ -291,10 +292,13 @@ fn texts(contract: &[VariableSpec], bound: &BTreeMap<String, Value>) -> BTreeMap
 
 /// The size of the rendering, computed without building it, for basic templates (a logic
 /// template is capped while it renders).
-fn rendered_len(version: &Version, contract: &[VariableSpec], bound: &BTreeMap<String, Value>) -> usize {
-    let texts = texts(contract, bound);
+fn rendered_len(
+    version: &Version,
+    texts: &BTreeMap<String, String>,
+    bound: &BTreeMap<String, Value>,
+) -> usize {
     let template_len = |content: &str| match version.bundle.format {
-        TemplateFormat::Basic => template::rendered_len(content, &texts),
+        TemplateFormat::Basic => template::rendered_len(content, texts),
         TemplateFormat::Logic => content.len(),
     };
     match version.bundle.kind {
@@ -316,9 +320,9 @@ fn rendered_len(version: &Version, contract: &[VariableSpec], bound: &BTreeMap<S
 fn render_now(
     version: &Version,
     resolved: &Resolved,
+    texts: &BTreeMap<String, String>,
     bound: BTreeMap<String, Value>,
 ) -> Result<Rendered, ApiError> {
-    let texts = texts(&resolved.contract, &bound);
     let mut values = bound;
     for spec in &resolved.contract {
         values.entry(spec.name.clone()).or_insert(Value::Null);
@@ -328,7 +332,7 @@ fn render_now(
         let text = match version.bundle.format {
             // Bound values cover every required variable, so a missing one here is a bug.
             TemplateFormat::Basic => {
-                template::render(content, &texts, false).map_err(|e| ApiError::internal(&e))?
+                template::render(content, texts, false).map_err(|e| ApiError::internal(&e))?
             }
             TemplateFormat::Logic => {
                 let parsed = logic::parse(content).map_err(|e| template_failed(vec![at(field, &e)]))?;

@@ -13,13 +13,13 @@ use std::collections::BTreeSet;
 use domain::ai::{ChatRole, ResponseFormat, ToolDefinition};
 use domain::bundle::{self, ChatEntry, ModelSettings, PromptKind, VariableSpec, VariableType};
 use domain::template::{self, TemplateFormat};
-use domain::wire::FieldError;
+use domain::wire::{BundleRequest, FieldError};
 use leptos::prelude::*;
 use serde_json::Value;
 use wasm_bindgen::JsCast;
 
 use crate::api::ApiFailure;
-use crate::ui::{FieldMessage, FieldMessageAt, invalid, invalid_at, sync_number};
+use crate::ui::{FieldMessage, FieldMessageAt, Rows, invalid, invalid_at, sync_number};
 
 const TYPES: [VariableType; 7] = [
     VariableType::String,
@@ -144,17 +144,6 @@ impl SpecRow {
     }
 }
 
-/// The bundle fields of a create or update request.
-pub struct BundleFields {
-    pub kind: PromptKind,
-    pub format: TemplateFormat,
-    /// A chat prompt's entries; `None` for a text prompt.
-    pub messages: Option<Vec<ChatEntry>>,
-    pub settings: ModelSettings,
-    /// The specs the person changed (the server keeps or infers the rest); `None`: none.
-    pub contract: Option<Vec<VariableSpec>>,
-}
-
 /// The form's bundle fields.
 #[derive(Clone, Copy)]
 pub struct BundleDraft {
@@ -177,9 +166,7 @@ pub struct BundleDraft {
     /// The names of the specs the last save sent, in order: the server's `contract[i]` errors
     /// are about them.
     sent: RwSignal<Vec<String>>,
-    next_key: StoredValue<u32>,
-    /// New rows' signals belong to the form, not to the button that added them.
-    owner: StoredValue<Option<Owner>>,
+    rows: Rows,
     /// Told to screen readers after a message moved or was removed.
     announcement: RwSignal<String>,
 }
@@ -204,34 +191,20 @@ impl BundleDraft {
             tools: RwSignal::new(Vec::new()),
             contract: RwSignal::new(Vec::new()),
             sent: RwSignal::new(Vec::new()),
-            next_key: StoredValue::new(1),
-            owner: StoredValue::new(Owner::current()),
+            rows: Rows::new(),
             announcement: RwSignal::new(String::new()),
         };
         draft.apply(view);
         draft
     }
 
-    fn owned<T>(&self, make: impl FnOnce() -> T) -> T {
-        self.owner.with_value(|owner| match owner {
-            Some(owner) => owner.with(make),
-            None => make(),
-        })
-    }
-
-    fn key(&self) -> u32 {
-        let key = self.next_key.get_value();
-        self.next_key.set_value(key + 1);
-        key
-    }
-
     fn message_row(&self, entry: &ChatEntry) -> MessageRow {
-        let key = self.key();
+        let key = self.rows.key();
         let (placeholder, role, text) = match entry {
             ChatEntry::Message { role, content } => (false, role.as_str(), content.as_str()),
             ChatEntry::Placeholder { placeholder } => (true, "", placeholder.as_str()),
         };
-        self.owned(|| MessageRow {
+        self.rows.owned(|| MessageRow {
             key,
             placeholder,
             role: RwSignal::new(role.to_owned()),
@@ -240,9 +213,9 @@ impl BundleDraft {
     }
 
     fn tool_row(&self, tool: Option<&ToolDefinition>) -> ToolRow {
-        let key = self.key();
+        let key = self.rows.key();
         let parameters = tool.map_or_else(|| DEFAULT_PARAMETERS.to_owned(), |t| pretty(&t.parameters));
-        self.owned(|| ToolRow {
+        self.rows.owned(|| ToolRow {
             key,
             name: RwSignal::new(tool.map(|t| t.name.clone()).unwrap_or_default()),
             description: RwSignal::new(tool.and_then(|t| t.description.clone()).unwrap_or_default()),
@@ -277,7 +250,7 @@ impl BundleDraft {
         self.strict.set(strict);
         let tools = s.tools.iter().map(|t| self.tool_row(Some(t))).collect();
         self.tools.set(tools);
-        let specs = view.contract.iter().map(|spec| self.owned(|| SpecRow::new(spec))).collect();
+        let specs = view.contract.iter().map(|spec| self.rows.owned(|| SpecRow::new(spec))).collect();
         self.contract.set(specs);
         self.sent.set(Vec::new());
     }
@@ -341,7 +314,7 @@ impl BundleDraft {
     }
 
     /// The request's bundle fields, or every local problem under the server's field names.
-    pub fn request(&self, content: &str) -> Result<BundleFields, Vec<FieldError>> {
+    pub fn request(&self, content: &str) -> Result<BundleRequest, Vec<FieldError>> {
         let mut errors = Vec::new();
         let kind = self.kind.get_untracked();
         let messages = (kind == PromptKind::Chat).then(|| {
@@ -354,7 +327,14 @@ impl BundleDraft {
         let used = self.used(content);
         let contract = self.contract_request(used.as_ref(), &mut errors);
         if errors.is_empty() {
-            Ok(BundleFields { kind, format: self.format.get_untracked(), messages, settings, contract })
+            Ok(BundleRequest {
+                kind: Some(kind),
+                template_format: Some(self.format.get_untracked()),
+                messages,
+                settings: Some(settings),
+                // The specs the person changed (the server keeps or infers the rest).
+                contract,
+            })
         } else {
             Err(errors)
         }

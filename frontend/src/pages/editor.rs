@@ -298,11 +298,7 @@ fn PromptForm(
                         is_enhancement_prompt: enhancement.get_untracked(),
                         visibility: vis,
                         commit_message: message,
-                        kind: Some(fields.kind),
-                        template_format: Some(fields.format),
-                        messages: fields.messages,
-                        settings: Some(fields.settings),
-                        contract: fields.contract,
+                        bundle: fields,
                     };
                     match api::create_prompt(&request).await {
                         Ok(created) => navigate(&format!("/prompts/{}", created.id), Default::default()),
@@ -321,11 +317,7 @@ fn PromptForm(
                         visibility: Some(vis),
                         version: Some(before),
                         commit_message: message,
-                        kind: Some(fields.kind),
-                        template_format: Some(fields.format),
-                        messages: fields.messages,
-                        settings: Some(fields.settings),
-                        contract: fields.contract,
+                        bundle: fields,
                     };
                     match api::update_prompt(id, &request).await {
                         Ok(view) => {

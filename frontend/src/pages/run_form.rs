@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use serde_json::{Value, json};
 
 use crate::api::ApiFailure;
-use crate::ui::{FieldMessageAt, invalid_at, sync_number};
+use crate::ui::{FieldMessageAt, Rows, invalid_at, sync_number};
 
 /// One message of a `messages` value, as the form holds it.
 #[derive(Clone, Copy)]
@@ -38,40 +38,21 @@ pub struct RunValues {
     fields: RwSignal<BTreeMap<String, ValueField>>,
     /// The last problem with the values (local, or the server's `variables.{name}` errors).
     failure: RwSignal<Option<ApiFailure>>,
-    /// New inputs' signals belong to the AI tools, not to whatever event made them.
-    owner: StoredValue<Option<Owner>>,
-    next_key: StoredValue<u32>,
+    rows: Rows,
 }
 
 impl RunValues {
     /// Inputs for `contract`, defaults filled in; owned by the current component.
     pub fn new(contract: &[VariableSpec]) -> Self {
-        let values = Self {
-            fields: RwSignal::new(BTreeMap::new()),
-            failure: RwSignal::new(None),
-            owner: StoredValue::new(Owner::current()),
-            next_key: StoredValue::new(1),
-        };
+        let values =
+            Self { fields: RwSignal::new(BTreeMap::new()), failure: RwSignal::new(None), rows: Rows::new() };
         values.sync(contract);
         values
     }
 
-    fn owned<T>(&self, make: impl FnOnce() -> T) -> T {
-        self.owner.with_value(|owner| match owner {
-            Some(owner) => owner.with(make),
-            None => make(),
-        })
-    }
-
-    fn key(&self) -> u32 {
-        let key = self.next_key.get_value();
-        self.next_key.set_value(key + 1);
-        key
-    }
-
     fn turn(&self, role: &str, content: &str) -> TurnRow {
-        let key = self.key();
-        self.owned(|| TurnRow {
+        let key = self.rows.key();
+        self.rows.owned(|| TurnRow {
             key,
             role: RwSignal::new(role.to_owned()),
             content: RwSignal::new(content.to_owned()),
@@ -111,7 +92,7 @@ impl RunValues {
                 .collect(),
             _ => Vec::new(),
         };
-        self.owned(|| ValueField {
+        self.rows.owned(|| ValueField {
             text: RwSignal::new(text),
             checked: RwSignal::new(checked),
             turns: RwSignal::new(turns),

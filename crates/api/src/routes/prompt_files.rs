@@ -9,7 +9,7 @@ use domain::audit::{Actor, AuditAction, NewAuditEvent};
 use domain::bundle::{Bundle, BundleInput, PromptKind, VariableSpec};
 use domain::prompt::{NewPrompt, Prompt, PromptFields, PromptInput, PromptPosition, PromptSort, Visibility};
 use domain::wire::{
-    ConflictPolicy, ExportedPrompt, FieldError, ImportItem, ImportOutcome, ImportReport,
+    BundleRequest, ConflictPolicy, ExportedPrompt, FieldError, ImportItem, ImportOutcome, ImportReport,
     PROMPT_EXPORT_FORMAT, PROMPT_EXPORT_FORMAT_V1, Problem, PromptExport,
 };
 use futures_util::StreamExt as _;
@@ -89,11 +89,13 @@ fn exported(p: Prompt) -> ExportedPrompt {
         name: p.name.as_str().to_owned(),
         title: Some(p.title),
         content: p.content,
-        kind: Some(p.bundle.kind),
-        template_format: Some(p.bundle.format),
-        messages: (p.bundle.kind == PromptKind::Chat).then_some(p.bundle.messages),
-        settings: (!p.bundle.settings.is_empty()).then_some(p.bundle.settings),
-        contract: Some(p.bundle.contract),
+        bundle: BundleRequest {
+            kind: Some(p.bundle.kind),
+            template_format: Some(p.bundle.format),
+            messages: (p.bundle.kind == PromptKind::Chat).then_some(p.bundle.messages),
+            settings: (!p.bundle.settings.is_empty()).then_some(p.bundle.settings),
+            contract: Some(p.bundle.contract),
+        },
         category: Some(p.category),
         tags: p.tags,
         is_enhancement_prompt: p.is_enhancement_prompt,
@@ -246,9 +248,9 @@ pub async fn import_prompts(
 /// may have been edited by hand since it was exported, and a spec left over is no reason to
 /// refuse it. (Templates that do not parse are reported by the import's validation.)
 fn used_specs(prompt: &ExportedPrompt, specs: &[VariableSpec]) -> Vec<VariableSpec> {
-    let kind = prompt.kind.unwrap_or_default();
-    let messages = prompt.messages.as_deref().unwrap_or_default();
-    let format = prompt.template_format.unwrap_or_default();
+    let kind = prompt.bundle.kind.unwrap_or_default();
+    let messages = prompt.bundle.messages.as_deref().unwrap_or_default();
+    let format = prompt.bundle.template_format.unwrap_or_default();
     match domain::bundle::variable_uses(format, kind, &prompt.content, messages) {
         Ok(uses) => {
             specs.iter().filter(|spec| uses.iter().any(|(name, _)| *name == spec.name)).cloned().collect()
@@ -282,11 +284,8 @@ fn validate_import(file: &PromptExport) -> Result<Vec<PromptFields>, ApiError> {
             is_enhancement_prompt: prompt.is_enhancement_prompt,
             visibility: prompt.visibility,
             bundle: &BundleInput {
-                kind: prompt.kind,
-                format: prompt.template_format,
-                messages: prompt.messages.clone(),
-                settings: prompt.settings.clone(),
-                contract: prompt.contract.as_ref().map(|specs| used_specs(prompt, specs)),
+                contract: prompt.bundle.contract.as_ref().map(|specs| used_specs(prompt, specs)),
+                ..prompt.bundle.clone().into()
             },
             previous: &Bundle::default(),
         });

@@ -13,7 +13,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, patch, post
 use chrono::{DateTime, Utc};
 use domain::UserId;
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
-use domain::bundle::{Bundle, BundleInput};
+use domain::bundle::Bundle;
 use domain::prompt::{
     NewPrompt, Prompt, PromptFields, PromptInput, PromptKey, PromptName, PromptPosition, PromptSort, Viewer,
 };
@@ -337,13 +337,7 @@ pub async fn create_prompt(
         tags: &body.tags,
         is_enhancement_prompt: body.is_enhancement_prompt,
         visibility: body.visibility,
-        bundle: &BundleInput {
-            kind: body.kind,
-            format: body.template_format,
-            messages: body.messages,
-            settings: body.settings,
-            contract: body.contract,
-        },
+        bundle: &body.bundle.into(),
         previous: &Bundle::default(),
     });
     let mut errors = bundles::checked(&parsed);
@@ -475,13 +469,7 @@ pub(super) fn edited(current: &Prompt, body: UpdatePromptRequest) -> Result<Prom
         tags: &tags,
         is_enhancement_prompt: body.is_enhancement_prompt.unwrap_or(current.is_enhancement_prompt),
         visibility: body.visibility.unwrap_or(current.visibility),
-        bundle: &BundleInput {
-            kind: body.kind,
-            format: body.template_format,
-            messages: body.messages,
-            settings: body.settings,
-            contract: body.contract,
-        },
+        bundle: &body.bundle.into(),
         previous: &current.bundle,
     });
     let errors = bundles::checked(&parsed);

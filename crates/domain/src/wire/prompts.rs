@@ -83,6 +83,38 @@ pub struct PromptList {
     pub next_cursor: Option<String>,
 }
 
+/// A bundle as a request or an export file states it: each part is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BundleRequest {
+    /// `text` (the default) or `chat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<PromptKind>,
+    /// `basic` (the default: `{{variables}}` only) or `logic` (also conditionals, loops, includes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_format: Option<TemplateFormat>,
+    /// A chat prompt's messages (`{"role", "content"}`) and placeholders (`{"placeholder"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<ModelSettings>,
+    /// Specs for some or all variables; the rest are inferred from the templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Vec<VariableSpec>>,
+}
+
+impl From<BundleRequest> for crate::bundle::BundleInput {
+    fn from(request: BundleRequest) -> Self {
+        Self {
+            kind: request.kind,
+            format: request.template_format,
+            messages: request.messages,
+            settings: request.settings,
+            contract: request.contract,
+        }
+    }
+}
+
 /// `POST /api/v1/prompts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -95,21 +127,9 @@ pub struct CreatePromptRequest {
     /// Up to 100 KB. A chat prompt's content is made from its messages: leave it out.
     #[serde(default)]
     pub content: String,
-    /// `text` (the default) or `chat`.
-    #[serde(default)]
-    pub kind: Option<PromptKind>,
-    /// `basic` (the default: `{{variables}}` only) or `logic` (also conditionals, loops, includes).
-    #[serde(default)]
-    pub template_format: Option<TemplateFormat>,
-    /// A chat prompt's messages (`{"role", "content"}`) and placeholders (`{"placeholder"}`).
-    #[serde(default)]
-    pub messages: Option<Vec<ChatEntry>>,
-    #[serde(default)]
-    pub settings: Option<ModelSettings>,
-    /// Specs for some or all variables; the rest are inferred from the templates.
-    #[serde(default)]
-    pub contract: Option<Vec<VariableSpec>>,
-
+    /// Kind, template format, messages, settings and contract; what is left out is kept.
+    #[serde(flatten)]
+    pub bundle: BundleRequest,
     /// Defaults to `Uncategorized`.
     #[serde(default)]
     pub category: Option<String>,
@@ -135,21 +155,9 @@ pub struct UpdatePromptRequest {
     pub title: Option<String>,
     #[serde(default)]
     pub content: Option<String>,
-    /// `text` (the default) or `chat`.
-    #[serde(default)]
-    pub kind: Option<PromptKind>,
-    /// `basic` (the default: `{{variables}}` only) or `logic` (also conditionals, loops, includes).
-    #[serde(default)]
-    pub template_format: Option<TemplateFormat>,
-    /// A chat prompt's messages (`{"role", "content"}`) and placeholders (`{"placeholder"}`).
-    #[serde(default)]
-    pub messages: Option<Vec<ChatEntry>>,
-    #[serde(default)]
-    pub settings: Option<ModelSettings>,
-    /// Specs for some or all variables; the rest are inferred from the templates.
-    #[serde(default)]
-    pub contract: Option<Vec<VariableSpec>>,
-
+    /// Kind, template format, messages, settings and contract; what is left out is kept.
+    #[serde(flatten)]
+    pub bundle: BundleRequest,
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]
@@ -405,16 +413,8 @@ pub struct ExportedPrompt {
     pub title: Option<String>,
     #[serde(default)]
     pub content: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<PromptKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template_format: Option<TemplateFormat>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub messages: Option<Vec<ChatEntry>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub settings: Option<ModelSettings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub contract: Option<Vec<VariableSpec>>,
+    #[serde(flatten)]
+    pub bundle: BundleRequest,
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]
