@@ -25,11 +25,11 @@ use domain::wire::{
 use domain::wire::{
     ApiTokenList, ApiTokenView, AuditEventList, ChangePasswordRequest, ConflictPolicy, CreateApiTokenRequest,
     CreatePromptRequest, CreateTenantRequest, CreateUserRequest, CreatedApiToken, ErrorCode, FieldError,
-    FolderList, Health, ImportReport, LoginRequest, MeResponse, NameCountList, Problem, PromptDiff,
-    PromptExport, PromptList, PromptVersionList, PromptVersionView, PromptView, RenderRequest,
+    FolderList, Health, ImpactReport, ImportReport, LoginRequest, MeResponse, NameCountList, Problem,
+    PromptDiff, PromptExport, PromptList, PromptVersionList, PromptVersionView, PromptView, RenderRequest,
     RenderResponse, ResetPasswordRequest, RestorePromptRequest, SessionResponse, SystemAnalytics, TenantList,
-    TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest, UpdateUserRequest, UserList,
-    UserView,
+    TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest, UpdateUserRequest,
+    UsedByList, UserList, UserView,
 };
 use domain::wire::{
     LogoutResponse, SsoExchangeRequest, SsoOptions, SsoSettingsRequest, SsoSettingsView, SsoTestResult,
@@ -504,6 +504,23 @@ pub async fn list_prompts(query: &PromptQuery, cursor: Option<String>) -> ApiRes
 /// `GET /api/v1/prompts/{id}`.
 pub async fn prompt(id: PromptId) -> ApiResult<PromptView> {
     get(&prompt_path(id), &[]).await
+}
+
+/// `GET /api/v1/prompts/{name}`: a prompt by its name (an include's target, say).
+pub async fn prompt_named(name: &str) -> ApiResult<PromptView> {
+    // A name's `/`s stay in its one path segment (`%2F`).
+    get(&format!("/api/v1/prompts/{}", js_sys::encode_uri_component(name)), &[]).await
+}
+
+/// `GET /api/v1/prompts/{id}/used-by`: the prompts whose current version includes this one.
+pub async fn used_by(id: PromptId) -> ApiResult<UsedByList> {
+    get(&format!("{}/used-by", prompt_path(id)), &[]).await
+}
+
+/// `POST /api/v1/prompts/{id}/impact`: what saving `request` would do to the prompts that
+/// include this one. Nothing is saved.
+pub async fn preview_impact(id: PromptId, request: &UpdatePromptRequest) -> ApiResult<ImpactReport> {
+    with_body(Method::POST, &format!("{}/impact", prompt_path(id)), request).await
 }
 
 /// `POST /api/v1/prompts`.

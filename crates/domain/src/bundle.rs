@@ -533,6 +533,28 @@ pub fn read_templates(
     if errors.is_empty() { Ok(reading) } else { Err(errors) }
 }
 
+/// The distinct include references of a bundle's templates in order, read without parsing
+/// expressions ([`logic::include_references`]): what the web app links to while editing. None
+/// in basic templates, where `{% include %}` is text.
+pub fn include_references(
+    format: TemplateFormat,
+    kind: PromptKind,
+    content: &str,
+    messages: &[ChatEntry],
+) -> Vec<String> {
+    let mut references: Vec<String> = Vec::new();
+    if format == TemplateFormat::Logic {
+        for (_, text) in templates(kind, content, messages) {
+            for reference in logic::include_references(text) {
+                if !references.contains(&reference) {
+                    references.push(reference);
+                }
+            }
+        }
+    }
+    references
+}
+
 /// The variables of the templates with how each is used, in order of first appearance.
 pub fn variable_uses(
     format: TemplateFormat,
@@ -884,6 +906,24 @@ mod tests {
 
     fn spec(name: &str, kind: VariableType) -> VariableSpec {
         VariableSpec::inferred(name, kind, true)
+    }
+
+    #[test]
+    fn include_references_span_a_chat_prompts_messages_in_logic_templates_only() {
+        let messages = [
+            ChatEntry::Message { role: ChatRole::System, content: "{% include \"tone\" %}".to_owned() },
+            ChatEntry::Placeholder { placeholder: "history".to_owned() },
+            ChatEntry::Message {
+                role: ChatRole::User,
+                content: "{% include 'faq@2' %}{% include \"tone\" %}".to_owned(),
+            },
+        ];
+        let chat = |format| include_references(format, PromptKind::Chat, "", &messages);
+        assert_eq!(chat(TemplateFormat::Logic), ["tone", "faq@2"]);
+        assert!(chat(TemplateFormat::Basic).is_empty());
+        let text =
+            include_references(TemplateFormat::Logic, PromptKind::Text, "{% include \"a\" %}", &messages);
+        assert_eq!(text, ["a"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Prompt bundles in a real browser: a chat prompt written message by message (reordered, roles
 //! changed) with its model settings and variable types, stored exactly as edited; the run form
-//! built from a contract, sending typed values; and the folder tree filtering the library.
+//! built from a contract, sending typed values; the folder tree filtering the library; and
+//! composition: an include picked and linked, "used by", and an edit's impact before saving.
 
 use fantoccini::Locator;
 use fantoccini::key::Key;
@@ -513,4 +514,119 @@ async fn the_folder_tree_filters_the_library() {
     // Filters combine: a search inside the folder.
     browser.fill("prompt-search", "welcome").await;
     browser.wait_for_text("No prompts match").await;
+}
+
+#[tokio::test]
+async fn includes_are_picked_and_linked_and_an_edits_impact_shows_before_saving() {
+    let server = server::start();
+    let admin = Api::admin(&server.url).await;
+    let tone = admin
+        .create_prompt(
+            json!({"name": "snippets/tone", "title": "House tone", "content": "Be warm and brief."}),
+        )
+        .await;
+    let tone_path = format!("/api/v1/prompts/{}", tone["id"].as_str().unwrap());
+    let (status, edited) =
+        admin.patch(&tone_path, json!({"content": "Be warm, brief and kind.", "version": 1})).await;
+    assert_eq!((status, edited["version"].clone()), (200, json!(2)), "{edited}");
+    admin
+        .create_prompt(json!({"name": "sales/pitch", "title": "Sales pitch", "template_format": "logic",
+            "content": "{% include \"snippets/tone@1\" %}\nPitch {{product}}."}))
+        .await;
+    let browser = Browser::launch(&server.url, Viewport::DESKTOP).await;
+    app::sign_in(&browser, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
+    // A new prompt includes the snippet, chosen with the keyboard; the tag goes at the cursor
+    // (the end of the typed text) and makes the template a logic one.
+    browser.goto("/prompts/new").await;
+    browser.fill("prompt-name", "support/reply").await;
+    browser.fill("prompt-title", "Reply to a customer").await;
+    browser.fill("prompt-content", "Answer {{question}}.\n").await;
+    browser.wait_for_text("No includes.").await;
+    browser.click(".include-picker > summary").await;
+    browser.fill("include-search", "house").await;
+    let choice = browser.wait_for("button[data-include=\"snippets/tone\"]").await;
+    assert!(
+        browser
+            .try_wait_for("button[data-include=\"sales/pitch\"]", std::time::Duration::ZERO)
+            .await
+            .is_err(),
+        "the search narrows the list"
+    );
+    choice.send_keys(&Key::Enter.to_string()).await.unwrap();
+    browser.wait_for("#include-follow").await;
+    // Pinning needs a version the snippet has.
+    browser.click("#include-pinned").await;
+    browser.fill("include-version", "7").await;
+    wait_until(
+        &browser,
+        "return document.getElementById('include-insert').disabled;",
+        vec![],
+        "no tag for version 7",
+    )
+    .await;
+    browser.fill("include-version", "2").await;
+    browser.wait_for_text("{% include \"snippets/tone@2\" %}").await;
+    browser.click("#include-follow").await;
+    browser.assert_accessible().await;
+    browser.click("#include-insert").await;
+    browser.wait_for_text("The template format is now Logic, which reads includes.").await;
+    assert_eq!(
+        app::value_of(&browser, "prompt-content").await,
+        "Answer {{question}}.\n{% include \"snippets/tone\" %}"
+    );
+    assert_eq!(app::value_of(&browser, "prompt-format").await, "logic");
+    let link = browser.wait_for(".include-list a[href=\"/prompts/snippets%2Ftone\"]").await;
+    assert_eq!(link.text().await.unwrap(), "snippets/tone");
+    browser.wait_for_text("follows its latest version").await;
+    screenshot_of(&browser, ".includes-panel", "include-picker").await;
+    browser.click_button("Save").await;
+    let reply_id = wait_for_prompt_page(&browser).await;
+    let (_, stored) = admin.get(&format!("/api/v1/prompts/{reply_id}")).await;
+    assert_eq!(stored["template_format"], "logic");
+    assert_eq!(stored["content"], "Answer {{question}}.\n{% include \"snippets/tone\" %}");
+
+    // The link opens the snippet by its name; it lists the prompts that use it.
+    browser.click(".include-list a").await;
+    browser.wait_for_path("/prompts/snippets%2Ftone").await;
+    wait_until(
+        &browser,
+        "return document.getElementById('prompt-name')?.value === 'snippets/tone';",
+        vec![],
+        "the snippet's editor",
+    )
+    .await;
+    app::wait_for_count(&browser, ".used-by-list li", 2).await;
+    let used_by = app::texts(&browser, ".used-by-list li").await;
+    assert_eq!(
+        used_by,
+        [
+            "Sales pitch sales/pitch — pinned to version 1",
+            "Reply to a customer support/reply — follows its latest version",
+        ]
+    );
+    browser.assert_accessible().await;
+
+    // An edit that needs a variable the reply does not give breaks it; the pinned pitch is
+    // not affected. Nothing is saved.
+    browser.fill("prompt-content", "Be warm and brief; sign as {{agent}}.").await;
+    browser.click("#impact-preview").await;
+    browser.wait_for_text("2 prompts include this one: 1 would break, 0 would change.").await;
+    let outcome = |name: &str| format!("tr[data-impact=\"{name}\"] td:nth-child(2)");
+    assert_eq!(app::texts(&browser, &outcome("support/reply")).await, ["Breaks"]);
+    assert_eq!(app::texts(&browser, &outcome("sales/pitch")).await, ["Pinned: not affected"]);
+    let problem = app::texts(&browser, "tr[data-impact=\"support/reply\"] .impact-problem").await;
+    assert!(problem[0].contains("agent"), "{problem:?}");
+    browser.assert_accessible().await;
+    screenshot_of(&browser, ".impact-panel", "impact-preview").await;
+
+    // A harmless edit changes the reply; before and after are shown.
+    browser.fill("prompt-content", "Be brief.").await;
+    browser.click("#impact-preview").await;
+    browser.wait_for_text("2 prompts include this one: 0 would break, 1 would change.").await;
+    browser.click("tr[data-impact=\"support/reply\"] details > summary").await;
+    let renders = app::texts(&browser, "tr[data-impact=\"support/reply\"] pre").await;
+    // (Texts with their whitespace collapsed.)
+    assert_eq!(renders, ["Answer <question>. Be warm, brief and kind.", "Answer <question>. Be brief."]);
+    assert_eq!(admin.get(&tone_path).await.1["version"], 2, "a preview saves nothing");
 }

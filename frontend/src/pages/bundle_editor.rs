@@ -303,6 +303,43 @@ impl BundleDraft {
         Some(names)
     }
 
+    /// The include references of the templates as they stand (tracked).
+    pub fn includes(&self, content: &str) -> Vec<String> {
+        bundle::include_references(self.format.get(), self.kind.get(), content, &self.entries())
+    }
+
+    /// Writes `tag` into the templates: into a text prompt at byte `caret` (its end if `None`),
+    /// at the end of a chat prompt's last message (a new user message if it has none). The
+    /// templates become logic ones, which read includes; returns whether they were not.
+    pub fn insert(&self, tag: &str, content: RwSignal<String>, caret: Option<usize>) -> bool {
+        match self.kind.get_untracked() {
+            PromptKind::Text => content.update(|text| {
+                let at = caret.filter(|at| text.is_char_boundary(*at)).unwrap_or(text.len());
+                text.insert_str(at, tag);
+            }),
+            PromptKind::Chat => {
+                let last =
+                    self.messages.with_untracked(|rows| rows.iter().rev().find(|r| !r.placeholder).copied());
+                match last {
+                    Some(row) => row.text.update(|text| {
+                        if !text.is_empty() && !text.ends_with('\n') {
+                            text.push('\n');
+                        }
+                        text.push_str(tag);
+                    }),
+                    None => {
+                        let entry = ChatEntry::Message { role: ChatRole::User, content: tag.to_owned() };
+                        let row = self.message_row(&entry);
+                        self.messages.update(|rows| rows.push(row));
+                    }
+                }
+            }
+        }
+        let was_basic = self.format.get_untracked() == TemplateFormat::Basic;
+        self.format.set(TemplateFormat::Logic);
+        was_basic
+    }
+
     /// Switches text ↔ chat. A text becoming a chat starts as one user message holding it.
     pub fn switch_kind(&self, kind: PromptKind, content: &str) {
         if kind == PromptKind::Chat && self.messages.with_untracked(Vec::is_empty) {

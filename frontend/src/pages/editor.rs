@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use domain::PromptId;
-use domain::bundle::PromptKind;
+use domain::bundle::{self, PromptKind};
 use domain::prompt::{
-    PromptName, Visibility, check_content, may_edit, normalize_category, normalize_tags, normalize_title,
+    PromptKey, PromptName, Visibility, check_content, may_edit, normalize_category, normalize_tags,
+    normalize_title,
 };
 use domain::template;
 use domain::wire::{CreatePromptRequest, ErrorCode, FieldError, PromptView, UpdatePromptRequest};
@@ -22,6 +23,7 @@ use crate::pages::ai_tools::{AiTools, PromptLink};
 use crate::pages::bundle_editor::{
     BundleDraft, BundleHead, BundleView, ContractEditor, MessagesEditor, SettingsPanel,
 };
+use crate::pages::composition::{ImpactPanel, IncludesPanel, SavedIncludes, UsedByPanel};
 use crate::ui::{ErrorAlert, FieldMessage, Loading, Time, copy_to_clipboard, invalid, set_title, split_list};
 
 /// `/prompts/new`.
@@ -51,12 +53,14 @@ pub fn NewPromptPage() -> impl IntoView {
 #[component]
 pub fn PromptPage() -> impl IntoView {
     let params = use_params_map();
-    let id = Memo::new(move |_| params.with(|p| p.get("id")).and_then(|s| s.parse::<PromptId>().ok()));
+    // `/prompts/<id>`, or `/prompts/<name>` (an include's link).
+    let key = Memo::new(move |_| params.with(|p| p.get("id")).and_then(|s| PromptKey::parse(&s).ok()));
     let prompt = LocalResource::new(move || {
-        let id = id.get();
+        let key = key.get();
         async move {
-            match id {
-                Some(id) => api::prompt(id).await,
+            match key {
+                Some(PromptKey::Id(id)) => api::prompt(id).await,
+                Some(PromptKey::Name(name)) => api::prompt_named(name.as_str()).await,
                 None => Err(ApiFailure::local("This address does not name a prompt.")),
             }
         }
@@ -105,6 +109,7 @@ fn PromptDetail(prompt: PromptView, stash: RwSignal<Option<String>>, reload: Cal
     };
     view! {
         {main}
+        <UsedByPanel id=latest.get_untracked().id/>
         <AiTools link/>
     }
 }
@@ -159,6 +164,7 @@ fn PromptReadOnly(prompt: PromptView) -> impl IntoView {
             <BundleView kind=prompt.kind format=prompt.template_format content=prompt.content.clone()
                 messages=prompt.messages.clone() settings=prompt.settings.clone() contract=prompt.contract.clone()
                 prefix="prompt-"/>
+            <SavedIncludes references=bundle::include_references(prompt.template_format, prompt.kind, &prompt.content, &prompt.messages)/>
             <VariablesPanel content/>
         </article>
     }
@@ -246,17 +252,12 @@ fn PromptForm(
         });
     }
 
-    let navigate_after = navigate.clone();
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if saving.get_untracked() {
-            return;
-        }
-        let vis: Visibility = visibility.get_untracked().parse().unwrap_or_default();
+    // The form's fields, checked here as far as they can be (the server checks the rest: logic
+    // templates, JSON Schemas); `None` after marking what to correct.
+    let gather = move || -> Option<FormFields> {
         let tag_list = split_list(&tags.get_untracked());
         let (name_v, title_v, category_v, content_v) =
             (name.get_untracked(), title.get_untracked(), category.get_untracked(), content.get_untracked());
-        // The text fields here; the server checks the rest (logic templates, JSON Schemas).
         let mut errors = check_fields(&name_v, &title_v, &category_v, &tag_list);
         let kind = bundle.kind.get_untracked();
         if kind == PromptKind::Text
@@ -273,52 +274,47 @@ fn PromptForm(
                 ..ApiFailure::local("Please correct the marked fields.")
             }));
             saved.set(None);
-            return;
+            return None;
         };
-        // A chat prompt's content is made from its messages by the server.
-        let content_v = if kind == PromptKind::Chat { None } else { Some(content_v) };
         let non_empty = |s: String| {
             let t = s.trim().to_owned();
             (!t.is_empty()).then_some(t)
         };
-        let message = non_empty(commit_message.get_untracked());
+        Some(FormFields {
+            name: name_v.trim().to_owned(),
+            title: title_v.trim().to_owned(),
+            // A chat prompt's content is made from its messages by the server.
+            content: (kind == PromptKind::Text).then_some(content_v),
+            category: category_v,
+            tags: tag_list,
+            is_enhancement_prompt: enhancement.get_untracked(),
+            visibility: visibility.get_untracked().parse().unwrap_or_default(),
+            commit_message: non_empty(commit_message.get_untracked()),
+            bundle: fields,
+        })
+    };
+    let impact_request = Callback::new(move |()| gather().map(|f| f.update(base_version.get_untracked())));
+
+    let navigate_after = navigate.clone();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if saving.get_untracked() {
+            return;
+        }
+        let Some(form) = gather() else { return };
         saving.set(true);
         failure.set(None);
         saved.set(None);
         let navigate = navigate_after.clone();
         spawn_local(async move {
             match id {
-                None => {
-                    let request = CreatePromptRequest {
-                        name: name_v.trim().to_owned(),
-                        title: non_empty(title_v),
-                        content: content_v.unwrap_or_default(),
-                        category: non_empty(category_v),
-                        tags: tag_list,
-                        is_enhancement_prompt: enhancement.get_untracked(),
-                        visibility: vis,
-                        commit_message: message,
-                        bundle: fields,
-                    };
-                    match api::create_prompt(&request).await {
-                        Ok(created) => navigate(&format!("/prompts/{}", created.id), Default::default()),
-                        Err(f) => failure.set(Some(f)),
-                    }
-                }
+                None => match api::create_prompt(&form.create()).await {
+                    Ok(created) => navigate(&format!("/prompts/{}", created.id), Default::default()),
+                    Err(f) => failure.set(Some(f)),
+                },
                 Some(id) => {
                     let before = base_version.get_untracked();
-                    let request = UpdatePromptRequest {
-                        name: Some(name_v.trim().to_owned()),
-                        title: Some(title_v.trim().to_owned()),
-                        content: content_v,
-                        category: Some(category_v),
-                        tags: Some(tag_list),
-                        is_enhancement_prompt: Some(enhancement.get_untracked()),
-                        visibility: Some(vis),
-                        version: Some(before),
-                        commit_message: message,
-                        bundle: fields,
-                    };
+                    let request = form.update(before);
                     match api::update_prompt(id, &request).await {
                         Ok(view) => {
                             saved.set(Some(if view.version == before {
@@ -374,6 +370,8 @@ fn PromptForm(
     };
 
     let form_ref = NodeRef::<leptos::html::Form>::new();
+    let content_area = NodeRef::<leptos::html::Textarea>::new();
+    let own_name = id.map(|_| p.name.clone());
     let form_label = if id.is_some() { "Edit prompt" } else { "New prompt" };
     view! {
         {move || {
@@ -494,7 +492,7 @@ fn PromptForm(
             >
                 <div class="field">
                     <label for="prompt-content">"Content"</label>
-                    <textarea id="prompt-content" required rows="14" spellcheck="true"
+                    <textarea id="prompt-content" required rows="14" spellcheck="true" node_ref=content_area
                         aria-describedby="prompt-content-hint prompt-content-error"
                         aria-invalid=invalid(failure, "content")
                         prop:value=move || content.get()
@@ -505,6 +503,7 @@ fn PromptForm(
                     <FieldMessage failure field="content" id="prompt-content-error"/>
                 </div>
             </Show>
+            <IncludesPanel draft=bundle content textarea=content_area own_name=own_name/>
             <SettingsPanel draft=bundle failure/>
             <ContractEditor draft=bundle failure used=Signal::derive(move || content.with(|c| bundle.used(c)))/>
             <div class="field">
@@ -514,6 +513,7 @@ fn PromptForm(
                     bind:value=commit_message/>
                 <FieldMessage failure field="commit_message" id="prompt-commit-message-error"/>
             </div>
+            {id.map(|id| view! { <ImpactPanel id request=impact_request/> })}
             <div class="form-actions">
                 <button type="submit" class="button-primary" disabled=move || saving.get()>"Save"</button>
                 <Show when=move || saving.get()>
@@ -541,6 +541,53 @@ fn PromptForm(
         </form>
         <VariablesPanel content=Signal::derive(move || content.with(|c| bundle.source(c)))/>
         </div>
+    }
+}
+
+/// What the form holds, checked locally: a create or an update request.
+struct FormFields {
+    name: String,
+    title: String,
+    /// `None` for a chat prompt.
+    content: Option<String>,
+    category: String,
+    tags: Vec<String>,
+    is_enhancement_prompt: bool,
+    visibility: Visibility,
+    commit_message: Option<String>,
+    bundle: domain::wire::BundleRequest,
+}
+
+impl FormFields {
+    fn create(self) -> CreatePromptRequest {
+        let non_empty = |s: String| (!s.trim().is_empty()).then_some(s);
+        CreatePromptRequest {
+            name: self.name,
+            title: non_empty(self.title),
+            content: self.content.unwrap_or_default(),
+            category: non_empty(self.category),
+            tags: self.tags,
+            is_enhancement_prompt: self.is_enhancement_prompt,
+            visibility: self.visibility,
+            commit_message: self.commit_message,
+            bundle: self.bundle,
+        }
+    }
+
+    /// The edit of the version `based_on`.
+    fn update(self, based_on: u32) -> UpdatePromptRequest {
+        UpdatePromptRequest {
+            name: Some(self.name),
+            title: Some(self.title),
+            content: self.content,
+            category: Some(self.category),
+            tags: Some(self.tags),
+            is_enhancement_prompt: Some(self.is_enhancement_prompt),
+            visibility: Some(self.visibility),
+            version: Some(based_on),
+            commit_message: self.commit_message,
+            bundle: self.bundle,
+        }
     }
 }
 

@@ -5,6 +5,7 @@ pub mod ai_tools;
 pub mod analytics;
 pub mod audit;
 pub mod bundle_editor;
+pub mod composition;
 pub mod editor;
 pub mod history;
 pub mod library;

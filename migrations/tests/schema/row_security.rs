@@ -15,6 +15,8 @@ async fn two_tenants() -> (TestDb, Tenant, Tenant) {
     let b = seed_tenant(&db.conn, "b").await;
     seed_sso(&db.conn, &a).await;
     seed_sso(&db.conn, &b).await;
+    seed_library_links(&db.conn, &a).await;
+    seed_library_links(&db.conn, &b).await;
     insert_system_event(&db.conn).await;
     (db, a, b)
 }

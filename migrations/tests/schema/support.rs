@@ -712,3 +712,21 @@ pub async fn seed_sso<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
     .await
     .expect("insert a used assertion");
 }
+
+/// Rows of the tables migrations from 000014 on add to the prompt library: a prompt's include
+/// of another (`tenant`'s own prompt, by name).
+pub async fn seed_library_links<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
+    insert(
+        db,
+        "prompt_includes",
+        &[
+            ("tenant_id", tenant.id.into()),
+            ("prompt_id", tenant.prompt.into()),
+            ("target_key", "snippets/tone".into()),
+            ("pinned_version", 0i32.into()),
+        ],
+        &[],
+    )
+    .await
+    .expect("insert an include");
+}

@@ -208,6 +208,27 @@ pub fn variables_of(content: &str) -> Result<Vec<VariableUse>, TemplateError> {
     parse(content).map(|template| template.variables)
 }
 
+/// The distinct include references of `content` in order, read by the tag lexer alone: no
+/// expression is parsed, so this needs no expression engine (the web app lists an editor's
+/// includes with it). For a template that [`parse`]s, the same as [`LogicTemplate::includes`];
+/// for one that does not, the references up to its first broken tag.
+pub fn include_references(content: &str) -> Vec<String> {
+    let tokens = match lex(content) {
+        Ok(tokens) => tokens,
+        Err((offset, _)) => lex(&content[..offset]).unwrap_or_default(),
+    };
+    let mut references: Vec<String> = Vec::new();
+    for token in tokens {
+        if let Token::Tag(Keyword::Include, rest, _) = token
+            && let Some(reference) = include_reference(rest)
+            && !references.iter().any(|r| r == reference)
+        {
+            references.push(reference.to_owned());
+        }
+    }
+    references
+}
+
 impl LogicTemplate {
     /// Top-level variables (not loop variables or `loop`), in order of first appearance.
     pub fn variables(&self) -> Vec<VariableUse> {
@@ -2159,6 +2180,14 @@ mod tests {
     }
 
     #[test]
+    fn include_references_skip_raw_blocks_and_stop_at_a_broken_tag() {
+        let content = "{% include \"a\" %}{% raw %}{% include \"b\" %}{% endraw %}\n\
+                       {% if x %}{% include 'c@2' %}{% endif %}{% include \"a\" %}{% include \"d\"";
+        assert_eq!(include_references(content), ["a", "c@2"]);
+        assert_eq!(include_references("{% include x %} {% include \"e\" %}"), ["e"]);
+    }
+
+    #[test]
     fn renders_a_typical_template_in_microseconds() {
         let part = "Hi {{ name }}, {% if premium %}thanks{% else %}welcome{% endif %}. {% for i in items %}{{ i.label }} {% endfor %}\n";
         let t = parse(&part.repeat(10)).unwrap();
@@ -2249,6 +2278,15 @@ mod tests {
             let logic = template.render(&json, &BTreeMap::new(), &options);
             let basic = super::super::render(&content, &texts, strict).map_err(LogicRenderError::Variables);
             prop_assert_eq!(logic, basic);
+        }
+
+        #[test]
+        fn the_lexer_alone_finds_the_includes_the_parser_finds(
+            content in prop_oneof![logicky(), "([a-z {}%\n]|\\{% include (\"[ab]\"|'[ab]@1'|[ab]) %\\}|\\{% raw %\\}|\\{% endraw %\\}){0,12}"],
+        ) {
+            if let Ok(template) = parse(&content) {
+                prop_assert_eq!(include_references(&content), template.includes());
+            }
         }
 
         #[test]
