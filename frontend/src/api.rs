@@ -25,7 +25,8 @@ use domain::wire::{
 use domain::wire::{
     ApiTokenList, ApiTokenView, AuditEventList, ChangePasswordRequest, ConflictPolicy, CreateApiTokenRequest,
     CreatePromptRequest, CreateTenantRequest, CreateUserRequest, CreatedApiToken, ErrorCode, FieldError,
-    FolderList, Health, ImpactReport, ImportReport, LoginRequest, MeResponse, NameCountList, Problem,
+    FolderList, Health, ImpactReport, ImportReport, LabelList, LabelMoveList, LabelMoveView,
+    LabelReasonRequest, LabelView, LoginRequest, MeResponse, MoveLabelRequest, NameCountList, Problem,
     PromptDiff, PromptExport, PromptList, PromptVersionList, PromptVersionView, PromptView, RenderRequest,
     RenderResponse, ResetPasswordRequest, RestorePromptRequest, SessionResponse, SystemAnalytics, TenantList,
     TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest, UpdateUserRequest,
@@ -552,6 +553,39 @@ pub async fn version(id: PromptId, version: u32) -> ApiResult<PromptVersionView>
 /// `POST /api/v1/prompts/{id}/render`: the text and the messages a run would send.
 pub async fn render(id: PromptId, request: &RenderRequest) -> ApiResult<RenderResponse> {
     with_body(Method::POST, &format!("{}/render", prompt_path(id)), request).await
+}
+
+/// `GET /api/v1/prompts/{id}/labels`: `latest` first, then the others A to Z.
+pub async fn labels(id: PromptId) -> ApiResult<LabelList> {
+    get(&format!("{}/labels", prompt_path(id)), &[]).await
+}
+
+fn label_path(id: PromptId, label: &str) -> String {
+    format!("{}/labels/{}", prompt_path(id), js_sys::encode_uri_component(label))
+}
+
+/// `PUT /api/v1/prompts/{id}/labels/{label}`: points the label at a version.
+pub async fn move_label(id: PromptId, label: &str, request: &MoveLabelRequest) -> ApiResult<LabelView> {
+    with_body(Method::PUT, &label_path(id, label), request).await
+}
+
+/// `DELETE /api/v1/prompts/{id}/labels/{label}`.
+pub async fn remove_label(id: PromptId, label: &str, request: &LabelReasonRequest) -> ApiResult<()> {
+    no_content(Method::DELETE, &label_path(id, label), &[], Some(to_json(request)?)).await
+}
+
+/// `POST /api/v1/prompts/{id}/labels/{label}/rollback`: undoes the label's last move.
+pub async fn roll_back_label(
+    id: PromptId,
+    label: &str,
+    request: &LabelReasonRequest,
+) -> ApiResult<LabelMoveView> {
+    with_body(Method::POST, &format!("{}/rollback", label_path(id, label)), request).await
+}
+
+/// `GET /api/v1/prompts/{id}/label-history`: the newest 100 moves of its labels.
+pub async fn label_history(id: PromptId) -> ApiResult<LabelMoveList> {
+    get(&format!("{}/label-history", prompt_path(id)), &[("limit", "100".to_owned())]).await
 }
 
 /// `GET /api/v1/folders`: every folder, in path order, each ancestor listed.

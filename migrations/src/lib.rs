@@ -18,6 +18,7 @@ mod m20261202_000011_row_level_security;
 mod m20261202_000012_single_sign_on;
 mod m20261203_000013_prompt_bundles;
 mod m20261203_000014_prompt_includes;
+mod m20261203_000015_prompt_labels;
 pub mod row_security;
 pub mod search_index;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_single_sign_on::Migration),
             Box::new(m20261203_000013_prompt_bundles::Migration),
             Box::new(m20261203_000014_prompt_includes::Migration),
+            Box::new(m20261203_000015_prompt_labels::Migration),
         ]
     }
 }

@@ -82,6 +82,12 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/prompts/{prompt}/used-by", Policy::Reader),
     // Previewing an edit saves nothing, but only those who may edit prompts preview edits.
     ("POST", "/api/v1/prompts/{prompt}/impact", Policy::Writer),
+    // Release labels: moved by those who may edit the prompt (decided per prompt).
+    ("GET", "/api/v1/prompts/{prompt}/labels", Policy::Reader),
+    ("PUT", "/api/v1/prompts/{prompt}/labels/{label}", Policy::Writer),
+    ("DELETE", "/api/v1/prompts/{prompt}/labels/{label}", Policy::Writer),
+    ("POST", "/api/v1/prompts/{prompt}/labels/{label}/rollback", Policy::Writer),
+    ("GET", "/api/v1/prompts/{prompt}/label-history", Policy::Reader),
     ("GET", "/api/v1/categories", Policy::Reader),
     ("GET", "/api/v1/tags", Policy::Reader),
     ("GET", "/api/v1/folders", Policy::Reader),

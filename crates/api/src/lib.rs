@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod paging;
 pub mod rate_limit;
 pub mod read_cache;
+pub mod releases;
 pub mod routes;
 pub mod runs;
 pub mod security_headers;

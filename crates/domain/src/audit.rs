@@ -39,6 +39,8 @@ pub enum AuditAction {
     SsoSettingsDeleted,
     SsoTested,
     SsoRoleApplied,
+    LabelMoved,
+    LabelRemoved,
 }
 
 impl AuditAction {
@@ -72,6 +74,8 @@ impl AuditAction {
         AuditAction::SsoSettingsDeleted,
         AuditAction::SsoTested,
         AuditAction::SsoRoleApplied,
+        AuditAction::LabelMoved,
+        AuditAction::LabelRemoved,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -106,6 +110,9 @@ impl AuditAction {
             AuditAction::SsoTested => "sso.tested",
             // The identity provider's role mapping changed a user's role at sign-in.
             AuditAction::SsoRoleApplied => "sso.role_applied",
+            // A release label was set, moved or rolled back; details say from, to and why.
+            AuditAction::LabelMoved => "label.moved",
+            AuditAction::LabelRemoved => "label.removed",
         }
     }
 }

@@ -78,6 +78,10 @@ typed_id!(
     /// One recorded call to an AI service: a run, one side of a comparison, or an enhancement.
     RunId
 );
+typed_id!(
+    /// One change of a release label (created, moved, removed, rolled back).
+    LabelMoveId
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod ids;
 pub mod prompt;
 pub mod redirect;
+pub mod release;
 pub mod search;
 pub mod secret;
 pub mod session;
@@ -21,5 +22,7 @@ pub mod tenant;
 pub mod user;
 pub mod wire;
 
-pub use ids::{ApiTokenId, AuditEventId, ConnectionId, PromptId, RunId, SessionId, TenantId, UserId};
+pub use ids::{
+    ApiTokenId, AuditEventId, ConnectionId, LabelMoveId, PromptId, RunId, SessionId, TenantId, UserId,
+};
 pub use secret::Secret;

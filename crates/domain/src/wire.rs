@@ -4,9 +4,11 @@ use serde::{Deserialize, Serialize};
 
 mod ai;
 mod prompts;
+mod releases;
 mod sso;
 pub use ai::*;
 pub use prompts::*;
+pub use releases::*;
 pub use sso::*;
 
 /// Stable, machine-readable error codes. Clients match on these, never on `title` or `detail`;
@@ -113,6 +115,8 @@ pub enum ErrorCode {
     /// Closing password sign-in needs single sign-on turned on and at least one active admin who
     /// holds a password (the break-glass account).
     BreakGlassRequired,
+    /// A prompt carries as many release labels as it may; remove one first.
+    LabelLimitReached,
     /// A dependency (such as the database) is unavailable; try again later.
     ServiceUnavailable,
     /// The database did not finish the request's query in time (its statement timeout).
@@ -168,6 +172,7 @@ impl ErrorCode {
             ErrorCode::AccountInactive => 403,
             ErrorCode::PasswordSignInDisabled => 403,
             ErrorCode::BreakGlassRequired => 409,
+            ErrorCode::LabelLimitReached => 409,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::DatabaseTimeout => 503,
             ErrorCode::InternalError => 500,
@@ -220,6 +225,7 @@ impl ErrorCode {
             ErrorCode::AccountInactive => "Account deactivated",
             ErrorCode::PasswordSignInDisabled => "Password sign-in is disabled",
             ErrorCode::BreakGlassRequired => "A break-glass administrator is required",
+            ErrorCode::LabelLimitReached => "Too many labels",
             ErrorCode::ServiceUnavailable => "Service unavailable",
             ErrorCode::DatabaseTimeout => "Database timed out",
             ErrorCode::InternalError => "Internal server error",

@@ -20,11 +20,13 @@ use crate::{ClientInfo, StoreError, TenantScope, convert};
 
 mod ai;
 mod library;
+mod releases;
 mod sso;
 
 pub(crate) use ai::expire_run_outputs;
 pub use ai::{DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, RunTotals, RunViewer};
 pub use library::{FolderFilter, PromptChange, PromptFilter, search_terms};
+pub use releases::MAX_LABEL_MOVES_KEPT;
 
 /// Operations on one tenant's data. Every query starts from the scope's builders, so a row of
 /// another tenant is indistinguishable from a missing one; on PostgreSQL every statement also

@@ -1,5 +1,6 @@
 //! A prompt's versions: show one (its content or messages, settings and variables), compare
-//! any two as a line diff, restore an older one. The diff's rendering ([`DiffLines`]) also
+//! any two as a line diff, restore an older one; its release labels (`releases`), as badges
+//! on the versions and with their moves. The diff's rendering ([`DiffLines`]) also
 //! shows an enhancement's changes.
 
 use domain::PromptId;
@@ -14,6 +15,7 @@ use wasm_bindgen::JsCast;
 use crate::api::{self, ApiFailure, ApiResult};
 use crate::auth::use_auth;
 use crate::pages::bundle_editor::BundleView;
+use crate::pages::releases::{self, LabelBadges, LabelsPanel};
 use crate::ui::{ErrorAlert, FailureAlert, Loading, Time, set_title};
 
 #[component]
@@ -42,6 +44,19 @@ pub fn HistoryPage() -> impl IntoView {
             }
         }
     });
+
+    let labels = LocalResource::new(move || {
+        let id = id.get();
+        async move {
+            match id {
+                Some(id) => api::labels(id).await,
+                None => Err(not_a_prompt()),
+            }
+        }
+    });
+    let labels_at = move |version: u32| {
+        labels.get().and_then(Result::ok).map(|list| releases::labels_at(&list, version)).unwrap_or_default()
+    };
 
     let from = RwSignal::new(None::<u32>);
     let to = RwSignal::new(None::<u32>);
@@ -88,6 +103,7 @@ pub fn HistoryPage() -> impl IntoView {
                     restored.set(Some(format!("Version {version} restored as version {}.", view.version)));
                     prompt.refetch();
                     versions.refetch();
+                    labels.refetch();
                 }
                 Err(f) => failure.set(Some(f)),
             }
@@ -157,8 +173,10 @@ pub fn HistoryPage() -> impl IntoView {
                                                 .into_iter()
                                                 .map(|v| {
                                                     let is_current = Some(v.version) == newest;
+                                                    let n = v.version;
                                                     view! {
-                                                        <VersionRow v is_current from to may_restore=Signal::derive(may_restore) restoring restore show/>
+                                                        <VersionRow v is_current labels=Signal::derive(move || labels_at(n)) from to
+                                                            may_restore=Signal::derive(may_restore) restoring restore show/>
                                                     }
                                                 })
                                                 .collect_view()}
@@ -171,6 +189,14 @@ pub fn HistoryPage() -> impl IntoView {
                     })
             }}
         </Transition>
+        {move || {
+            id.get().map(|id| {
+                let numbers = Signal::derive(move || {
+                    versions.get().and_then(Result::ok).map(|v| v.iter().map(|v| v.version).collect()).unwrap_or_default()
+                });
+                view! { <LabelsPanel id labels versions=numbers may_move=Signal::derive(may_restore)/> }
+            })
+        }}
         {move || {
             shown
                 .get()
@@ -196,6 +222,8 @@ pub fn HistoryPage() -> impl IntoView {
 fn VersionRow(
     v: PromptVersionSummary,
     is_current: bool,
+    /// The labels naming this version (`latest` included).
+    labels: Signal<Vec<String>>,
     from: RwSignal<Option<u32>>,
     to: RwSignal<Option<u32>>,
     may_restore: Signal<bool>,
@@ -213,7 +241,7 @@ fn VersionRow(
     };
     view! {
         <tr class:current=is_current>
-            <td>{n} {is_current.then_some(" (current)")}</td>
+            <td>{n} {is_current.then_some(" (current)")} {move || view! { <LabelBadges names=labels.get()/> }}</td>
             <td class="wide-only">{v.title}</td>
             <td class="wide-only">{v.author.map(|a| a.name).unwrap_or_else(|| "(deleted user)".to_owned())}</td>
             <td><Time at=v.created_at/></td>

@@ -11,6 +11,7 @@ pub mod history;
 pub mod library;
 pub mod login;
 pub mod profile;
+pub mod releases;
 pub mod run_form;
 pub mod sso_settings;
 pub mod sso_sign_in;

@@ -714,7 +714,7 @@ pub async fn seed_sso<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
 }
 
 /// Rows of the tables migrations from 000014 on add to the prompt library: a prompt's include
-/// of another (`tenant`'s own prompt, by name).
+/// of another (`tenant`'s own prompt, by name), and a release label with its move (000015).
 pub async fn seed_library_links<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
     insert(
         db,
@@ -729,4 +729,31 @@ pub async fn seed_library_links<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
     )
     .await
     .expect("insert an include");
+    insert(
+        db,
+        "prompt_labels",
+        &[
+            ("tenant_id", tenant.id.into()),
+            ("prompt_id", tenant.prompt.into()),
+            ("name", "production".into()),
+            ("version", 1i32.into()),
+        ],
+        &["moved_at"],
+    )
+    .await
+    .expect("insert a label");
+    insert(
+        db,
+        "prompt_label_moves",
+        &[
+            ("id", Uuid::now_v7().into()),
+            ("tenant_id", tenant.id.into()),
+            ("prompt_id", tenant.prompt.into()),
+            ("label", "production".into()),
+            ("to_version", 1i32.into()),
+        ],
+        &["moved_at"],
+    )
+    .await
+    .expect("insert a label move");
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod composition;
 pub mod health;
+pub mod labels;
 pub mod prompt_files;
 pub mod prompt_versions;
 pub mod prompts;
@@ -91,6 +92,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(prompt_versions::variables_schema)
                 .service(composition::used_by)
                 .service(composition::preview_impact)
+                .service(labels::list_labels)
+                .service(labels::move_label)
+                .service(labels::remove_label)
+                .service(labels::roll_back_label)
+                .service(labels::label_history)
                 .service(prompts::list_categories)
                 .service(prompts::list_tags)
                 .service(prompts::list_folders)

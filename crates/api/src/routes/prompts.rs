@@ -29,6 +29,7 @@ use crate::access::Principal;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::read_cache::CachedPrompt;
+use crate::releases::{self, Pick};
 use crate::state::AppState;
 use crate::{bundles, client};
 
@@ -45,7 +46,7 @@ pub(super) fn viewer(principal: &Principal) -> Viewer {
 }
 
 /// The prompt `raw` names (id or name), if the caller may see it.
-pub(super) async fn load(state: &AppState, principal: &Principal, raw: &str) -> Result<Prompt, ApiError> {
+pub(crate) async fn load(state: &AppState, principal: &Principal, raw: &str) -> Result<Prompt, ApiError> {
     let key = PromptKey::parse(raw).map_err(|_| not_found())?;
     state.db.tenant(principal.scope()).prompt(&viewer(principal), &key).await?.ok_or_else(not_found)
 }
@@ -364,15 +365,28 @@ pub async fn create_prompt(
     prompt_response(&state, &principal, &prompt, response).await
 }
 
-/// Fetches a prompt by name or id. Answers 304 when `If-None-Match` holds its current ETag.
+/// Which version `GET /api/v1/prompts/{prompt}` serves.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FetchQuery {
+    /// The version a release label names (`production`…; `latest`: the newest).
+    pub label: Option<String>,
+    /// A version number. Not with `label`.
+    pub version: Option<u32>,
+}
+
+/// Fetches a prompt by name or id: its newest version, or the one `label` or `version` names
+/// (that version's content, settings and number; its own ETag). Answers 304 when
+/// `If-None-Match` holds the ETag of what it would send.
 #[utoipa::path(
     tag = "prompts",
     security(("bearer" = [])),
-    params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)")),
+    params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)"), FetchQuery),
     responses(
-        (status = 200, description = "The prompt; `ETag` header", body = PromptView),
+        (status = 200, description = "The prompt (as of the version asked for); `ETag` header", body = PromptView),
         (status = 304, description = "Unchanged since the ETag in `If-None-Match`"),
-        (status = 404, description = "No such prompt visible to you", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such prompt visible to you, or no such label or version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid label, version 0, or both label and version", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/prompts/{prompt}")]
@@ -381,17 +395,20 @@ pub async fn get_prompt(
     req: HttpRequest,
     principal: Principal,
     path: web::Path<String>,
+    query: web::Query<FetchQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let pick = ApiError::check(|errors| Pick::parse(query.label.as_deref(), query.version, errors))?;
+    let key = pick.cache_key(&path);
     // The hot path of integrations: served from the read cache when it was read moments ago.
-    let cached = match state.read_cache.prompt(principal.tenant.id, principal.user.id, &path) {
+    let cached = match state.read_cache.prompt(principal.tenant.id, principal.user.id, &key) {
         Some(cached) => cached,
         None => {
             let epoch = state.read_cache.epoch();
-            let prompt = load(&state, &principal, &path).await?;
+            let prompt = releases::fetch(&state, &principal, &path, &pick).await?;
             let names = people(&state, &principal, [prompt.owner, prompt.updated_by]).await?;
             let body = serde_json::to_vec(&view(&prompt, &names)).map_err(|e| ApiError::internal(&e))?;
             let cached = CachedPrompt { etag: etag(&prompt), body: body.into() };
-            state.read_cache.keep_prompt(epoch, principal.user.id, &path, cached.clone());
+            state.read_cache.keep_prompt(epoch, principal.user.id, &key, cached.clone());
             cached
         }
     };

@@ -14,6 +14,7 @@ mod bundles;
 mod foundation;
 mod hardening;
 mod isolation;
+mod labels;
 mod llama;
 mod prompts;
 mod provider;

@@ -7,6 +7,8 @@ pub(crate) mod api_tokens;
 pub(crate) mod audit_events;
 pub(crate) mod config;
 pub(crate) mod prompt_includes;
+pub(crate) mod prompt_label_moves;
+pub(crate) mod prompt_labels;
 pub(crate) mod prompt_runs;
 pub(crate) mod prompt_versions;
 pub(crate) mod prompts;

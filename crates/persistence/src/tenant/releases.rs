@@ -1,0 +1,208 @@
+//! One tenant's release labels: where each label of a prompt points, and the history of its
+//! moves. A move is one conditional write of the label plus one history row, so in a
+//! transaction two concurrent moves of a label can never both record the same `from`.
+
+use chrono::{DateTime, Utc};
+use domain::release::{Label, LabelMove, LabelName, NewLabelMove};
+use domain::{LabelMoveId, PromptId, UserId};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::TenantRepo;
+use crate::entities::{prompt_label_moves, prompt_labels};
+use crate::error::corrupt;
+use crate::query::Page;
+use crate::{StoreError, convert};
+
+/// Moves kept per prompt: older ones are dropped as new ones come (the audit log keeps every
+/// move), so a caller moving labels in a loop cannot grow the table without end.
+pub const MAX_LABEL_MOVES_KEPT: u64 = 1_000;
+
+fn version_of(raw: i32, column: &'static str) -> Result<u32, StoreError> {
+    u32::try_from(raw).map_err(|_| corrupt(column, raw.to_string()))
+}
+
+fn label(m: prompt_labels::Model) -> Result<Label, StoreError> {
+    Ok(Label {
+        prompt_id: PromptId::from_uuid(m.prompt_id),
+        name: LabelName::parse(&m.name).map_err(|_| corrupt("prompt_labels.name", &m.name))?,
+        version: version_of(m.version, "prompt_labels.version")?,
+        moved_by: m.moved_by.map(UserId::from_uuid),
+        moved_at: m.moved_at,
+    })
+}
+
+fn label_move(m: prompt_label_moves::Model) -> Result<LabelMove, StoreError> {
+    let version = |v: Option<i32>| v.map(|v| version_of(v, "prompt_label_moves.version")).transpose();
+    Ok(LabelMove {
+        id: LabelMoveId::from_uuid(m.id),
+        prompt_id: PromptId::from_uuid(m.prompt_id),
+        label: LabelName::parse(&m.label).map_err(|_| corrupt("prompt_label_moves.label", &m.label))?,
+        from: version(m.from_version)?,
+        to: version(m.to_version)?,
+        reason: m.reason,
+        rollback_of: m.rollback_of.map(LabelMoveId::from_uuid),
+        moved_by: m.moved_by.map(UserId::from_uuid),
+        moved_at: m.moved_at,
+    })
+}
+
+fn stored_version(version: u32) -> i32 {
+    i32::try_from(version).unwrap_or(i32::MAX)
+}
+
+impl<C: ConnectionTrait> TenantRepo<C> {
+    /// A prompt's labels, A to Z.
+    pub async fn labels(&self, prompt: PromptId) -> Result<Vec<Label>, StoreError> {
+        self.scope
+            .select::<prompt_labels::Entity>()
+            .filter(prompt_labels::Column::PromptId.eq(prompt.as_uuid()))
+            .order_by_asc(prompt_labels::Column::Name)
+            .all(&self.conn)
+            .await?
+            .into_iter()
+            .map(label)
+            .collect()
+    }
+
+    pub async fn label(&self, prompt: PromptId, name: &LabelName) -> Result<Option<Label>, StoreError> {
+        self.scope
+            .select::<prompt_labels::Entity>()
+            .filter(prompt_labels::Column::PromptId.eq(prompt.as_uuid()))
+            .filter(prompt_labels::Column::Name.eq(name.as_str()))
+            .one(&self.conn)
+            .await?
+            .map(label)
+            .transpose()
+    }
+
+    /// Moves, creates or removes a label that now points at `from` (`None`: does not exist),
+    /// and records the move. `Ok(None)` when the label is no longer at `from` (someone moved
+    /// it since it was read); nothing is written then.
+    pub async fn move_label(
+        &self,
+        prompt: PromptId,
+        from: Option<u32>,
+        change: NewLabelMove,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LabelMove>, StoreError> {
+        let name = change.label.as_str();
+        let moved_by = Some(change.moved_by.as_uuid());
+        let written = match (from, change.to) {
+            (None, Some(to)) => {
+                let row = prompt_labels::ActiveModel {
+                    tenant_id: Set(self.scope.tenant_id().as_uuid()),
+                    prompt_id: Set(prompt.as_uuid()),
+                    name: Set(name.to_owned()),
+                    version: Set(stored_version(to)),
+                    moved_by: Set(moved_by),
+                    moved_at: Set(now),
+                };
+                match prompt_labels::Entity::insert(row).exec_without_returning(&self.conn).await {
+                    Ok(_) => 1,
+                    // Created meanwhile by someone else.
+                    Err(e) => match StoreError::from(e) {
+                        StoreError::Conflict => 0,
+                        other => return Err(other),
+                    },
+                }
+            }
+            (Some(from), Some(to)) => {
+                self.scope
+                    .update::<prompt_labels::Entity>()
+                    .col_expr(prompt_labels::Column::Version, stored_version(to).into())
+                    .col_expr(prompt_labels::Column::MovedBy, moved_by.into())
+                    .col_expr(prompt_labels::Column::MovedAt, now.into())
+                    .filter(prompt_labels::Column::PromptId.eq(prompt.as_uuid()))
+                    .filter(prompt_labels::Column::Name.eq(name))
+                    .filter(prompt_labels::Column::Version.eq(stored_version(from)))
+                    .exec(&self.conn)
+                    .await?
+                    .rows_affected
+            }
+            (Some(from), None) => {
+                self.scope
+                    .delete::<prompt_labels::Entity>()
+                    .filter(prompt_labels::Column::PromptId.eq(prompt.as_uuid()))
+                    .filter(prompt_labels::Column::Name.eq(name))
+                    .filter(prompt_labels::Column::Version.eq(stored_version(from)))
+                    .exec(&self.conn)
+                    .await?
+                    .rows_affected
+            }
+            (None, None) => return Ok(None),
+        };
+        if written == 0 {
+            return Ok(None);
+        }
+        let row = prompt_label_moves::ActiveModel {
+            id: Set(convert::new_id(now)),
+            tenant_id: Set(self.scope.tenant_id().as_uuid()),
+            prompt_id: Set(prompt.as_uuid()),
+            label: Set(name.to_owned()),
+            from_version: Set(from.map(stored_version)),
+            to_version: Set(change.to.map(stored_version)),
+            reason: Set(change.reason),
+            rollback_of: Set(change.rollback_of.map(|id| id.as_uuid())),
+            moved_by: Set(moved_by),
+            moved_at: Set(now),
+        };
+        let stored = prompt_label_moves::Entity::insert(row).exec_with_returning(&self.conn).await?;
+        self.prune_label_moves(prompt).await?;
+        label_move(stored).map(Some)
+    }
+
+    /// Drops a prompt's oldest moves beyond [`MAX_LABEL_MOVES_KEPT`].
+    async fn prune_label_moves(&self, prompt: PromptId) -> Result<(), StoreError> {
+        let of_prompt = || {
+            self.scope
+                .select::<prompt_label_moves::Entity>()
+                .filter(prompt_label_moves::Column::PromptId.eq(prompt.as_uuid()))
+        };
+        if of_prompt().count(&self.conn).await? <= MAX_LABEL_MOVES_KEPT {
+            return Ok(());
+        }
+        let oldest_kept: Option<uuid::Uuid> = of_prompt()
+            .select_only()
+            .column(prompt_label_moves::Column::Id)
+            .order_by_desc(prompt_label_moves::Column::Id)
+            .offset(MAX_LABEL_MOVES_KEPT - 1)
+            .into_tuple()
+            .one(&self.conn)
+            .await?;
+        if let Some(oldest_kept) = oldest_kept {
+            self.scope
+                .delete::<prompt_label_moves::Entity>()
+                .filter(prompt_label_moves::Column::PromptId.eq(prompt.as_uuid()))
+                .filter(prompt_label_moves::Column::Id.lt(oldest_kept))
+                .exec(&self.conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A prompt's label moves (of one label, or all), newest first, older than `before`.
+    pub async fn label_moves(
+        &self,
+        prompt: PromptId,
+        label: Option<&LabelName>,
+        before: Option<LabelMoveId>,
+        limit: u64,
+    ) -> Result<Page<LabelMove>, StoreError> {
+        let mut query = self
+            .scope
+            .select::<prompt_label_moves::Entity>()
+            .filter(prompt_label_moves::Column::PromptId.eq(prompt.as_uuid()));
+        if let Some(label) = label {
+            query = query.filter(prompt_label_moves::Column::Label.eq(label.as_str()));
+        }
+        if let Some(before) = before {
+            query = query.filter(prompt_label_moves::Column::Id.lt(before.as_uuid()));
+        }
+        let rows =
+            query.order_by_desc(prompt_label_moves::Column::Id).limit(limit + 1).all(&self.conn).await?;
+        Page::from_rows(rows, limit, |m| m.id).try_map(label_move)
+    }
+}
