@@ -11,6 +11,7 @@ mod browser;
 mod bundles;
 mod durability;
 mod prompts;
+mod releases;
 mod server;
 mod sign_in;
 mod sso;

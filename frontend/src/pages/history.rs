@@ -240,7 +240,7 @@ fn VersionRow(
         (None, None) => String::new(),
     };
     view! {
-        <tr class:current=is_current>
+        <tr class:current=is_current data-version=n>
             <td>{n} {is_current.then_some(" (current)")} {move || view! { <LabelBadges names=labels.get()/> }}</td>
             <td class="wide-only">{v.title}</td>
             <td class="wide-only">{v.author.map(|a| a.name).unwrap_or_else(|| "(deleted user)".to_owned())}</td>
