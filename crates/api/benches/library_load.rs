@@ -5,6 +5,8 @@
 //! Measured, each for `DURATION` after a warm-up, at `CONNECTIONS` connections:
 //! (a) `GET /api/v1/prompts/{name}` with an API token, rotating over the tenant's prompts, with
 //!     the read cache on (the default) and off;
+//! (a') the same by release label, `?label=production`, which names each prompt's previous
+//!     version (so an uncached fetch also reads that version), cache on and off;
 //! (b) `GET /api/v1/prompts?q=…`, rotating over search words;
 //! (bare) `GET /` on a bare actix-web server with as many workers as the app.
 //! Prints a table and writes `target/bench/library_load.json`.
@@ -19,11 +21,13 @@ use actix_web::{App, HttpServer, web};
 use api::config::Settings;
 use api::startup::Application;
 use chrono::Utc;
-use domain::prompt::{NewPrompt, PromptFields, PromptName, Visibility};
+use domain::prompt::{NewPrompt, PromptFields, PromptKey, PromptName, Viewer, Visibility};
+use domain::release::{LabelName, NewLabelMove};
 use domain::session::{NewApiToken, TokenScope};
 use domain::tenant::{NewTenant, Subdomain, TenantName};
 use domain::user::{Email, NewUser, Role};
 
+use persistence::PromptChange;
 use persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 
@@ -124,6 +128,7 @@ async fn seed(db: TestDatabase) -> Target {
             .collect();
         repo.seed_prompts(prompts, now).await.unwrap();
         if t == MEASURED_TENANT.min(tenants() / 2) {
+            release_previous_versions(&repo, owner.id, now).await;
             let generated = auth::api_token::generate();
             let new = NewApiToken {
                 user_id: owner.id,
@@ -165,6 +170,36 @@ async fn seed(db: TestDatabase) -> Target {
     let address = serve(std::time::Duration::from_secs(2)).await;
     let uncached_address = serve(std::time::Duration::ZERO).await;
     Target { address, uncached_address, token: token.unwrap(), seed_seconds, _db: db }
+}
+
+/// Gives each of the tenant's prompts a second version, and points `production` at the first.
+async fn release_previous_versions<C: sea_orm::ConnectionTrait>(
+    repo: &persistence::TenantRepo<C>,
+    owner: domain::UserId,
+    now: chrono::DateTime<Utc>,
+) {
+    let viewer = Viewer { user: owner, role: Role::User };
+    let production = LabelName::parse("production").unwrap();
+    for i in 0..PROMPTS_PER_TENANT {
+        let key = PromptKey::Name(PromptName::parse(&prompt_name(i)).unwrap());
+        let current = repo.prompt(&viewer, &key).await.unwrap().unwrap();
+        let content = format!("{} Then check it twice.", current.content);
+        let fields = PromptFields {
+            bundle: domain::bundle::Bundle::basic_text(&content),
+            content,
+            ..current.fields()
+        };
+        let change = PromptChange { author: owner, commit_message: None, restored_from: None };
+        repo.update_prompt(&current, fields, change, now).await.unwrap().unwrap();
+        let release = NewLabelMove {
+            label: production.clone(),
+            to: Some(1),
+            reason: None,
+            rollback_of: None,
+            moved_by: owner,
+        };
+        repo.move_label(current.id, None, release, now).await.unwrap().unwrap();
+    }
 }
 
 /// A wrk script that rotates over `paths` and prints its summary as one JSON line.
@@ -239,7 +274,9 @@ fn main() {
     let mut words = Words(0x9E37_79B9_7F4A_7C15);
     let search_paths: Vec<String> =
         (0..200).map(|_| format!("/api/v1/prompts?q={}", word(words.next()))).collect();
+    let label_paths: Vec<String> = fetch_paths.iter().map(|p| format!("{p}?label=production")).collect();
     let fetch_script = script(dir.path(), "fetch", &fetch_paths);
+    let label_script = script(dir.path(), "label", &label_paths);
     let search_script = script(dir.path(), "search", &search_paths);
     let bare_script = script(dir.path(), "bare", &["/".to_owned()]);
 
@@ -262,6 +299,8 @@ fn main() {
             };
             let fetch = run(&target.address, &fetch_script).await.unwrap();
             let fetch_uncached = run(&target.uncached_address, &fetch_script).await.unwrap();
+            let label = run(&target.address, &label_script).await.unwrap();
+            let label_uncached = run(&target.uncached_address, &label_script).await.unwrap();
             let search = run(&target.address, &search_script).await.unwrap();
             let bare_run = tokio::task::spawn_blocking({
                 let (bare, script) = (bare.clone(), bare_script.clone());
@@ -275,6 +314,8 @@ fn main() {
                     "seed_seconds": target.seed_seconds,
                     "fetch_by_name": fetch,
                     "fetch_by_name_uncached": fetch_uncached,
+                    "fetch_by_label": label,
+                    "fetch_by_label_uncached": label_uncached,
                     "search": search,
                     "bare": bare_run,
                 }),
@@ -294,6 +335,8 @@ fn main() {
         for (label, key) in [
             ("(a) fetch by name", "fetch_by_name"),
             ("(a) fetch by name, read cache off", "fetch_by_name_uncached"),
+            ("(a') fetch by label", "fetch_by_label"),
+            ("(a') fetch by label, read cache off", "fetch_by_label_uncached"),
             ("(b) search", "search"),
             ("bare actix route", "bare"),
         ] {

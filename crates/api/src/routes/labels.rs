@@ -35,6 +35,17 @@ fn label_name(raw: &str) -> Result<LabelName, ApiError> {
         .map_err(|reason| ApiError::validation(vec![FieldError::new("label", reason)]))
 }
 
+/// The prompt and label a change names, once the caller may change the prompt's labels.
+async fn label_to_change(
+    state: &AppState,
+    principal: &Principal,
+    (raw_prompt, raw_label): (String, String),
+) -> Result<(Prompt, LabelName), ApiError> {
+    let prompt = load(state, principal, &raw_prompt).await?;
+    check_may_edit(principal, &prompt)?;
+    Ok((prompt, label_name(&raw_label)?))
+}
+
 fn no_label(name: &LabelName) -> ApiError {
     ApiError::not_found(format!("The prompt has no label \"{name}\"."))
 }
@@ -119,10 +130,7 @@ pub async fn move_label(
     path: web::Path<(String, String)>,
     body: web::Json<MoveLabelRequest>,
 ) -> Result<web::Json<LabelView>, ApiError> {
-    let (raw_prompt, raw_label) = path.into_inner();
-    let prompt = load(&state, &principal, &raw_prompt).await?;
-    check_may_edit(&principal, &prompt)?;
-    let name = label_name(&raw_label)?;
+    let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     if !(1..=prompt.version).contains(&body.version) {
@@ -167,10 +175,7 @@ pub async fn remove_label(
     path: web::Path<(String, String)>,
     body: Option<web::Json<LabelReasonRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (raw_prompt, raw_label) = path.into_inner();
-    let prompt = load(&state, &principal, &raw_prompt).await?;
-    check_may_edit(&principal, &prompt)?;
-    let name = label_name(&raw_label)?;
+    let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let reason = reason_of(body)?;
     if state.db.tenant(principal.scope()).label(prompt.id, &name).await?.is_none() {
         return Err(no_label(&name));
@@ -211,10 +216,7 @@ pub async fn roll_back_label(
     path: web::Path<(String, String)>,
     body: Option<web::Json<LabelReasonRequest>>,
 ) -> Result<web::Json<LabelMoveView>, ApiError> {
-    let (raw_prompt, raw_label) = path.into_inner();
-    let prompt = load(&state, &principal, &raw_prompt).await?;
-    check_may_edit(&principal, &prompt)?;
-    let name = label_name(&raw_label)?;
+    let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let reason = reason_of(body)?;
     let last = state.db.tenant(principal.scope()).label_moves(prompt.id, Some(&name), None, 1).await?;
     let Some(last) = last.items.into_iter().next() else { return Err(no_label(&name)) };
