@@ -71,10 +71,14 @@ pub async fn fetch(
         Pick::Version(version) => *version,
         Pick::Label(name) => {
             let label = state.db.tenant(principal.scope()).label(prompt.id, name).await?;
-            label.ok_or_else(|| ApiError::not_found(format!("The prompt has no label \"{name}\".")))?.version
+            label.ok_or_else(|| no_label(name))?.version
         }
     };
     as_of(state, principal, prompt, version).await
+}
+
+pub fn no_label(name: &LabelName) -> ApiError {
+    ApiError::not_found(format!("The prompt has no label \"{name}\"."))
 }
 
 /// `prompt` as it was at `version`.

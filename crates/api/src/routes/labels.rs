@@ -1,7 +1,7 @@
 //! Release labels: which version of a prompt applications get. A label points at one version;
 //! `latest` always names the newest. Moves are kept (history, rollback) and audited with who,
 //! from, to and why. Fetching a prompt by label is `GET /api/v1/prompts/{prompt}?label=…`
-//! (in `prompts.rs`, on the hot read path).
+//! (`prompts::get_prompt`, on the hot read path, through `releases::fetch`).
 
 use std::collections::HashMap;
 
@@ -25,6 +25,7 @@ use super::prompts::{check_may_edit, event, load, people, person};
 use crate::access::Principal;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
+use crate::releases::no_label;
 use crate::state::AppState;
 
 /// Attempts at a move when other moves of the same label keep landing in between.
@@ -44,10 +45,6 @@ async fn label_to_change(
     let prompt = load(state, principal, &raw_prompt).await?;
     check_may_edit(principal, &prompt)?;
     Ok((prompt, label_name(&raw_label)?))
-}
-
-fn no_label(name: &LabelName) -> ApiError {
-    ApiError::not_found(format!("The prompt has no label \"{name}\"."))
 }
 
 fn label_view(label: &Label, names: &HashMap<UserId, String>) -> LabelView {
