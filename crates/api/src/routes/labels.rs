@@ -170,10 +170,10 @@ pub async fn remove_label(
     req: HttpRequest,
     principal: Principal,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<LabelReasonRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
-    let reason = reason_of(body)?;
+    let reason = reason_of(&body)?;
     if state.db.tenant(principal.scope()).label(prompt.id, &name).await?.is_none() {
         return Err(no_label(&name));
     }
@@ -181,9 +181,15 @@ pub async fn remove_label(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn reason_of(body: Option<web::Json<LabelReasonRequest>>) -> Result<Option<String>, ApiError> {
-    let raw = body.and_then(|b| b.into_inner().reason);
-    normalize_reason(raw.as_deref())
+/// The optional body's reason: no body is no reason; a body that is not a
+/// [`LabelReasonRequest`] is refused, never ignored.
+fn reason_of(body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let request: LabelReasonRequest =
+        serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))?;
+    normalize_reason(request.reason.as_deref())
         .map_err(|reason| ApiError::validation(vec![FieldError::new("reason", reason)]))
 }
 
@@ -211,10 +217,10 @@ pub async fn roll_back_label(
     req: HttpRequest,
     principal: Principal,
     path: web::Path<(String, String)>,
-    body: Option<web::Json<LabelReasonRequest>>,
+    body: web::Bytes,
 ) -> Result<web::Json<LabelMoveView>, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
-    let reason = reason_of(body)?;
+    let reason = reason_of(&body)?;
     let last = state.db.tenant(principal.scope()).label_moves(prompt.id, Some(&name), None, 1).await?;
     let Some(last) = last.items.into_iter().next() else { return Err(no_label(&name)) };
     // Undo exactly that move: the label must still be where it put it.

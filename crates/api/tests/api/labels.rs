@@ -202,6 +202,15 @@ async fn label_moves_are_kept_audited_and_rolled_back(backend: Backend) {
     assert_eq!(status, 204);
     let (status, _) = call(app, Method::DELETE, &format!("{path}/labels/staging"), &ann, None).await;
     assert_eq!(status, 404);
+    let garbled = app
+        .call(Method::DELETE, &format!("{path}/labels/production"), Some(&ann), Some(json!({"reason": 5})))
+        .await;
+    expect_problem(garbled, 400, "invalid_json").await;
+    assert_eq!(
+        app.get_as(&format!("{path}?label=production"), &ann).await.status(),
+        200,
+        "a refused removal removes nothing"
+    );
     let never = app.call(Method::POST, &format!("{path}/labels/canary/rollback"), Some(&ann), None).await;
     expect_problem(never, 404, "not_found").await;
     let last = history("?label=staging&limit=1").await;
