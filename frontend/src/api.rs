@@ -81,6 +81,17 @@ impl ApiFailure {
         }
     }
 
+    /// Fields checked in the browser and found wrong, named as the server names them, so they
+    /// show next to the same inputs as the server's own `validation_failed`.
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        Self {
+            status: 422,
+            code: Some(ErrorCode::ValidationFailed),
+            errors,
+            ..Self::local("Please correct the marked fields.")
+        }
+    }
+
     /// A problem document the server sent inside a successful answer (a streamed run's
     /// `error` event, a failed connection test, one side of a comparison).
     pub fn from_problem(problem: Problem) -> Self {

@@ -188,6 +188,12 @@ pub fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
+/// `text` trimmed, or `None` when nothing is left (an optional field left blank).
+pub fn non_empty(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
 /// An in-app path to return to after signing in: only paths of this app's origin (see
 /// `domain::redirect`), else the prompt list.
 pub fn safe_next(next: Option<String>) -> String {

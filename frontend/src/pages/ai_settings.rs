@@ -9,7 +9,7 @@ use domain::ai::{
 };
 use domain::wire::{
     AiPolicy, AiSettingsView, ConnectionRef, ConnectionRequest, ConnectionScope, ConnectionTestResult,
-    ConnectionView, ErrorCode, FieldError, ProviderInfo, UpdateAiSettingsRequest,
+    ConnectionView, FieldError, ProviderInfo, UpdateAiSettingsRequest,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -469,15 +469,6 @@ fn provider_default(providers: &Providers, provider: Provider) -> String {
         .unwrap_or_else(|| provider.default_base_url().to_owned())
 }
 
-fn validation(errors: Vec<FieldError>) -> ApiFailure {
-    ApiFailure {
-        status: 422,
-        code: Some(ErrorCode::ValidationFailed),
-        errors,
-        ..ApiFailure::local("Please correct the marked fields.")
-    }
-}
-
 /// Parses an optional number field: empty is `None`; out of `range` is a field error.
 fn optional_number<T: std::str::FromStr + PartialOrd>(
     raw: &str,
@@ -594,7 +585,7 @@ fn ConnectionForm(
             &mut errors,
         );
         if !errors.is_empty() {
-            failure.set(Some(validation(errors)));
+            failure.set(Some(ApiFailure::invalid(errors)));
             return;
         }
         let key = api_key.get_untracked();
@@ -896,7 +887,7 @@ fn PolicyForm(
             });
         }
         if !errors.is_empty() {
-            failure.set(Some(validation(errors)));
+            failure.set(Some(ApiFailure::invalid(errors)));
             saved.set(None);
             return;
         }

@@ -18,7 +18,7 @@ use web_sys::AbortController;
 use crate::api::{self, ApiFailure, ApiResult, PromptQuery};
 use crate::pages::history::DiffLines;
 use crate::pages::run_form::{RunValues, RunVariables};
-use crate::ui::{ErrorAlert, Loading, ProblemAlert, Time, copy_to_clipboard};
+use crate::ui::{ErrorAlert, Loading, ProblemAlert, Time, copy_to_clipboard, non_empty};
 
 /// What the prompt page shares with its AI tools.
 #[derive(Clone, Copy)]
@@ -132,11 +132,6 @@ fn filled(
 ) -> Option<std::collections::BTreeMap<String, serde_json::Value>> {
     let collected = link.latest.with_untracked(|p| values.collect(&p.contract));
     collected.map_err(|f| failure.set(Some(f))).ok()
-}
-
-fn non_empty(text: String) -> Option<String> {
-    let t = text.trim();
-    (!t.is_empty()).then(|| t.to_owned())
 }
 
 /// A select of the connections the person may use; `""` is their default.
@@ -288,7 +283,7 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RunValues) -> impl IntoV
         let request = RunRequest {
             variables,
             connection: connection.get_untracked().parse::<ConnectionId>().ok(),
-            model: non_empty(model.get_untracked()),
+            model: non_empty(&model.get_untracked()),
             ..Default::default()
         };
         let id = link.latest.with_untracked(|p| p.id);
@@ -334,7 +329,7 @@ fn RunPanel(link: PromptLink, choices: Choices, values: RunValues) -> impl IntoV
         let request = TokenCountRequest {
             variables,
             connection: connection.get_untracked().parse::<ConnectionId>().ok(),
-            model: non_empty(model.get_untracked()),
+            model: non_empty(&model.get_untracked()),
             ..Default::default()
         };
         let id = link.latest.with_untracked(|p| p.id);
@@ -520,7 +515,7 @@ fn ComparePanel(link: PromptLink, choices: Choices, values: RunValues) -> impl I
                 .into_iter()
                 .map(|row| CompareTarget {
                     connection: row.connection.get_untracked().parse::<ConnectionId>().ok(),
-                    model: non_empty(row.model.get_untracked()),
+                    model: non_empty(&row.model.get_untracked()),
                     version: row.version.get_untracked().trim().parse::<u32>().ok(),
                 })
                 .collect(),
@@ -829,9 +824,9 @@ fn EnhancePanel(link: PromptLink, choices: Choices) -> impl IntoView {
         }
         let from_draft = unsaved.get_untracked() && dirty();
         let request = EnhanceRequest {
-            enhancement_prompt: non_empty(chosen_prompt.get_untracked()),
+            enhancement_prompt: non_empty(&chosen_prompt.get_untracked()),
             connection: connection.get_untracked().parse::<ConnectionId>().ok(),
-            model: non_empty(model.get_untracked()),
+            model: non_empty(&model.get_untracked()),
             text: if from_draft { link.draft.map(|d| d.get_untracked()) } else { None },
         };
         let id = link.latest.with_untracked(|p| p.id);

@@ -24,7 +24,9 @@ use crate::pages::bundle_editor::{
     BundleDraft, BundleHead, BundleView, ContractEditor, MessagesEditor, SettingsPanel,
 };
 use crate::pages::composition::{ImpactPanel, IncludesPanel, SavedIncludes, UsedByPanel};
-use crate::ui::{ErrorAlert, FieldMessage, Loading, Time, copy_to_clipboard, invalid, set_title, split_list};
+use crate::ui::{
+    ErrorAlert, FieldMessage, Loading, Time, copy_to_clipboard, invalid, non_empty, set_title, split_list,
+};
 
 /// `/prompts/new`.
 #[component]
@@ -267,18 +269,9 @@ fn PromptForm(
         }
         let fields = bundle.request(&content_v).map_err(|bundle_errors| errors.extend(bundle_errors)).ok();
         let Some(fields) = fields.filter(|_| errors.is_empty()) else {
-            failure.set(Some(ApiFailure {
-                status: 422,
-                code: Some(ErrorCode::ValidationFailed),
-                errors,
-                ..ApiFailure::local("Please correct the marked fields.")
-            }));
+            failure.set(Some(ApiFailure::invalid(errors)));
             saved.set(None);
             return None;
-        };
-        let non_empty = |s: String| {
-            let t = s.trim().to_owned();
-            (!t.is_empty()).then_some(t)
         };
         Some(FormFields {
             name: name_v.trim().to_owned(),
@@ -289,7 +282,7 @@ fn PromptForm(
             tags: tag_list,
             is_enhancement_prompt: enhancement.get_untracked(),
             visibility: visibility.get_untracked().parse().unwrap_or_default(),
-            commit_message: non_empty(commit_message.get_untracked()),
+            commit_message: non_empty(&commit_message.get_untracked()),
             bundle: fields,
         })
     };
@@ -560,12 +553,11 @@ struct FormFields {
 
 impl FormFields {
     fn create(self) -> CreatePromptRequest {
-        let non_empty = |s: String| (!s.trim().is_empty()).then_some(s);
         CreatePromptRequest {
             name: self.name,
-            title: non_empty(self.title),
+            title: non_empty(&self.title),
             content: self.content.unwrap_or_default(),
-            category: non_empty(self.category),
+            category: non_empty(&self.category),
             tags: self.tags,
             is_enhancement_prompt: self.is_enhancement_prompt,
             visibility: self.visibility,

@@ -1,6 +1,6 @@
 //! The signed-in person's profile (names) and password.
 
-use domain::wire::{ChangePasswordRequest, ErrorCode, FieldError, UpdateProfileRequest};
+use domain::wire::{ChangePasswordRequest, FieldError, UpdateProfileRequest};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -53,11 +53,8 @@ pub fn ProfilePage() -> impl IntoView {
         ev.prevent_default();
         pw_saved.set(None);
         if new.get_untracked() != confirm.get_untracked() {
-            pw_failure.set(Some(ApiFailure {
-                code: Some(ErrorCode::ValidationFailed),
-                errors: vec![FieldError::new("confirm_password", "does not match the new password")],
-                ..ApiFailure::local("Please correct the marked fields.")
-            }));
+            let mismatch = FieldError::new("confirm_password", "does not match the new password");
+            pw_failure.set(Some(ApiFailure::invalid(vec![mismatch])));
             return;
         }
         let request = ChangePasswordRequest {

@@ -5,14 +5,13 @@
 use domain::PromptId;
 use domain::release::LabelName;
 use domain::wire::{
-    ErrorCode, FieldError, LabelList, LabelMoveList, LabelMoveView, LabelReasonRequest, LabelView,
-    MoveLabelRequest,
+    FieldError, LabelList, LabelMoveList, LabelMoveView, LabelReasonRequest, LabelView, MoveLabelRequest,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, ApiFailure, ApiResult};
-use crate::ui::{ErrorAlert, FieldMessage, Loading, Time, invalid};
+use crate::ui::{ErrorAlert, FieldMessage, Loading, Time, invalid, non_empty};
 
 /// Labels most teams use, offered while typing.
 const COMMON_LABELS: [&str; 3] = ["production", "staging", "development"];
@@ -266,20 +265,12 @@ fn PromoteForm(
         let name = match LabelName::parse_movable(&label.get_untracked()) {
             Ok(name) => name,
             Err(reason) => {
-                failure.set(Some(ApiFailure {
-                    status: 422,
-                    code: Some(ErrorCode::ValidationFailed),
-                    errors: vec![FieldError::new("label", reason)],
-                    ..ApiFailure::local("Please correct the marked fields.")
-                }));
+                failure.set(Some(ApiFailure::invalid(vec![FieldError::new("label", reason)])));
                 return;
             }
         };
         let Ok(number) = version.get_untracked().parse::<u32>() else { return };
-        let request = MoveLabelRequest {
-            version: number,
-            reason: Some(reason.get_untracked()).filter(|r| !r.trim().is_empty()),
-        };
+        let request = MoveLabelRequest { version: number, reason: non_empty(&reason.get_untracked()) };
         busy.set(true);
         failure.set(None);
         spawn_local(async move {

@@ -234,15 +234,6 @@ impl Fields {
     }
 }
 
-fn validation(errors: Vec<FieldError>) -> ApiFailure {
-    ApiFailure {
-        status: 422,
-        code: Some(ErrorCode::ValidationFailed),
-        errors,
-        ..ApiFailure::local("Please correct the marked fields.")
-    }
-}
-
 fn focus(id: &str) {
     let element = document().get_element_by_id(id);
     if let Some(element) = element.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
@@ -275,7 +266,7 @@ fn SettingsForm(
         let request = match fields.request() {
             Ok(request) => request,
             Err(errors) => {
-                failure.set(Some(validation(errors)));
+                failure.set(Some(ApiFailure::invalid(errors)));
                 request_animation_frame(|| focus("sso-save-error"));
                 return;
             }

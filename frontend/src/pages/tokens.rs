@@ -1,7 +1,7 @@
 //! API tokens for integrations: create (the secret is shown once), list, revoke.
 
 use domain::session::TokenScope;
-use domain::wire::{ApiTokenView, CreateApiTokenRequest, CreatedApiToken, ErrorCode};
+use domain::wire::{ApiTokenView, CreateApiTokenRequest, CreatedApiToken};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -32,14 +32,10 @@ pub fn TokensPage() -> impl IntoView {
             match expiry_text.parse::<u32>() {
                 Ok(days) if (1..=3650).contains(&days) => Some(days),
                 _ => {
-                    failure.set(Some(ApiFailure {
-                        code: Some(ErrorCode::ValidationFailed),
-                        errors: vec![domain::wire::FieldError::new(
-                            "expires_in_days",
-                            "must be a whole number of days from 1 to 3650, or empty for no expiry",
-                        )],
-                        ..ApiFailure::local("Please correct the marked fields.")
-                    }));
+                    failure.set(Some(ApiFailure::invalid(vec![domain::wire::FieldError::new(
+                        "expires_in_days",
+                        "must be a whole number of days from 1 to 3650, or empty for no expiry",
+                    )])));
                     return;
                 }
             }

@@ -133,10 +133,7 @@ pub async fn move_label(
     if !(1..=prompt.version).contains(&body.version) {
         errors.push(FieldError::new("version", format!("the prompt has versions 1 to {}", prompt.version)));
     }
-    let reason = normalize_reason(body.reason.as_deref())
-        .map_err(|reason| errors.push(FieldError::new("reason", reason)))
-        .ok()
-        .flatten();
+    let reason = checked_reason(body.reason.as_deref()).map_err(|e| errors.push(e)).ok().flatten();
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -174,10 +171,10 @@ pub async fn remove_label(
 ) -> Result<HttpResponse, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let reason = reason_of(&body)?;
-    if state.db.tenant(principal.scope()).label(prompt.id, &name).await?.is_none() {
-        return Err(no_label(&name));
-    }
-    shift(&state, &req, &principal, &prompt, &name, None, reason, None).await?;
+    // Removing a label that is not there moves nothing.
+    shift(&state, &req, &principal, &prompt, &name, None, reason, None)
+        .await?
+        .ok_or_else(|| no_label(&name))?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -189,8 +186,11 @@ fn reason_of(body: &[u8]) -> Result<Option<String>, ApiError> {
     }
     let request: LabelReasonRequest =
         serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, e.to_string()))?;
-    normalize_reason(request.reason.as_deref())
-        .map_err(|reason| ApiError::validation(vec![FieldError::new("reason", reason)]))
+    checked_reason(request.reason.as_deref()).map_err(|e| ApiError::validation(vec![e]))
+}
+
+fn checked_reason(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+    normalize_reason(raw).map_err(|reason| FieldError::new("reason", reason))
 }
 
 /// Undoes a label's last move: it points where it pointed before (or is removed again, if the

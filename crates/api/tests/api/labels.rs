@@ -34,6 +34,12 @@ async fn three_versions(app: &TestApp, token: &str) -> String {
     path
 }
 
+/// The status of a conditional `GET path` with `If-None-Match: etag`.
+async fn revalidate(app: &TestApp, path: &str, token: &str, etag: &str) -> u16 {
+    let request = app.client.get(format!("{}{path}", app.address)).bearer_auth(token);
+    request.header("if-none-match", etag).send().await.unwrap().status().as_u16()
+}
+
 async fn move_label(app: &TestApp, token: &str, path: &str, label: &str, body: Value) -> (u16, Value) {
     call(app, Method::PUT, &format!("{path}/labels/{label}"), token, Some(body)).await
 }
@@ -67,30 +73,14 @@ async fn labels_name_versions_that_applications_fetch(backend: Backend) {
     assert_eq!(current.json::<Value>().await.unwrap()["version"], 3);
     let latest = app.get_as("/api/v1/prompts/support%2Fwelcome?label=latest", &reader).await;
     assert_eq!(latest.headers()["etag"].to_str().unwrap(), current_etag);
-    let not_modified = app
-        .client
-        .get(format!("{}{by_label}", app.address))
-        .bearer_auth(&reader)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(not_modified.status(), 304);
+    assert_eq!(revalidate(app, by_label, &reader, &etag).await, 304);
 
     // Moving the label is seen at once, though the answer was cached a moment ago.
     let (status, _) = move_label(app, &ann, &path, "production", json!({"version": 3})).await;
     assert_eq!(status, 200);
     let moved: Value = app.get_as(by_label, &reader).await.json().await.unwrap();
     assert_eq!(moved["version"], 3);
-    let revalidated = app
-        .client
-        .get(format!("{}{by_label}", app.address))
-        .bearer_auth(&reader)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revalidated.status(), 200, "the old ETag no longer matches");
+    assert_eq!(revalidate(app, by_label, &reader, &etag).await, 200, "the old ETag no longer matches");
 
     // Unknown labels and versions are 404; malformed ones 422.
     let missing = app.get_as("/api/v1/prompts/support%2Fwelcome?label=staging", &reader).await;
