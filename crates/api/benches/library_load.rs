@@ -197,6 +197,7 @@ async fn release_previous_versions<C: sea_orm::ConnectionTrait>(
             reason: None,
             rollback_of: None,
             moved_by: owner,
+            approved_by: None,
         };
         repo.move_label(current.id, None, release, now).await.unwrap().unwrap();
     }

@@ -88,6 +88,15 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("DELETE", "/api/v1/prompts/{prompt}/labels/{label}", Policy::Writer),
     ("POST", "/api/v1/prompts/{prompt}/labels/{label}/rollback", Policy::Writer),
     ("GET", "/api/v1/prompts/{prompt}/label-history", Policy::Reader),
+    // Protected labels: who may move them (and change the policy, decide requests) is
+    // narrower than the route's rule: `Principal::may_release`, checked in the handler.
+    ("GET", "/api/v1/release-policy", Policy::Reader),
+    ("PUT", "/api/v1/release-policy", Policy::TenantAdmin),
+    ("GET", "/api/v1/approvals", Policy::Reader),
+    ("GET", "/api/v1/approvals/{id}", Policy::Reader),
+    ("POST", "/api/v1/approvals/{id}/approve", Policy::TenantAdmin),
+    ("POST", "/api/v1/approvals/{id}/deny", Policy::TenantAdmin),
+    ("POST", "/api/v1/approvals/{id}/cancel", Policy::Writer),
     ("GET", "/api/v1/categories", Policy::Reader),
     ("GET", "/api/v1/tags", Policy::Reader),
     ("GET", "/api/v1/folders", Policy::Reader),
@@ -187,6 +196,11 @@ impl Principal {
             Credential::Session(id) => Some(id),
             Credential::ApiToken { .. } => None,
         }
+    }
+
+    /// May move protected release labels and decide requests to: see [`Caller::may_release`].
+    pub fn may_release(&self) -> bool {
+        self.caller().may_release()
     }
 
     fn caller(&self) -> Caller {

@@ -22,6 +22,15 @@ pub struct Caller {
     pub via: Via,
 }
 
+impl Caller {
+    /// Whether the caller may move a protected release label, approve or deny such a move, and
+    /// change which labels are protected: an admin signed in, or an admin's `promote` token.
+    /// No other token qualifies, whatever its owner's role.
+    pub fn may_release(&self) -> bool {
+        self.role == Role::Admin && matches!(self.via, Via::Session | Via::ApiToken(TokenScope::Promote))
+    }
+}
+
 /// The rule for one route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
@@ -126,6 +135,20 @@ mod tests {
         assert_eq!(Policy::TenantAdminRead.check(Some(&read)), Ok(()));
         assert_eq!(Policy::TenantAdmin.check(Some(&read_write)), Ok(()));
         assert_eq!(Policy::SystemAdmin.check(Some(&read_write)), Ok(()));
+    }
+
+    #[test]
+    fn only_admin_sessions_and_admin_promote_tokens_release() {
+        let admin = |via| caller(Role::Admin, false, via);
+        assert!(admin(Via::Session).may_release());
+        assert!(admin(Via::ApiToken(TokenScope::Promote)).may_release());
+        assert!(!admin(Via::ApiToken(TokenScope::ReadWrite)).may_release());
+        assert!(!admin(Via::ApiToken(TokenScope::Read)).may_release());
+        assert!(!caller(Role::User, false, Via::Session).may_release());
+        assert!(!caller(Role::User, false, Via::ApiToken(TokenScope::Promote)).may_release());
+        let promote = admin(Via::ApiToken(TokenScope::Promote));
+        assert_eq!(Policy::Writer.check(Some(&promote)), Ok(()));
+        assert_eq!(Policy::SelfService.check(Some(&promote)), Err(Denial::Forbidden));
     }
 
     #[test]

@@ -41,6 +41,11 @@ pub enum AuditAction {
     SsoRoleApplied,
     LabelMoved,
     LabelRemoved,
+    ReleasePolicyUpdated,
+    ApprovalRequested,
+    ApprovalApproved,
+    ApprovalDenied,
+    ApprovalCancelled,
 }
 
 impl AuditAction {
@@ -76,6 +81,11 @@ impl AuditAction {
         AuditAction::SsoRoleApplied,
         AuditAction::LabelMoved,
         AuditAction::LabelRemoved,
+        AuditAction::ReleasePolicyUpdated,
+        AuditAction::ApprovalRequested,
+        AuditAction::ApprovalApproved,
+        AuditAction::ApprovalDenied,
+        AuditAction::ApprovalCancelled,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -113,6 +123,13 @@ impl AuditAction {
             // A release label was set, moved or rolled back; details say from, to and why.
             AuditAction::LabelMoved => "label.moved",
             AuditAction::LabelRemoved => "label.removed",
+            // Which labels are protected, and whether moving them needs approval.
+            AuditAction::ReleasePolicyUpdated => "release_policy.updated",
+            // A move of a protected label asked for; another person approves or denies it.
+            AuditAction::ApprovalRequested => "approval.requested",
+            AuditAction::ApprovalApproved => "approval.approved",
+            AuditAction::ApprovalDenied => "approval.denied",
+            AuditAction::ApprovalCancelled => "approval.cancelled",
         }
     }
 }

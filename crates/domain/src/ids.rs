@@ -82,6 +82,10 @@ typed_id!(
     /// One change of a release label (created, moved, removed, rolled back).
     LabelMoveId
 );
+typed_id!(
+    /// A request to move a protected release label, waiting for another person's decision.
+    ApprovalId
+);
 
 #[cfg(test)]
 mod tests {

@@ -23,6 +23,7 @@ pub mod user;
 pub mod wire;
 
 pub use ids::{
-    ApiTokenId, AuditEventId, ConnectionId, LabelMoveId, PromptId, RunId, SessionId, TenantId, UserId,
+    ApiTokenId, ApprovalId, AuditEventId, ConnectionId, LabelMoveId, PromptId, RunId, SessionId, TenantId,
+    UserId,
 };
 pub use secret::Secret;

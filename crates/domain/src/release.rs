@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{LabelMoveId, PromptId, UserId};
+use crate::{ApprovalId, LabelMoveId, PromptId, UserId};
 
 /// The label every prompt has, naming its newest version; it is never stored or moved.
 pub const LATEST: &str = "latest";
@@ -11,8 +11,14 @@ pub const LATEST: &str = "latest";
 pub const MAX_LABEL_NAME: usize = 64;
 /// Labels one prompt may carry (besides `latest`).
 pub const MAX_LABELS_PER_PROMPT: usize = 50;
-/// Characters of the reason given for a move at most.
+/// Characters of the reason given for a move (or of an approver's comment) at most.
 pub const MAX_MOVE_REASON: usize = 500;
+/// Label names a tenant may protect.
+pub const MAX_PROTECTED_LABELS: usize = 50;
+/// How long a request to move a protected label waits for a decision, unless a tenant says.
+pub const DEFAULT_APPROVAL_HOURS: u32 = 72;
+/// The longest wait a tenant may set: 30 days.
+pub const MAX_APPROVAL_HOURS: u32 = 720;
 
 /// A label's name: ASCII letters (kept lower case), digits, `-`, `_` and `.`, starting with a
 /// letter; at most [`MAX_LABEL_NAME`]. Names differing only in case are one label.
@@ -81,6 +87,8 @@ pub struct LabelMove {
     /// The move this one undid, when it was a rollback.
     pub rollback_of: Option<LabelMoveId>,
     pub moved_by: Option<UserId>,
+    /// For a protected label moved on approval: who approved (`moved_by` asked).
+    pub approved_by: Option<UserId>,
     pub moved_at: DateTime<Utc>,
 }
 
@@ -92,6 +100,136 @@ pub struct NewLabelMove {
     pub reason: Option<String>,
     pub rollback_of: Option<LabelMoveId>,
     pub moved_by: UserId,
+    pub approved_by: Option<UserId>,
+}
+
+/// A tenant's release policy: which label names are protected, and whether moving one needs
+/// another person's approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasePolicy {
+    /// Sorted, without duplicates; never `latest`.
+    protected: Vec<LabelName>,
+    pub require_approval: bool,
+    pub approval_hours: u32,
+}
+
+impl Default for ReleasePolicy {
+    fn default() -> Self {
+        Self { protected: Vec::new(), require_approval: false, approval_hours: DEFAULT_APPROVAL_HOURS }
+    }
+}
+
+impl ReleasePolicy {
+    /// A policy from its parts; `Err` names the part that is out of bounds.
+    pub fn new(
+        mut protected: Vec<LabelName>,
+        require_approval: bool,
+        approval_hours: u32,
+    ) -> Result<Self, (&'static str, String)> {
+        if protected.iter().any(LabelName::is_latest) {
+            return Err((
+                "protected_labels",
+                format!("`{LATEST}` follows the newest version; it cannot be protected"),
+            ));
+        }
+        protected.sort();
+        protected.dedup();
+        if protected.len() > MAX_PROTECTED_LABELS {
+            return Err(("protected_labels", format!("at most {MAX_PROTECTED_LABELS} labels")));
+        }
+        if !(1..=MAX_APPROVAL_HOURS).contains(&approval_hours) {
+            return Err(("approval_hours", format!("must be 1 to {MAX_APPROVAL_HOURS}")));
+        }
+        Ok(Self { protected, require_approval, approval_hours })
+    }
+
+    pub fn protected(&self) -> &[LabelName] {
+        &self.protected
+    }
+
+    pub fn protects(&self, label: &LabelName) -> bool {
+        self.protected.binary_search(label).is_ok()
+    }
+}
+
+/// Where a request to move a protected label stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    /// Waiting for a decision.
+    Pending,
+    /// Approved: the label moved.
+    Approved,
+    Denied,
+    /// Withdrawn by the person who asked.
+    Cancelled,
+    /// Nobody decided in time.
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Cancelled => "cancelled",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Denied, Self::Cancelled, Self::Expired]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A request to move a protected label (or remove it, or roll it back), as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApproval {
+    pub prompt_id: PromptId,
+    pub label: LabelName,
+    /// Where the label pointed when asked; the move is made only from there.
+    pub from: Option<u32>,
+    /// Where it is to point; `None` removes it.
+    pub to: Option<u32>,
+    /// For a rollback: the move it undoes.
+    pub rollback_of: Option<LabelMoveId>,
+    pub reason: Option<String>,
+    pub requested_by: UserId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored request and, once decided, its decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub id: ApprovalId,
+    pub prompt_id: PromptId,
+    pub label: LabelName,
+    pub from: Option<u32>,
+    pub to: Option<u32>,
+    pub rollback_of: Option<LabelMoveId>,
+    pub reason: Option<String>,
+    pub requested_by: Option<UserId>,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// As stored: a pending request past its expiry is still stored as pending.
+    pub stored_status: ApprovalStatus,
+    pub decided_by: Option<UserId>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub comment: Option<String>,
+}
+
+impl Approval {
+    /// Its status at `now`: pending past its expiry is expired.
+    pub fn status(&self, now: DateTime<Utc>) -> ApprovalStatus {
+        match self.stored_status {
+            ApprovalStatus::Pending if now >= self.expires_at => ApprovalStatus::Expired,
+            status => status,
+        }
+    }
 }
 
 /// A reason as given: trimmed, empty as none, at most [`MAX_MOVE_REASON`] characters.
@@ -117,6 +255,51 @@ mod tests {
         assert!(LabelName::parse("LATEST").unwrap().is_latest());
         assert!(LabelName::parse_movable("Latest").is_err());
         assert!(LabelName::parse_movable("staging").is_ok());
+    }
+
+    #[test]
+    fn release_policies_are_sorted_and_bounded() {
+        let names = |raw: &[&str]| raw.iter().map(|n| LabelName::parse(n).unwrap()).collect::<Vec<_>>();
+        let policy = ReleasePolicy::new(names(&["staging", "production", "staging"]), true, 24).unwrap();
+        assert_eq!(policy.protected(), names(&["production", "staging"]).as_slice());
+        assert!(policy.protects(&LabelName::parse("Production").unwrap()));
+        assert!(!policy.protects(&LabelName::parse("canary").unwrap()));
+        assert_eq!(ReleasePolicy::new(names(&["latest"]), false, 24).unwrap_err().0, "protected_labels");
+        assert_eq!(ReleasePolicy::new(Vec::new(), false, 0).unwrap_err().0, "approval_hours");
+        assert_eq!(
+            ReleasePolicy::new(Vec::new(), false, MAX_APPROVAL_HOURS + 1).unwrap_err().0,
+            "approval_hours"
+        );
+        let many = (0..=MAX_PROTECTED_LABELS).map(|i| LabelName::parse(&format!("l{i}")).unwrap()).collect();
+        assert_eq!(ReleasePolicy::new(many, false, 24).unwrap_err().0, "protected_labels");
+    }
+
+    #[test]
+    fn a_pending_request_expires_at_its_deadline() {
+        let at = |h: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(h);
+        let approval = Approval {
+            id: ApprovalId::from_uuid(uuid::Uuid::nil()),
+            prompt_id: PromptId::from_uuid(uuid::Uuid::nil()),
+            label: LabelName::parse("production").unwrap(),
+            from: Some(1),
+            to: Some(2),
+            rollback_of: None,
+            reason: None,
+            requested_by: None,
+            requested_at: at(0),
+            expires_at: at(2),
+            stored_status: ApprovalStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            comment: None,
+        };
+        assert_eq!(approval.status(at(1)), ApprovalStatus::Pending);
+        assert_eq!(approval.status(at(2)), ApprovalStatus::Expired);
+        let denied = Approval { stored_status: ApprovalStatus::Denied, ..approval };
+        assert_eq!(denied.status(at(3)), ApprovalStatus::Denied);
+        for status in [ApprovalStatus::Pending, ApprovalStatus::Approved, ApprovalStatus::Expired] {
+            assert_eq!(ApprovalStatus::parse(status.as_str()), Some(status));
+        }
     }
 
     #[test]

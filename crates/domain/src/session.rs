@@ -78,6 +78,9 @@ pub enum TokenScope {
     Read,
     /// Reads and writes, as far as the user's role allows.
     ReadWrite,
+    /// Reads and writes, and — for an admin's token — moves protected release labels and
+    /// approves such moves. No other token may; only admins mint these.
+    Promote,
 }
 
 impl TokenScope {
@@ -85,6 +88,7 @@ impl TokenScope {
         match self {
             TokenScope::Read => "read",
             TokenScope::ReadWrite => "read_write",
+            TokenScope::Promote => "promote",
         }
     }
 }
@@ -96,7 +100,7 @@ impl fmt::Display for TokenScope {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown token scope {0:?} (expected read or read_write)")]
+#[error("unknown token scope {0:?} (expected read, read_write or promote)")]
 pub struct UnknownScope(pub String);
 
 impl FromStr for TokenScope {
@@ -105,6 +109,7 @@ impl FromStr for TokenScope {
         match s {
             "read" => Ok(TokenScope::Read),
             "read_write" => Ok(TokenScope::ReadWrite),
+            "promote" => Ok(TokenScope::Promote),
             other => Err(UnknownScope(other.to_owned())),
         }
     }

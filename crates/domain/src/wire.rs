@@ -117,6 +117,15 @@ pub enum ErrorCode {
     BreakGlassRequired,
     /// A prompt carries as many release labels as it may; remove one first.
     LabelLimitReached,
+    /// The label is protected: moving, removing or rolling it back (and changing which labels
+    /// are protected) needs an admin signed in, or an admin's `promote` token.
+    LabelProtected,
+    /// A request to move this label already waits for a decision; decide or cancel it first.
+    ApprovalPending,
+    /// The request was decided, cancelled or expired already; `detail` says which.
+    ApprovalClosed,
+    /// Nobody approves or denies their own request; another person must.
+    OwnApproval,
     /// A dependency (such as the database) is unavailable; try again later.
     ServiceUnavailable,
     /// The database did not finish the request's query in time (its statement timeout).
@@ -173,6 +182,10 @@ impl ErrorCode {
             ErrorCode::PasswordSignInDisabled => 403,
             ErrorCode::BreakGlassRequired => 409,
             ErrorCode::LabelLimitReached => 409,
+            ErrorCode::LabelProtected => 403,
+            ErrorCode::ApprovalPending => 409,
+            ErrorCode::ApprovalClosed => 409,
+            ErrorCode::OwnApproval => 403,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::DatabaseTimeout => 503,
             ErrorCode::InternalError => 500,
@@ -226,6 +239,10 @@ impl ErrorCode {
             ErrorCode::PasswordSignInDisabled => "Password sign-in is disabled",
             ErrorCode::BreakGlassRequired => "A break-glass administrator is required",
             ErrorCode::LabelLimitReached => "Too many labels",
+            ErrorCode::LabelProtected => "The label is protected",
+            ErrorCode::ApprovalPending => "A request is already waiting",
+            ErrorCode::ApprovalClosed => "The request is closed",
+            ErrorCode::OwnApproval => "Another person must decide",
             ErrorCode::ServiceUnavailable => "Service unavailable",
             ErrorCode::DatabaseTimeout => "Database timed out",
             ErrorCode::InternalError => "Internal server error",

@@ -37,8 +37,9 @@ pub use scoped_pool::ScopedPool;
 pub use sso::FlowRefused;
 pub use system::SystemRepo;
 pub use tenant::{
-    DEFAULT_RUN_RETENTION_DAYS, DayTotal, FolderFilter, MAX_LABEL_MOVES_KEPT, ModelTotal, PromptChange,
-    PromptFilter, RunTotals, RunViewer, TenantRepo, search_terms,
+    ApprovalFilter, DEFAULT_RUN_RETENTION_DAYS, DayTotal, FolderFilter, MAX_DECIDED_APPROVALS_KEPT,
+    MAX_LABEL_MOVES_KEPT, ModelTotal, PromptChange, PromptFilter, RunTotals, RunViewer, TenantRepo,
+    search_terms,
 };
 
 #[cfg(feature = "test-support")]

@@ -19,12 +19,14 @@ use crate::scoped_pool::ScopedPool;
 use crate::{ClientInfo, StoreError, TenantScope, convert};
 
 mod ai;
+mod approvals;
 mod library;
 mod releases;
 mod sso;
 
 pub(crate) use ai::expire_run_outputs;
 pub use ai::{DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, RunTotals, RunViewer};
+pub use approvals::{ApprovalFilter, MAX_DECIDED_APPROVALS_KEPT};
 pub use library::{FolderFilter, PromptChange, PromptFilter, search_terms};
 pub use releases::MAX_LABEL_MOVES_KEPT;
 

@@ -756,4 +756,33 @@ pub async fn seed_library_links<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
     )
     .await
     .expect("insert a label move");
+    insert(
+        db,
+        "release_policies",
+        &[
+            ("tenant_id", tenant.id.into()),
+            ("protected_labels", r#"["production"]"#.into()),
+            ("require_approval", true.into()),
+            ("approval_hours", 24i32.into()),
+        ],
+        &["updated_at"],
+    )
+    .await
+    .expect("insert a release policy");
+    insert(
+        db,
+        "label_approvals",
+        &[
+            ("id", Uuid::now_v7().into()),
+            ("tenant_id", tenant.id.into()),
+            ("prompt_id", tenant.prompt.into()),
+            ("label", "production".into()),
+            ("to_version", 1i32.into()),
+            ("status", "pending".into()),
+            ("open_label", "production".into()),
+        ],
+        &["requested_at", "expires_at"],
+    )
+    .await
+    .expect("insert an approval request");
 }

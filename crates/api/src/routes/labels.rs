@@ -7,29 +7,24 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::Utc;
-use domain::audit::AuditAction;
 use domain::prompt::Prompt;
-use domain::release::{
-    LATEST, Label, LabelMove, LabelName, MAX_LABELS_PER_PROMPT, NewLabelMove, normalize_reason,
-};
+use domain::release::{Approval, LATEST, Label, LabelMove, LabelName, normalize_reason};
 use domain::wire::{
-    ErrorCode, FieldError, LabelList, LabelMoveList, LabelMoveView, LabelReasonRequest, LabelView,
-    MoveLabelRequest, Problem,
+    ApprovalView, ErrorCode, FieldError, LabelList, LabelMoveList, LabelMoveView, LabelReasonRequest,
+    LabelView, MoveLabelRequest, Problem,
 };
 use domain::{LabelMoveId, UserId};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 
-use super::prompts::{check_may_edit, event, load, people, person};
+use super::acting;
+use super::approvals::{approval_view, prompt_ref};
+use super::prompts::{check_may_edit, load, people, person};
 use crate::access::Principal;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
-use crate::releases::no_label;
+use crate::releases::{LabelChange, Outcome, Undo, change_label, moved_meanwhile, no_label};
 use crate::state::AppState;
-
-/// Attempts at a move when other moves of the same label keep landing in between.
-const MOVE_ATTEMPTS: usize = 3;
 
 fn label_name(raw: &str) -> Result<LabelName, ApiError> {
     LabelName::parse_movable(raw)
@@ -66,6 +61,7 @@ fn move_view(moved: &LabelMove, names: &HashMap<UserId, String>) -> LabelMoveVie
         reason: moved.reason.clone(),
         rollback_of: moved.rollback_of,
         moved_by: person(names, moved.moved_by),
+        approved_by: person(names, moved.approved_by),
         moved_at: moved.moved_at,
     }
 }
@@ -102,7 +98,9 @@ pub async fn list_labels(
 }
 
 /// Points a label at a version, creating the label if it is new. Moving it where it is
-/// already changes nothing (and records nothing).
+/// already changes nothing (and records nothing). A protected label is moved only by an admin
+/// signed in or an admin's `promote` token; when the tenant requires approval, the move is
+/// asked for instead (`202`) and made once another person approves.
 #[utoipa::path(
     tag = "releases",
     security(("bearer" = [])),
@@ -113,9 +111,10 @@ pub async fn list_labels(
     request_body = MoveLabelRequest,
     responses(
         (status = 200, description = "Where the label points now", body = LabelView),
-        (status = 403, description = "Not your prompt", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "A protected label in a tenant that requires approval: the request now waiting", body = ApprovalView),
+        (status = 403, description = "Not your prompt (`forbidden`), or a protected label you may not move (`label_protected`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such prompt visible to you", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Other moves of the label kept landing first (`conflict`), or the prompt has 50 labels (`label_limit_reached`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Other moves of the label kept landing first (`conflict`), the prompt has 50 labels (`label_limit_reached`), or a request for the label already waits (`approval_pending`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid label name, version the prompt does not have, or reason too long", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -126,7 +125,7 @@ pub async fn move_label(
     principal: Principal,
     path: web::Path<(String, String)>,
     body: web::Json<MoveLabelRequest>,
-) -> Result<web::Json<LabelView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let body = body.into_inner();
     let mut errors = Vec::new();
@@ -137,15 +136,31 @@ pub async fn move_label(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    shift(&state, &req, &principal, &prompt, &name, Some(body.version), reason, None).await?;
+    let change = LabelChange { label: name.clone(), to: Some(body.version), reason, undo: None };
+    let acting = acting(&state, &req, &principal);
+    if let Outcome::Requested(approval) = change_label(&state, &acting, &principal, &prompt, change).await? {
+        return requested(&state, &principal, &prompt, &approval).await;
+    }
     let label = state.db.tenant(principal.scope()).label(prompt.id, &name).await?;
     // Removed again by someone else since: as if it never was.
     let label = label.ok_or_else(|| no_label(&name))?;
     let names = people(&state, &principal, [label.moved_by]).await?;
-    Ok(web::Json(label_view(&label, &names)))
+    Ok(HttpResponse::Ok().json(label_view(&label, &names)))
 }
 
-/// Removes a label; applications fetching by it get 404 until it is set again.
+/// `202 Accepted` with the request a change of a protected label became.
+async fn requested(
+    state: &AppState,
+    principal: &Principal,
+    prompt: &Prompt,
+    approval: &Approval,
+) -> Result<HttpResponse, ApiError> {
+    let names = people(state, principal, [approval.requested_by, approval.decided_by]).await?;
+    Ok(HttpResponse::Accepted().json(approval_view(approval, prompt_ref(prompt), &names, Utc::now())))
+}
+
+/// Removes a label; applications fetching by it get 404 until it is set again. Protected
+/// labels as for moves.
 #[utoipa::path(
     tag = "releases",
     security(("bearer" = [])),
@@ -155,9 +170,11 @@ pub async fn move_label(
     ),
     request_body(content = LabelReasonRequest, description = "Optional: why"),
     responses(
+        (status = 202, description = "A protected label in a tenant that requires approval: the request now waiting", body = ApprovalView),
         (status = 204, description = "Removed"),
-        (status = 403, description = "Not your prompt", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not your prompt (`forbidden`), or a protected label you may not remove (`label_protected`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such prompt visible to you, or no such label", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request for the label already waits (`approval_pending`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid label name or reason", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -171,11 +188,14 @@ pub async fn remove_label(
 ) -> Result<HttpResponse, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let reason = reason_of(&body)?;
-    // Removing a label that is not there moves nothing.
-    shift(&state, &req, &principal, &prompt, &name, None, reason, None)
-        .await?
-        .ok_or_else(|| no_label(&name))?;
-    Ok(HttpResponse::NoContent().finish())
+    let change = LabelChange { label: name.clone(), to: None, reason, undo: None };
+    let acting = acting(&state, &req, &principal);
+    match change_label(&state, &acting, &principal, &prompt, change).await? {
+        Outcome::Requested(approval) => requested(&state, &principal, &prompt, &approval).await,
+        Outcome::Done(Some(_)) => Ok(HttpResponse::NoContent().finish()),
+        // Removing a label that is not there moves nothing.
+        Outcome::Done(None) => Err(no_label(&name)),
+    }
 }
 
 /// The optional body's reason: no body is no reason; a body that is not a
@@ -189,12 +209,13 @@ fn reason_of(body: &[u8]) -> Result<Option<String>, ApiError> {
     checked_reason(request.reason.as_deref()).map_err(|e| ApiError::validation(vec![e]))
 }
 
-fn checked_reason(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+pub(super) fn checked_reason(raw: Option<&str>) -> Result<Option<String>, FieldError> {
     normalize_reason(raw).map_err(|reason| FieldError::new("reason", reason))
 }
 
 /// Undoes a label's last move: it points where it pointed before (or is removed again, if the
-/// last move created it). Rolling back a rollback redoes the move.
+/// last move created it). Rolling back a rollback redoes the move. Protected labels as for
+/// moves.
 #[utoipa::path(
     tag = "releases",
     security(("bearer" = [])),
@@ -205,9 +226,10 @@ fn checked_reason(raw: Option<&str>) -> Result<Option<String>, FieldError> {
     request_body(content = LabelReasonRequest, description = "Optional: why"),
     responses(
         (status = 200, description = "The move the rollback made", body = LabelMoveView),
-        (status = 403, description = "Not your prompt", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "A protected label in a tenant that requires approval: the request now waiting", body = ApprovalView),
+        (status = 403, description = "Not your prompt (`forbidden`), or a protected label you may not roll back (`label_protected`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such prompt visible to you, or the label was never set", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The label moved meanwhile (`conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The label moved meanwhile (`conflict`), or a request for it already waits (`approval_pending`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid label name or reason", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -218,88 +240,23 @@ pub async fn roll_back_label(
     principal: Principal,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-) -> Result<web::Json<LabelMoveView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let reason = reason_of(&body)?;
     let last = state.db.tenant(principal.scope()).label_moves(prompt.id, Some(&name), None, 1).await?;
     let Some(last) = last.items.into_iter().next() else { return Err(no_label(&name)) };
     // Undo exactly that move: the label must still be where it put it.
     let undo = Undo { of: last.id, expected: last.to };
-    let moved = shift(&state, &req, &principal, &prompt, &name, last.from, reason, Some(undo)).await?;
-    let moved = moved.ok_or_else(moved_meanwhile)?;
-    let names = people(&state, &principal, [moved.moved_by]).await?;
-    Ok(web::Json(move_view(&moved, &names)))
-}
-
-fn moved_meanwhile() -> ApiError {
-    ApiError::new(ErrorCode::Conflict, "The label was moved by someone else meanwhile; look again and retry.")
-}
-
-fn details(moved: &LabelMove) -> serde_json::Value {
-    json!({
-        "label": moved.label.as_str(),
-        "from": moved.from,
-        "to": moved.to,
-        "reason": moved.reason,
-        "rollback_of": moved.rollback_of,
-    })
-}
-
-/// A rollback: the move it undoes, and where that move left the label.
-struct Undo {
-    of: LabelMoveId,
-    expected: Option<u32>,
-}
-
-/// Moves `name` to `to` (`None`: removes it) from wherever it is — for a rollback, only from
-/// where the undone move left it — recording the move and its audit event in one transaction;
-/// retries when other moves land in between. `None` when the label already was at `to`.
-#[allow(clippy::too_many_arguments)]
-async fn shift(
-    state: &AppState,
-    req: &HttpRequest,
-    principal: &Principal,
-    prompt: &Prompt,
-    name: &LabelName,
-    to: Option<u32>,
-    reason: Option<String>,
-    undo: Option<Undo>,
-) -> Result<Option<LabelMove>, ApiError> {
-    for _ in 0..MOVE_ATTEMPTS {
-        // Read before the transaction, so that its first statement writes: on SQLite a
-        // transaction that read first cannot take the write lock while another writes.
-        let from = state.db.tenant(principal.scope()).label(prompt.id, name).await?.map(|l| l.version);
-        if undo.as_ref().is_some_and(|u| u.expected != from) {
-            return Err(moved_meanwhile());
+    let change = LabelChange { label: name, to: last.from, reason, undo: Some(undo) };
+    let acting = acting(&state, &req, &principal);
+    match change_label(&state, &acting, &principal, &prompt, change).await? {
+        Outcome::Requested(approval) => requested(&state, &principal, &prompt, &approval).await,
+        Outcome::Done(moved) => {
+            let moved = moved.ok_or_else(moved_meanwhile)?;
+            let names = people(&state, &principal, [moved.moved_by, moved.approved_by]).await?;
+            Ok(HttpResponse::Ok().json(move_view(&moved, &names)))
         }
-        if from == to {
-            return Ok(None);
-        }
-        let now = Utc::now();
-        let tx = state.db.begin().await?;
-        let repo = tx.tenant(principal.scope()).await?;
-        let change = NewLabelMove {
-            label: name.clone(),
-            to,
-            reason: reason.clone(),
-            rollback_of: undo.as_ref().map(|u| u.of),
-            moved_by: principal.user.id,
-        };
-        // Conditional on `from`: nothing is written if the label moved since it was read.
-        let Some(moved) = repo.move_label(prompt.id, from, change, now).await? else { continue };
-        if from.is_none() && repo.labels(prompt.id).await?.len() > MAX_LABELS_PER_PROMPT {
-            // Dropping the transaction undoes the new label.
-            return Err(ApiError::new(
-                ErrorCode::LabelLimitReached,
-                format!("A prompt can carry at most {MAX_LABELS_PER_PROMPT} labels; remove one first."),
-            ));
-        }
-        let action = if to.is_some() { AuditAction::LabelMoved } else { AuditAction::LabelRemoved };
-        repo.record_audit(event(state, req, principal, action, prompt, details(&moved), now)).await?;
-        tx.commit().await?;
-        return Ok(Some(moved));
     }
-    Err(moved_meanwhile())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -347,7 +304,8 @@ pub async fn label_history(
         .tenant(principal.scope())
         .label_moves(prompt.id, label.as_ref(), page.after, page.limit)
         .await?;
-    let names = people(&state, &principal, moves.items.iter().map(|m| m.moved_by)).await?;
+    let ids = moves.items.iter().flat_map(|m| [m.moved_by, m.approved_by]);
+    let names = people(&state, &principal, ids).await?;
     Ok(web::Json(LabelMoveList {
         items: moves.items.iter().map(|m| move_view(m, &names)).collect(),
         next_cursor: next_cursor(LABEL_HISTORY, moves.next_cursor.map(LabelMoveId::from_uuid)),

@@ -4,6 +4,7 @@
 
 pub mod ai;
 pub mod analytics;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod composition;
@@ -97,6 +98,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(labels::remove_label)
                 .service(labels::roll_back_label)
                 .service(labels::label_history)
+                .service(approvals::get_release_policy)
+                .service(approvals::put_release_policy)
+                .service(approvals::list_approvals)
+                .service(approvals::get_approval)
+                .service(approvals::approve)
+                .service(approvals::deny)
+                .service(approvals::cancel)
                 .service(prompts::list_categories)
                 .service(prompts::list_tags)
                 .service(prompts::list_folders)

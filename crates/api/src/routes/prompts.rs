@@ -576,7 +576,7 @@ fn changed_fields(before: &PromptFields, after: &PromptFields) -> serde_json::Va
     params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not your prompt", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not your prompt (`forbidden`), or it carries a protected label you may not remove (`label_protected`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such prompt visible to you", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since the ETag in If-Match", body = Problem, content_type = "application/problem+json"),
     )
@@ -593,6 +593,8 @@ pub async fn delete_prompt(
     if req.get_header::<IfMatch>().is_some() {
         check_base_version(&req, &prompt, None)?;
     }
+    // Deleting a prompt takes its labels with it: a protected one only as its moves allow.
+    releases::check_may_drop_labels(&state, &principal, &prompt).await?;
     let now = Utc::now();
     let tx = state.db.begin().await?;
     let repo = tx.tenant(principal.scope()).await?;

@@ -62,10 +62,16 @@ pub async fn create_token(
             message: format!("must be 1 to {MAX_TOKEN_NAME_LEN} characters"),
         });
     }
-    if principal.user.role == Role::Readonly && scope == TokenScope::ReadWrite {
+    if principal.user.role == Role::Readonly && scope != TokenScope::Read {
         errors.push(FieldError {
             field: "scope".into(),
             message: "read-only users can create read tokens only".into(),
+        });
+    }
+    if principal.user.role == Role::User && scope == TokenScope::Promote {
+        errors.push(FieldError {
+            field: "scope".into(),
+            message: "only administrators can create promote tokens".into(),
         });
     }
     if expires_in_days.is_some_and(|days| !(1..=MAX_TOKEN_DAYS).contains(&days)) {

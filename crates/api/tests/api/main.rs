@@ -7,6 +7,7 @@ mod support;
 mod access_rules;
 mod admin;
 mod ai;
+mod approvals;
 mod auth;
 mod bad_input;
 mod binary;

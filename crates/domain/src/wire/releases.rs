@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::LabelMoveId;
-use crate::wire::PersonRef;
+use crate::release::ApprovalStatus;
+use crate::wire::{PersonRef, PromptRef};
+use crate::{ApprovalId, LabelMoveId};
 
 /// A label of a prompt and the version it names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +66,12 @@ pub struct LabelMoveView {
     /// The move this one undid, when it was a rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<LabelMoveId>,
+    /// Who moved it; for a move made on approval, who asked for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_by: Option<PersonRef>,
+    /// For a protected label moved on approval: who approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<PersonRef>,
     pub moved_at: DateTime<Utc>,
 }
 
@@ -78,4 +83,74 @@ pub struct LabelMoveList {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// `GET`/`PUT /api/v1/release-policy`: which labels are protected in the tenant, and whether
+/// moving one needs another person's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReleasePolicyView {
+    /// Label names (not `latest`; at most 50) that only an admin signed in, or an admin's
+    /// `promote` token, may move, remove or roll back — on any prompt.
+    pub protected_labels: Vec<String>,
+    /// Moving a protected label makes a request that another person approves or denies.
+    pub require_approval: bool,
+    /// How long a request waits for a decision: 1 to 720 hours.
+    pub approval_hours: u32,
+}
+
+/// A request to move a protected label: as asked and, once decided, the decision.
+/// `PUT …/labels/{label}` (and removal, rollback) answer `202 Accepted` with one when the
+/// tenant requires approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalView {
+    pub id: ApprovalId,
+    pub prompt: PromptRef,
+    pub label: String,
+    /// Where the label pointed when asked (`null`: it did not exist); the move is made only
+    /// from there.
+    pub from_version: Option<u32>,
+    /// Where it is to point; `null`: it is to be removed.
+    pub to_version: Option<u32>,
+    /// For a rollback, the move it undoes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<LabelMoveId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Absent once they are deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<PersonRef>,
+    pub requested_at: DateTime<Utc>,
+    /// A pending request nobody decides by then expires.
+    pub expires_at: DateTime<Utc>,
+    pub status: ApprovalStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<PersonRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The approver's (or denier's) words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// `GET /api/v1/approvals`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalList {
+    pub items: Vec<ApprovalView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/approvals/{id}/approve`, `…/deny` and `…/cancel`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalDecisionRequest {
+    /// At most 500 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }

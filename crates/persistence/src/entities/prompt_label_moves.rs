@@ -17,6 +17,8 @@ pub struct Model {
     pub reason: Option<String>,
     pub rollback_of: Option<Uuid>,
     pub moved_by: Option<Uuid>,
+    /// Who approved the move, for a protected label.
+    pub approved_by: Option<Uuid>,
     pub moved_at: DateTimeUtc,
 }
 

@@ -774,7 +774,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
     }
 
     /// The tenant's prompts minus other people's private ones (admins see everything).
-    fn visible_prompts(&self, viewer: &Viewer) -> sea_orm::Select<prompts::Entity> {
+    pub(super) fn visible_prompts(&self, viewer: &Viewer) -> sea_orm::Select<prompts::Entity> {
         let query = self.scope.select::<prompts::Entity>();
         if viewer.is_admin() {
             return query;

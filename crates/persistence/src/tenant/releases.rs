@@ -20,7 +20,7 @@ use crate::{StoreError, convert};
 /// move), so a caller moving labels in a loop cannot grow the table without end.
 pub const MAX_LABEL_MOVES_KEPT: u64 = 1_000;
 
-fn version_of(raw: i32, column: &'static str) -> Result<u32, StoreError> {
+pub(super) fn version_of(raw: i32, column: &'static str) -> Result<u32, StoreError> {
     u32::try_from(raw).map_err(|_| corrupt(column, raw.to_string()))
 }
 
@@ -45,11 +45,12 @@ fn label_move(m: prompt_label_moves::Model) -> Result<LabelMove, StoreError> {
         reason: m.reason,
         rollback_of: m.rollback_of.map(LabelMoveId::from_uuid),
         moved_by: m.moved_by.map(UserId::from_uuid),
+        approved_by: m.approved_by.map(UserId::from_uuid),
         moved_at: m.moved_at,
     })
 }
 
-fn stored_version(version: u32) -> i32 {
+pub(super) fn stored_version(version: u32) -> i32 {
     i32::try_from(version).unwrap_or(i32::MAX)
 }
 
@@ -147,6 +148,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             reason: Set(change.reason),
             rollback_of: Set(change.rollback_of.map(|id| id.as_uuid())),
             moved_by: Set(moved_by),
+            approved_by: Set(change.approved_by.map(|id| id.as_uuid())),
             moved_at: Set(now),
         };
         let stored = prompt_label_moves::Entity::insert(row).exec_with_returning(&self.conn).await?;
