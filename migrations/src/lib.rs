@@ -19,7 +19,7 @@ mod m20261202_000012_single_sign_on;
 mod m20261203_000013_prompt_bundles;
 mod m20261203_000014_prompt_includes;
 mod m20261203_000015_prompt_labels;
-mod m20261203_000016_release_approvals;
+mod m20261203_000016_protected_labels_and_splits;
 pub mod row_security;
 pub mod search_index;
 
@@ -44,7 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_prompt_bundles::Migration),
             Box::new(m20261203_000014_prompt_includes::Migration),
             Box::new(m20261203_000015_prompt_labels::Migration),
-            Box::new(m20261203_000016_release_approvals::Migration),
+            Box::new(m20261203_000016_protected_labels_and_splits::Migration),
         ]
     }
 }

@@ -194,6 +194,7 @@ async fn release_previous_versions<C: sea_orm::ConnectionTrait>(
         let release = NewLabelMove {
             label: production.clone(),
             to: Some(1),
+            split: None,
             reason: None,
             rollback_of: None,
             moved_by: owner,

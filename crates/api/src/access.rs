@@ -88,6 +88,7 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("DELETE", "/api/v1/prompts/{prompt}/labels/{label}", Policy::Writer),
     ("POST", "/api/v1/prompts/{prompt}/labels/{label}/rollback", Policy::Writer),
     ("GET", "/api/v1/prompts/{prompt}/label-history", Policy::Reader),
+    ("GET", "/api/v1/prompts/{prompt}/label-stats", Policy::Reader),
     // Protected labels: who may move them (and change the policy, decide requests) is
     // narrower than the route's rule: `Principal::may_release`, checked in the handler.
     ("GET", "/api/v1/release-policy", Policy::Reader),

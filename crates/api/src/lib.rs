@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod fetch_counts;
 pub mod openapi;
 pub mod paging;
 pub mod rate_limit;

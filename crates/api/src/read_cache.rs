@@ -12,14 +12,15 @@
 //! within `READ_CACHE_SECONDS`. `READ_CACHE_SECONDS=0` turns the cache off.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix_web::http::header::EntityTag;
 use actix_web::web::Bytes;
 use chrono::{DateTime, Utc};
-use domain::{TenantId, UserId};
+use domain::release::Split;
+use domain::{PromptId, TenantId, UserId};
 use moka::sync::Cache;
 
 use crate::access::Principal;
@@ -41,11 +42,20 @@ struct CachedPrincipal {
     expires_at: Option<DateTime<Utc>>,
 }
 
-/// A prompt answer as it was sent: its ETag and its JSON body.
+/// A prompt answer as it was sent: its ETag and its JSON body, and which version it is.
 #[derive(Clone)]
 pub struct CachedPrompt {
     pub etag: EntityTag,
     pub body: Bytes,
+    pub prompt_id: PromptId,
+    pub version: u32,
+}
+
+/// What a fetch may answer: one prompt answer, or one per arm of a label's split.
+#[derive(Clone)]
+pub struct CachedRelease {
+    pub answers: Arc<[CachedPrompt]>,
+    pub split: Option<Split>,
 }
 
 pub struct ReadCache {
@@ -58,7 +68,7 @@ pub struct ReadCache {
     /// Keyed by the SHA-256 of the credential; expires with the credential at the latest.
     principals: Option<Cache<String, Entry<CachedPrincipal>>>,
     /// Keyed by the viewer and the `{prompt}` path segment as sent.
-    prompts: Option<Cache<(UserId, String), Entry<CachedPrompt>>>,
+    prompts: Option<Cache<(UserId, String), Entry<CachedRelease>>>,
 }
 
 impl ReadCache {
@@ -121,12 +131,12 @@ impl ReadCache {
     }
 
     /// A prompt answer for `viewer`, a user of `tenant`.
-    pub fn prompt(&self, tenant: TenantId, viewer: UserId, key: &str) -> Option<CachedPrompt> {
+    pub fn prompt(&self, tenant: TenantId, viewer: UserId, key: &str) -> Option<CachedRelease> {
         let entry = self.prompts.as_ref()?.get(&(viewer, key.to_owned()))?;
         self.fresh(tenant, entry.read_at).then_some(entry.value)
     }
 
-    pub fn keep_prompt(&self, read_at: u64, viewer: UserId, key: &str, prompt: CachedPrompt) {
+    pub fn keep_prompt(&self, read_at: u64, viewer: UserId, key: &str, prompt: CachedRelease) {
         if let Some(cache) = &self.prompts {
             cache.insert((viewer, key.to_owned()), Entry { read_at, value: prompt });
         }

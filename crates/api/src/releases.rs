@@ -9,10 +9,11 @@ use chrono::Duration;
 use domain::audit::AuditAction;
 use domain::prompt::{Prompt, PromptName};
 use domain::release::{
-    Approval, ApprovalStatus, LabelMove, LabelName, MAX_LABELS_PER_PROMPT, NewApproval, NewLabelMove,
+    Approval, ApprovalStatus, Label, LabelMove, LabelName, MAX_LABELS_PER_PROMPT, NewApproval, NewLabelMove,
+    Split, bucket,
 };
 use domain::wire::{ErrorCode, FieldError};
-use domain::{ApprovalId, LabelMoveId};
+use domain::{ApprovalId, LabelMoveId, PromptId};
 use persistence::StoreError;
 use serde_json::json;
 
@@ -70,25 +71,56 @@ impl Pick {
     }
 }
 
-/// The prompt `raw` names, as of the version `pick` names: its fields, bundle and version
-/// number are that version's (its ETag too), the rest (id, owner, visibility) the prompt's.
-/// 404 for a prompt the caller may not see, a label it does not have, or a version it never had.
+/// What a fetch may serve: one version, or — for a label that splits its traffic — one per
+/// arm of the split, of which [`Release::serve`] picks a caller's.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// For a split, in the order of its arms.
+    pub versions: Vec<Prompt>,
+    pub split: Option<Split>,
+}
+
+/// Which of a release's versions (the index into [`Release::versions`]) the caller with `key`
+/// gets from `prompt`'s `label`: the same for the same key while the split stands; without a
+/// key, a random one in proportion to the weights. Without a split, the one there is.
+pub fn serve(split: Option<&Split>, prompt: PromptId, label: &LabelName, key: Option<&str>) -> usize {
+    let Some(split) = split else { return 0 };
+    let random = uuid::Uuid::new_v4();
+    let key = key.map_or(random.as_bytes().as_slice(), str::as_bytes);
+    split.pick(bucket(prompt, label, key))
+}
+
+/// Characters of a caller's split key (`?key=`) at most.
+pub const MAX_SPLIT_KEY: usize = 256;
+
+/// The prompt `raw` names, as of the version(s) `pick` names: their fields, bundle and version
+/// number are those versions' (their ETags too), the rest (id, owner, visibility) the
+/// prompt's. 404 for a prompt the caller may not see, a label it does not have, or a version
+/// it never had.
 pub async fn fetch(
     state: &AppState,
     principal: &Principal,
     raw: &str,
     pick: &Pick,
-) -> Result<Prompt, ApiError> {
+) -> Result<Release, ApiError> {
     let prompt = load(state, principal, raw).await?;
     let version = match pick {
-        Pick::Current => return Ok(prompt),
+        Pick::Current => return Ok(Release { versions: vec![prompt], split: None }),
         Pick::Version(version) => *version,
         Pick::Label(name) => {
             let label = state.db.tenant(principal.scope()).label(prompt.id, name).await?;
-            label.ok_or_else(|| no_label(name))?.version
+            let label = label.ok_or_else(|| no_label(name))?;
+            if let Some(split) = label.split {
+                let mut versions = Vec::with_capacity(split.arms().len());
+                for arm in split.arms() {
+                    versions.push(as_of(state, principal, prompt.clone(), arm.version).await?);
+                }
+                return Ok(Release { versions, split: Some(split) });
+            }
+            label.version
         }
     };
-    as_of(state, principal, prompt, version).await
+    Ok(Release { versions: vec![as_of(state, principal, prompt, version).await?], split: None })
 }
 
 pub fn no_label(name: &LabelName) -> ApiError {
@@ -136,6 +168,8 @@ pub struct LabelChange {
     pub label: LabelName,
     /// The version to point at; `None` removes the label.
     pub to: Option<u32>,
+    /// With `to` its primary version: the split to set.
+    pub split: Option<Split>,
     pub reason: Option<String>,
     /// For a rollback: the move it undoes.
     pub undo: Option<Undo>,
@@ -164,6 +198,7 @@ pub async fn change_label(
     let planned = Planned {
         label: &change.label,
         to: change.to,
+        split: change.split.clone(),
         reason: change.reason.clone(),
         expected,
         rollback_of: change.undo.map(|u| u.of),
@@ -178,11 +213,12 @@ pub async fn change_label(
         }
         return shift(state, acting, principal, prompt, planned).await.map(Outcome::Done);
     }
-    let from = repo.label(prompt.id, &change.label).await?.map(|l| l.version);
+    let current = repo.label(prompt.id, &change.label).await?;
+    let from = current.as_ref().map(|l| l.version);
     if expected.is_some_and(|expected| expected != from) {
         return Err(moved_meanwhile());
     }
-    if from == change.to {
+    if points(current.as_ref()) == (change.to, change.split.as_ref()) {
         return Ok(Outcome::Done(None));
     }
     let new = NewApproval {
@@ -190,6 +226,7 @@ pub async fn change_label(
         label: change.label,
         from,
         to: change.to,
+        split: change.split,
         rollback_of: change.undo.map(|u| u.of),
         reason: change.reason,
         requested_by: principal.user.id,
@@ -272,6 +309,7 @@ pub async fn decide(
             let planned = Planned {
                 label: &approval.label,
                 to: approval.to,
+                split: approval.split.clone(),
                 reason: approval.reason.clone(),
                 expected: Some(approval.from),
                 rollback_of: approval.rollback_of,
@@ -303,6 +341,7 @@ pub async fn decide(
 struct Planned<'a> {
     label: &'a LabelName,
     to: Option<u32>,
+    split: Option<Split>,
     reason: Option<String>,
     /// Where the label must still be: a rollback's, or an approved request's, starting point.
     expected: Option<Option<u32>>,
@@ -325,11 +364,12 @@ async fn shift(
     for _ in 0..MOVE_ATTEMPTS {
         // Read before the transaction, so that its first statement writes: on SQLite a
         // transaction that read first cannot take the write lock while another writes.
-        let from = state.db.tenant(principal.scope()).label(prompt.id, name).await?.map(|l| l.version);
+        let current = state.db.tenant(principal.scope()).label(prompt.id, name).await?;
+        let from = current.as_ref().map(|l| l.version);
         if planned.expected.is_some_and(|expected| expected != from) {
             return Err(moved_meanwhile());
         }
-        if from == planned.to {
+        if points(current.as_ref()) == (planned.to, planned.split.as_ref()) {
             return Ok(None);
         }
         let tx = state.db.begin().await?;
@@ -356,6 +396,7 @@ async fn shift(
         let change = NewLabelMove {
             label: name.clone(),
             to: planned.to,
+            split: planned.split.clone(),
             reason: planned.reason.clone(),
             rollback_of: planned.rollback_of,
             moved_by,
@@ -383,11 +424,17 @@ async fn shift(
     Err(moved_meanwhile())
 }
 
+/// Where a label points: its version and split (`None`: it does not exist).
+fn points(label: Option<&Label>) -> (Option<u32>, Option<&Split>) {
+    (label.map(|l| l.version), label.and_then(|l| l.split.as_ref()))
+}
+
 fn move_details(moved: &LabelMove) -> serde_json::Value {
     json!({
         "label": moved.label.as_str(),
         "from": moved.from,
         "to": moved.to,
+        "split": moved.split.as_ref().map(Split::arms),
         "reason": moved.reason,
         "rollback_of": moved.rollback_of,
         "moved_by": moved.moved_by,
@@ -401,6 +448,7 @@ fn approval_details(approval: &Approval, comment: Option<&str>) -> serde_json::V
         "label": approval.label.as_str(),
         "from": approval.from,
         "to": approval.to,
+        "split": approval.split.as_ref().map(Split::arms),
         "reason": approval.reason,
         "requested_by": approval.requested_by,
         "comment": comment,

@@ -4,6 +4,7 @@
 use std::io;
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::dev::{Server, Service};
@@ -23,6 +24,7 @@ use outbound::{Outbound, OutboundConfig, OutboundPolicy};
 
 use crate::ai_services::AiRuntime;
 use crate::config::Settings;
+use crate::fetch_counts::FetchCounts;
 use crate::read_cache::ReadCache;
 use crate::state::{AppState, Passwords};
 use crate::{access, error, openapi, rate_limit, routes, seed, spa};
@@ -54,6 +56,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Database,
+    fetch_counts: Arc<FetchCounts>,
 }
 
 impl Application {
@@ -79,6 +82,7 @@ impl Application {
             .map_err(|e| StartupError::Credentials(e.to_string()))?;
         // Half the cores hash passwords at most; the rest keep serving during sign-in bursts.
         let hashing_permits = std::thread::available_parallelism().map_or(1, |n| n.get() / 2);
+        let fetch_counts = Arc::new(FetchCounts::default());
         let state = web::Data::new(AppState {
             db: db.clone(),
             session_tokens,
@@ -95,8 +99,10 @@ impl Application {
             sso: crate::sso::SsoRuntime::new(settings.sso.clone(), Sealer::new(&secret_key), port)
                 .map_err(StartupError::Outbound)?,
             rate_limits: crate::rate_limit::RateLimits::new(settings.rate_limits),
+            fetch_counts: fetch_counts.clone(),
         });
         spawn_housekeeping(state.clone());
+        spawn_fetch_count_flushes(state.clone());
         let dist = settings.web_dist_dir.clone();
         if !dist.join("index.html").is_file() {
             tracing::warn!(dir = %dist.display(), "the web app is not built; `/` answers 503 until it is");
@@ -151,7 +157,7 @@ impl Application {
             local_dev_mode = settings.local_dev_mode,
             "AI Prompt Manager is listening"
         );
-        Ok(Self { port, server, db })
+        Ok(Self { port, server, db, fetch_counts })
     }
 
     /// The port actually bound (differs from the setting when that was 0).
@@ -179,6 +185,9 @@ impl Application {
             }
         };
         result.map_err(io::Error::other)??;
+        if let Err(err) = self.fetch_counts.flush(&self.db).await {
+            tracing::warn!(error = %err, "writing the last label fetch counts failed");
+        }
         if let Err(err) = self.db.close().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }
@@ -244,6 +253,21 @@ fn spawn_housekeeping(state: web::Data<AppState>) {
                 Ok(0) => {}
                 Ok(cleared) => tracing::info!(cleared, "cleared run outputs past their retention"),
                 Err(e) => tracing::warn!(error = %e, "run retention sweep failed"),
+            }
+        }
+    });
+}
+
+/// How often fetches by label counted in memory are added to the database.
+const FETCH_COUNTS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn spawn_fetch_count_flushes(state: web::Data<AppState>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(FETCH_COUNTS_EVERY);
+        loop {
+            every.tick().await;
+            if let Err(e) = state.fetch_counts.flush(&state.db).await {
+                tracing::warn!(error = %e, "writing label fetch counts failed; kept for the next try");
             }
         }
     });

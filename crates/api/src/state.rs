@@ -23,6 +23,8 @@ pub struct AppState {
     pub sso: crate::sso::SsoRuntime,
     /// The general request rate limit (per credential, per anonymous address).
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// Fetches by label per version served, on their way to the database.
+    pub fetch_counts: std::sync::Arc<crate::fetch_counts::FetchCounts>,
 }
 
 /// Password hashing with bounded parallelism: PBKDF2 is CPU-bound, so at most `permits`

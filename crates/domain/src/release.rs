@@ -19,6 +19,90 @@ pub const MAX_PROTECTED_LABELS: usize = 50;
 pub const DEFAULT_APPROVAL_HOURS: u32 = 72;
 /// The longest wait a tenant may set: 30 days.
 pub const MAX_APPROVAL_HOURS: u32 = 720;
+/// Versions one label may split its traffic between, at most.
+pub const MAX_SPLIT_ARMS: usize = 10;
+/// The largest weight of one version in a split.
+pub const MAX_SPLIT_WEIGHT: u32 = 10_000;
+
+/// One version of a split and its share of the traffic (its weight over the weights' sum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SplitArm {
+    pub version: u32,
+    /// 1 to 10,000.
+    pub weight: u32,
+}
+
+/// A label's traffic split between two or more versions by weight (an A/B test). Which
+/// version a caller gets is decided by a stable hash of the prompt, the label and the caller's
+/// key, so the same key gets the same version for as long as the split stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split(Vec<SplitArm>);
+
+impl Split {
+    /// 2 to [`MAX_SPLIT_ARMS`] versions, each once, of weights 1 to [`MAX_SPLIT_WEIGHT`], all
+    /// versions the prompt has (`1..=newest`).
+    pub fn new(arms: Vec<SplitArm>, newest: u32) -> Result<Self, String> {
+        if !(2..=MAX_SPLIT_ARMS).contains(&arms.len()) {
+            return Err(format!("a split names 2 to {MAX_SPLIT_ARMS} versions"));
+        }
+        for (i, arm) in arms.iter().enumerate() {
+            if !(1..=newest).contains(&arm.version) {
+                return Err(format!("the prompt has versions 1 to {newest}"));
+            }
+            if !(1..=MAX_SPLIT_WEIGHT).contains(&arm.weight) {
+                return Err(format!("weights are 1 to {MAX_SPLIT_WEIGHT}"));
+            }
+            if arms[..i].iter().any(|a| a.version == arm.version) {
+                return Err(format!("version {} is named twice", arm.version));
+            }
+        }
+        Ok(Self(arms))
+    }
+
+    pub fn arms(&self) -> &[SplitArm] {
+        &self.0
+    }
+
+    /// The version with the largest share (the first of equals): what the label names when
+    /// one version is asked for, as in lists.
+    pub fn primary(&self) -> u32 {
+        let mut best = self.0[0];
+        for arm in &self.0[1..] {
+            if arm.weight > best.weight {
+                best = *arm;
+            }
+        }
+        best.version
+    }
+
+    /// The index of the arm a caller with `bucket` gets (see [`bucket`]).
+    pub fn pick(&self, bucket: u64) -> usize {
+        let total: u64 = self.0.iter().map(|a| u64::from(a.weight)).sum();
+        let mut point = bucket % total;
+        for (i, arm) in self.0.iter().enumerate() {
+            if point < u64::from(arm.weight) {
+                return i;
+            }
+            point -= u64::from(arm.weight);
+        }
+        self.0.len() - 1
+    }
+}
+
+/// A caller's place in `prompt`'s `label` split: FNV-1a (64 bit) of the prompt, the label and
+/// the key — stable across processes, instances and releases, unlike std's hasher.
+pub fn bucket(prompt: PromptId, label: &LabelName, key: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let prompt = prompt.as_uuid();
+    let parts: [&[u8]; 5] = [prompt.as_bytes(), b"\0", label.as_str().as_bytes(), b"\0", key];
+    parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .fold(OFFSET, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(PRIME))
+}
 
 /// A label's name: ASCII letters (kept lower case), digits, `-`, `_` and `.`, starting with a
 /// letter; at most [`MAX_LABEL_NAME`]. Names differing only in case are one label.
@@ -70,7 +154,10 @@ impl std::fmt::Display for LabelName {
 pub struct Label {
     pub prompt_id: PromptId,
     pub name: LabelName,
+    /// The version it names; for a split, the one with the largest share.
     pub version: u32,
+    /// The versions it splits its traffic between, if it does.
+    pub split: Option<Split>,
     pub moved_by: Option<UserId>,
     pub moved_at: DateTime<Utc>,
 }
@@ -83,6 +170,8 @@ pub struct LabelMove {
     pub label: LabelName,
     pub from: Option<u32>,
     pub to: Option<u32>,
+    /// The split the move set (its `to` is the split's primary version).
+    pub split: Option<Split>,
     pub reason: Option<String>,
     /// The move this one undid, when it was a rollback.
     pub rollback_of: Option<LabelMoveId>,
@@ -97,6 +186,8 @@ pub struct LabelMove {
 pub struct NewLabelMove {
     pub label: LabelName,
     pub to: Option<u32>,
+    /// With `to` its primary version: the split to set.
+    pub split: Option<Split>,
     pub reason: Option<String>,
     pub rollback_of: Option<LabelMoveId>,
     pub moved_by: UserId,
@@ -195,6 +286,8 @@ pub struct NewApproval {
     pub from: Option<u32>,
     /// Where it is to point; `None` removes it.
     pub to: Option<u32>,
+    /// The split to set (`to` is its primary version).
+    pub split: Option<Split>,
     /// For a rollback: the move it undoes.
     pub rollback_of: Option<LabelMoveId>,
     pub reason: Option<String>,
@@ -210,6 +303,7 @@ pub struct Approval {
     pub label: LabelName,
     pub from: Option<u32>,
     pub to: Option<u32>,
+    pub split: Option<Split>,
     pub rollback_of: Option<LabelMoveId>,
     pub reason: Option<String>,
     pub requested_by: Option<UserId>,
@@ -257,6 +351,41 @@ mod tests {
         assert!(LabelName::parse_movable("staging").is_ok());
     }
 
+    /// `bucket` of prompt 7, `production`, `user-42` (checked against a reference FNV-1a):
+    /// callers keep their version across releases only while this holds.
+    const PINNED: u64 = 14_403_505_841_281_217_711;
+
+    #[test]
+    fn splits_are_checked_and_share_callers_by_weight() {
+        let arm = |version, weight| SplitArm { version, weight };
+        for bad in [
+            vec![arm(1, 1)],
+            vec![arm(1, 1), arm(1, 2)],
+            vec![arm(1, 0), arm(2, 1)],
+            vec![arm(1, 1), arm(4, 1)],
+        ] {
+            assert!(Split::new(bad.clone(), 3).is_err(), "{bad:?}");
+        }
+        assert!(Split::new((1..=11).map(|v| arm(v, 1)).collect(), 11).is_err());
+        let split = Split::new(vec![arm(2, 90), arm(3, 10)], 3).unwrap();
+        assert_eq!(split.primary(), 2);
+        assert_eq!(Split::new(vec![arm(1, 5), arm(3, 5)], 3).unwrap().primary(), 1);
+        // Keys spread by weight, and each key keeps its version.
+        let prompt = PromptId::from_uuid(uuid::Uuid::from_u128(7));
+        let label = LabelName::parse("production").unwrap();
+        let picks: Vec<usize> =
+            (0..10_000).map(|i| split.pick(bucket(prompt, &label, format!("user-{i}").as_bytes()))).collect();
+        let to_three = picks.iter().filter(|&&i| i == 1).count();
+        assert!((800..=1200).contains(&to_three), "{to_three} of 10,000 got the 10% version");
+        assert_eq!(split.pick(bucket(prompt, &label, b"user-42")), picks[42]);
+        // A known value: the hash is part of the contract (stickiness across releases).
+        assert_eq!(bucket(prompt, &label, b"user-42"), PINNED);
+        assert_ne!(
+            bucket(prompt, &label, b"user-42"),
+            bucket(prompt, &LabelName::parse("staging").unwrap(), b"user-42")
+        );
+    }
+
     #[test]
     fn release_policies_are_sorted_and_bounded() {
         let names = |raw: &[&str]| raw.iter().map(|n| LabelName::parse(n).unwrap()).collect::<Vec<_>>();
@@ -283,6 +412,7 @@ mod tests {
             label: LabelName::parse("production").unwrap(),
             from: Some(1),
             to: Some(2),
+            split: None,
             rollback_of: None,
             reason: None,
             requested_by: None,

@@ -14,9 +14,9 @@ use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
 
 use crate::entities::{
-    ai_connections, ai_policies, api_tokens, audit_events, config, label_approvals, prompt_includes,
-    prompt_label_moves, prompt_labels, prompt_runs, prompt_versions, prompts, release_policies, sessions,
-    sso_assertions, sso_configs, sso_flows, tenants, users,
+    ai_connections, ai_policies, api_tokens, audit_events, config, label_approvals, label_fetch_counts,
+    prompt_includes, prompt_label_moves, prompt_labels, prompt_runs, prompt_versions, prompts,
+    release_policies, sessions, sso_assertions, sso_configs, sso_flows, tenants, users,
 };
 
 /// Proof that the caller acts inside one tenant.
@@ -78,6 +78,7 @@ tenant_owned!(
     prompt_label_moves,
     release_policies,
     label_approvals,
+    label_fetch_counts,
     prompt_runs,
     sessions,
     api_tokens,

@@ -785,4 +785,19 @@ pub async fn seed_library_links<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
     )
     .await
     .expect("insert an approval request");
+    insert(
+        db,
+        "label_fetch_counts",
+        &[
+            ("tenant_id", tenant.id.into()),
+            ("prompt_id", tenant.prompt.into()),
+            ("label", "production".into()),
+            ("version", 1i32.into()),
+            ("day", "2026-12-03".into()),
+            ("fetches", 3i64.into()),
+        ],
+        &[],
+    )
+    .await
+    .expect("insert a fetch count");
 }

@@ -43,6 +43,7 @@ pub(super) fn approval_view(
         label: approval.label.as_str().to_owned(),
         from_version: approval.from,
         to_version: approval.to,
+        split: approval.split.as_ref().map(|s| s.arms().to_vec()),
         rollback_of: approval.rollback_of,
         reason: approval.reason.clone(),
         requested_by: person(names, approval.requested_by),

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::Utc;
 use domain::prompt::Prompt;
-use domain::release::{Approval, LATEST, Label, LabelMove, LabelName, normalize_reason};
+use domain::release::{Approval, LATEST, Label, LabelMove, LabelName, Split, normalize_reason};
 use domain::wire::{
-    ApprovalView, ErrorCode, FieldError, LabelList, LabelMoveList, LabelMoveView, LabelReasonRequest,
-    LabelView, MoveLabelRequest, Problem,
+    ApprovalView, DayFetches, ErrorCode, FieldError, LabelList, LabelMoveList, LabelMoveView,
+    LabelReasonRequest, LabelStats, LabelVersionFetches, LabelView, MoveLabelRequest, Problem,
 };
 use domain::{LabelMoveId, UserId};
 use serde::Deserialize;
@@ -46,6 +46,7 @@ fn label_view(label: &Label, names: &HashMap<UserId, String>) -> LabelView {
     LabelView {
         name: label.name.as_str().to_owned(),
         version: label.version,
+        split: label.split.as_ref().map(|s| s.arms().to_vec()),
         automatic: false,
         moved_by: person(names, label.moved_by),
         moved_at: Some(label.moved_at),
@@ -58,6 +59,7 @@ fn move_view(moved: &LabelMove, names: &HashMap<UserId, String>) -> LabelMoveVie
         label: moved.label.as_str().to_owned(),
         from_version: moved.from,
         to_version: moved.to,
+        split: moved.split.as_ref().map(|s| s.arms().to_vec()),
         reason: moved.reason.clone(),
         rollback_of: moved.rollback_of,
         moved_by: person(names, moved.moved_by),
@@ -88,6 +90,7 @@ pub async fn list_labels(
     let latest = LabelView {
         name: LATEST.to_owned(),
         version: prompt.version,
+        split: None,
         automatic: true,
         moved_by: None,
         moved_at: None,
@@ -128,15 +131,32 @@ pub async fn move_label(
 ) -> Result<HttpResponse, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let body = body.into_inner();
-    let mut errors = Vec::new();
-    if !(1..=prompt.version).contains(&body.version) {
-        errors.push(FieldError::new("version", format!("the prompt has versions 1 to {}", prompt.version)));
-    }
-    let reason = checked_reason(body.reason.as_deref()).map_err(|e| errors.push(e)).ok().flatten();
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let change = LabelChange { label: name.clone(), to: Some(body.version), reason, undo: None };
+    let (to, split, reason) = ApiError::check(|errors| {
+        let (to, split) = match (body.version, body.split) {
+            (Some(version), None) if (1..=prompt.version).contains(&version) => (version, None),
+            (Some(_), None) => {
+                errors.push(FieldError::new(
+                    "version",
+                    format!("the prompt has versions 1 to {}", prompt.version),
+                ));
+                (0, None)
+            }
+            (None, Some(arms)) => match Split::new(arms, prompt.version) {
+                Ok(split) => (split.primary(), Some(split)),
+                Err(reason) => {
+                    errors.push(FieldError::new("split", reason));
+                    (0, None)
+                }
+            },
+            _ => {
+                errors.push(FieldError::new("version", "send a version or a split"));
+                (0, None)
+            }
+        };
+        let reason = checked_reason(body.reason.as_deref()).map_err(|e| errors.push(e)).ok().flatten();
+        (to, split, reason)
+    })?;
+    let change = LabelChange { label: name.clone(), to: Some(to), split, reason, undo: None };
     let acting = acting(&state, &req, &principal);
     if let Outcome::Requested(approval) = change_label(&state, &acting, &principal, &prompt, change).await? {
         return requested(&state, &principal, &prompt, &approval).await;
@@ -188,7 +208,7 @@ pub async fn remove_label(
 ) -> Result<HttpResponse, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let reason = reason_of(&body)?;
-    let change = LabelChange { label: name.clone(), to: None, reason, undo: None };
+    let change = LabelChange { label: name.clone(), to: None, split: None, reason, undo: None };
     let acting = acting(&state, &req, &principal);
     match change_label(&state, &acting, &principal, &prompt, change).await? {
         Outcome::Requested(approval) => requested(&state, &principal, &prompt, &approval).await,
@@ -243,11 +263,15 @@ pub async fn roll_back_label(
 ) -> Result<HttpResponse, ApiError> {
     let (prompt, name) = label_to_change(&state, &principal, path.into_inner()).await?;
     let reason = reason_of(&body)?;
-    let last = state.db.tenant(principal.scope()).label_moves(prompt.id, Some(&name), None, 1).await?;
-    let Some(last) = last.items.into_iter().next() else { return Err(no_label(&name)) };
+    let moves = state.db.tenant(principal.scope()).label_moves(prompt.id, Some(&name), None, 2).await?;
+    let mut moves = moves.items.into_iter();
+    let Some(last) = moves.next() else { return Err(no_label(&name)) };
+    // The move before it left the label as it was, split included (once pruned from the
+    // history, the version is all that is known).
+    let split = moves.next().filter(|before| before.to == last.from).and_then(|before| before.split);
     // Undo exactly that move: the label must still be where it put it.
     let undo = Undo { of: last.id, expected: last.to };
-    let change = LabelChange { label: name, to: last.from, reason, undo: Some(undo) };
+    let change = LabelChange { label: name, to: last.from, split, reason, undo: Some(undo) };
     let acting = acting(&state, &req, &principal);
     match change_label(&state, &acting, &principal, &prompt, change).await? {
         Outcome::Requested(approval) => requested(&state, &principal, &prompt, &approval).await,
@@ -310,4 +334,64 @@ pub async fn label_history(
         items: moves.items.iter().map(|m| move_view(m, &names)).collect(),
         next_cursor: next_cursor(LABEL_HISTORY, moves.next_cursor.map(LabelMoveId::from_uuid)),
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Days counted back from today (UTC), today included: 1 to 366; 30 when absent.
+    pub days: Option<u32>,
+}
+
+/// The longest period the fetch counts are asked for, in days.
+const MAX_STATS_DAYS: u32 = 366;
+
+/// How often each version was served by each label (`?label=` fetches), per UTC day: how an
+/// A/B split is doing. This server's latest counts are included at once; other instances'
+/// within seconds.
+#[utoipa::path(
+    tag = "releases",
+    security(("bearer" = [])),
+    params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)"), StatsQuery),
+    responses(
+        (status = 200, description = "Fetches by label and version", body = LabelStats),
+        (status = 404, description = "No such prompt visible to you", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid days", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/prompts/{prompt}/label-stats")]
+pub async fn label_stats(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    query: web::Query<StatsQuery>,
+) -> Result<web::Json<LabelStats>, ApiError> {
+    let days = query.days.unwrap_or(30);
+    if !(1..=MAX_STATS_DAYS).contains(&days) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "days",
+            format!("must be 1 to {MAX_STATS_DAYS}"),
+        )]));
+    }
+    let prompt = load(&state, &principal, &path).await?;
+    state.fetch_counts.flush(&state.db).await?;
+    let from = Utc::now().date_naive() - chrono::Days::new(u64::from(days - 1));
+    let counts = state.db.tenant(principal.scope()).label_fetches(prompt.id, from).await?;
+    let mut items: Vec<LabelVersionFetches> = Vec::new();
+    for (label, version, day, fetches) in counts {
+        let same = items.last().is_some_and(|i| i.label == label.as_str() && i.version == version);
+        if !same {
+            items.push(LabelVersionFetches {
+                label: label.as_str().to_owned(),
+                version,
+                fetches: 0,
+                days: Vec::new(),
+            });
+        }
+        if let Some(item) = items.last_mut() {
+            item.fetches += fetches;
+            item.days.push(DayFetches { day, fetches });
+        }
+    }
+    Ok(web::Json(LabelStats { from, items }))
 }

@@ -98,6 +98,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(labels::remove_label)
                 .service(labels::roll_back_label)
                 .service(labels::label_history)
+                .service(labels::label_stats)
                 .service(approvals::get_release_policy)
                 .service(approvals::put_release_policy)
                 .service(approvals::list_approvals)

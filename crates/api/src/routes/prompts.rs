@@ -28,7 +28,7 @@ use utoipa::IntoParams;
 use crate::access::Principal;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
-use crate::read_cache::CachedPrompt;
+use crate::read_cache::{CachedPrompt, CachedRelease};
 use crate::releases::{self, Pick};
 use crate::state::AppState;
 use crate::{bundles, client};
@@ -373,20 +373,27 @@ pub struct FetchQuery {
     pub label: Option<String>,
     /// A version number. Not with `label`.
     pub version: Option<u32>,
+    /// For a label that splits its traffic (A/B): the caller's key (a user id, a session…;
+    /// at most 256 characters). The same key gets the same version while the split stands;
+    /// without one, each fetch draws by the weights.
+    pub key: Option<String>,
 }
 
 /// Fetches a prompt by name or id: its newest version, or the one `label` or `version` names
-/// (that version's content, settings and number; its own ETag). Answers 304 when
-/// `If-None-Match` holds the ETag of what it would send.
+/// (that version's content, settings and number; its own ETag). A label that splits its
+/// traffic serves one of its versions by weight, sticky by `key`. `X-Prompt-Version` (and the
+/// body's `version`) say which version was served. Answers 304 when `If-None-Match` holds
+/// the ETag of what it would send.
 #[utoipa::path(
     tag = "prompts",
     security(("bearer" = [])),
     params(("prompt" = String, Path, description = "The prompt's id or name (slashes as %2F)"), FetchQuery),
     responses(
-        (status = 200, description = "The prompt (as of the version asked for); `ETag` header", body = PromptView),
+        (status = 200, description = "The prompt (as of the version served); `ETag` and `X-Prompt-Version` headers", body = PromptView,
+            headers(("X-Prompt-Version" = u32, description = "The version served"))),
         (status = 304, description = "Unchanged since the ETag in `If-None-Match`"),
         (status = 404, description = "No such prompt visible to you, or no such label or version", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An invalid label, version 0, or both label and version", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid label, version 0, both label and version, or a key too long", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/prompts/{prompt}")]
@@ -397,30 +404,66 @@ pub async fn get_prompt(
     path: web::Path<String>,
     query: web::Query<FetchQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let pick = ApiError::check(|errors| Pick::parse(query.label.as_deref(), query.version, errors))?;
-    let key = pick.cache_key(&path);
+    let pick = ApiError::check(|errors| {
+        if query.key.as_ref().is_some_and(|k| k.chars().count() > releases::MAX_SPLIT_KEY) {
+            errors.push(FieldError::new(
+                "key",
+                format!("must be at most {} characters", releases::MAX_SPLIT_KEY),
+            ));
+        }
+        Pick::parse(query.label.as_deref(), query.version, errors)
+    })?;
+    let cache_key = pick.cache_key(&path);
     // The hot path of integrations: served from the read cache when it was read moments ago.
-    let cached = match state.read_cache.prompt(principal.tenant.id, principal.user.id, &key) {
+    let release = match state.read_cache.prompt(principal.tenant.id, principal.user.id, &cache_key) {
         Some(cached) => cached,
         None => {
             let epoch = state.read_cache.epoch();
-            let prompt = releases::fetch(&state, &principal, &path, &pick).await?;
-            let names = people(&state, &principal, [prompt.owner, prompt.updated_by]).await?;
-            let body = serde_json::to_vec(&view(&prompt, &names)).map_err(|e| ApiError::internal(&e))?;
-            let cached = CachedPrompt { etag: etag(&prompt), body: body.into() };
-            state.read_cache.keep_prompt(epoch, principal.user.id, &key, cached.clone());
+            let release = releases::fetch(&state, &principal, &path, &pick).await?;
+            let ids = release.versions.iter().flat_map(|p| [p.owner, p.updated_by]);
+            let names = people(&state, &principal, ids).await?;
+            let mut answers = Vec::with_capacity(release.versions.len());
+            for prompt in &release.versions {
+                let body = serde_json::to_vec(&view(prompt, &names)).map_err(|e| ApiError::internal(&e))?;
+                answers.push(CachedPrompt {
+                    etag: etag(prompt),
+                    body: body.into(),
+                    prompt_id: prompt.id,
+                    version: prompt.version,
+                });
+            }
+            let cached = CachedRelease { answers: answers.into(), split: release.split };
+            state.read_cache.keep_prompt(epoch, principal.user.id, &cache_key, cached.clone());
             cached
         }
     };
+    let first = &release.answers[0];
+    let cached = match &pick {
+        Pick::Label(label) => {
+            let served =
+                releases::serve(release.split.as_ref(), first.prompt_id, label, query.key.as_deref());
+            let cached = release.answers.get(served).unwrap_or(first);
+            let today = Utc::now().date_naive();
+            state.fetch_counts.count(principal.scope(), cached.prompt_id, label, cached.version, today);
+            cached
+        }
+        Pick::Current | Pick::Version(_) => first,
+    }
+    .clone();
+    let served_version = (header::HeaderName::from_static("x-prompt-version"), cached.version.to_string());
     let unchanged = match req.get_header::<IfNoneMatch>() {
         Some(IfNoneMatch::Any) => true,
         Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&cached.etag)),
         None => false,
     };
     if unchanged {
-        return Ok(HttpResponse::NotModified().insert_header(header::ETag(cached.etag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header(header::ETag(cached.etag))
+            .insert_header(served_version)
+            .finish());
     }
     Ok(with_validator(&mut HttpResponse::Ok(), cached.etag)
+        .insert_header(served_version)
         .content_type(ContentType::json())
         .body(cached.body))
 }

@@ -13,6 +13,7 @@ on_both_databases!(
     labels_name_versions_that_applications_fetch,
     label_moves_are_kept_audited_and_rolled_back,
     labels_are_checked_and_limited_and_stay_in_their_tenant,
+    split_labels_serve_versions_by_weight_sticky_by_key_and_count_them,
 );
 
 async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
@@ -304,4 +305,109 @@ async fn labels_are_checked_and_limited_and_stay_in_their_tenant(backend: Backen
     assert_eq!(move_label(app, &ben, &private_path, "production", json!({"version": 1})).await.0, 200);
     let response = app.get_as(&format!("{private_path}/labels"), &ann).await;
     expect_problem(response, 404, "not_found").await;
+}
+
+/// The version a fetch served: the `X-Prompt-Version` header, checked against the body.
+async fn served_version(app: &TestApp, path: &str, token: &str) -> u64 {
+    let response = app.get_as(path, token).await;
+    assert_eq!(response.status(), 200, "{path}");
+    let header: u64 = response.headers()["x-prompt-version"].to_str().unwrap().parse().unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["version"], header, "the body says the same version");
+    header
+}
+
+async fn split_labels_serve_versions_by_weight_sticky_by_key_and_count_them(backend: Backend) {
+    let lib = library(backend).await;
+    let app = &lib.app;
+    let ann = app.session_token(&lib.acme, &lib.ann).await;
+    let reader = app.api_token(&lib.acme, &lib.reader, TokenScope::Read).await;
+    let path = three_versions(app, &ann).await;
+
+    // Bad splits are refused field by field.
+    for bad in [
+        json!({"split": [{"version": 2, "weight": 1}]}),
+        json!({"split": [{"version": 2, "weight": 1}, {"version": 9, "weight": 1}]}),
+        json!({"split": [{"version": 2, "weight": 0}, {"version": 3, "weight": 1}]}),
+        json!({"split": [{"version": 2, "weight": 1}, {"version": 2, "weight": 1}]}),
+    ] {
+        let (status, body) = move_label(app, &ann, &path, "production", bad.clone()).await;
+        assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("split")), "{bad} {body}");
+    }
+    for bad in [
+        json!({}),
+        json!({"version": 2, "split": [{"version": 2, "weight": 1}, {"version": 3, "weight": 1}]}),
+    ] {
+        let (status, body) = move_label(app, &ann, &path, "production", bad.clone()).await;
+        assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("version")), "{bad} {body}");
+    }
+
+    // A 1:3 split of versions 2 and 3; the label names its larger share.
+    assert_eq!(move_label(app, &ann, &path, "production", json!({"version": 1})).await.0, 200);
+    let split = json!([{"version": 2, "weight": 1}, {"version": 3, "weight": 3}]);
+    let (status, label) = move_label(app, &ann, &path, "production", json!({"split": split})).await;
+    assert_eq!(status, 200, "{label}");
+    assert_eq!((label["version"].clone(), label["split"].clone()), (json!(3), split.clone()));
+
+    // Each key gets one version, always the same; the keys spread by weight.
+    let by_label = "/api/v1/prompts/support%2Fwelcome?label=production";
+    let mut served = std::collections::BTreeMap::<u64, u64>::new();
+    let mut first_pick = Vec::new();
+    for user in 0..200 {
+        let version = served_version(app, &format!("{by_label}&key=user-{user}"), &reader).await;
+        *served.entry(version).or_default() += 1;
+        first_pick.push(version);
+    }
+    for user in [0, 7, 42, 199] {
+        let again = served_version(app, &format!("{by_label}&key=user-{user}"), &reader).await;
+        assert_eq!(again, first_pick[user], "user-{user} keeps their version");
+        *served.entry(again).or_default() += 1;
+    }
+    assert_eq!(served.keys().copied().collect::<Vec<_>>(), [2, 3], "{served:?}");
+    assert!((20..=85).contains(&served[&2]), "about a quarter of 204 fetches get version 2: {served:?}");
+    // Without a key each fetch draws; what it gets is one of the split's versions, with that
+    // version's own ETag.
+    let response = app.get_as(by_label, &reader).await;
+    let version = response.headers()["x-prompt-version"].to_str().unwrap().to_owned();
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(["2", "3"].contains(&version.as_str()), "{version}");
+    let by_number =
+        app.get_as(&format!("/api/v1/prompts/support%2Fwelcome?version={version}"), &reader).await;
+    assert_eq!(by_number.headers()["etag"].to_str().unwrap(), etag);
+    *served.entry(version.parse().unwrap()).or_default() += 1;
+    let (status, _) =
+        call(app, Method::GET, &format!("{by_label}&key={}", "k".repeat(257)), &reader, None).await;
+    assert_eq!(status, 422, "keys are capped");
+
+    // Every fetch by the label is counted per version served (this instance's at once).
+    let (status, stats) = call(app, Method::GET, &format!("{path}/label-stats?days=7"), &reader, None).await;
+    assert_eq!(status, 200, "{stats}");
+    let counted: std::collections::BTreeMap<u64, u64> = stats["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["label"] == "production")
+        .map(|i| (i["version"].as_u64().unwrap(), i["fetches"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counted, served, "{stats}");
+    assert_eq!(stats["items"][0]["days"][0]["day"], json!(chrono::Utc::now().date_naive()), "counted today");
+    let (status, _) = call(app, Method::GET, &format!("{path}/label-stats?days=0"), &reader, None).await;
+    assert_eq!(status, 422);
+
+    // The history keeps the split; a move away and a rollback bring it back whole.
+    let (_, history) =
+        call(app, Method::GET, &format!("{path}/label-history?label=production"), &reader, None).await;
+    assert_eq!(history["items"][0]["split"], split);
+    assert_eq!(move_label(app, &ann, &path, "production", json!({"version": 1})).await.0, 200);
+    assert_eq!(served_version(app, &format!("{by_label}&key=user-0"), &reader).await, 1);
+    let (status, undone) =
+        call(app, Method::POST, &format!("{path}/labels/production/rollback"), &ann, None).await;
+    assert_eq!((status, undone["split"].clone()), (200, split.clone()), "{undone}");
+    assert_eq!(served_version(app, &format!("{by_label}&key=user-0"), &reader).await, first_pick[0]);
+    // Setting the same split again records nothing.
+    let (status, _) = move_label(app, &ann, &path, "production", json!({"split": split})).await;
+    assert_eq!(status, 200);
+    let (_, again) =
+        call(app, Method::GET, &format!("{path}/label-history?label=production"), &reader, None).await;
+    assert_eq!(again["items"].as_array().unwrap().len(), history["items"].as_array().unwrap().len() + 2);
 }

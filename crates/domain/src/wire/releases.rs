@@ -1,10 +1,10 @@
 //! Release labels over the wire: `GET /api/v1/prompts/{prompt}/labels`, moves, history and
 //! rollback.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::release::ApprovalStatus;
+use crate::release::{ApprovalStatus, SplitArm};
 use crate::wire::{PersonRef, PromptRef};
 use crate::{ApprovalId, LabelMoveId};
 
@@ -13,7 +13,11 @@ use crate::{ApprovalId, LabelMoveId};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LabelView {
     pub name: String,
+    /// The version it names; for a split, the one with the largest share.
     pub version: u32,
+    /// The versions it splits its traffic between, by weight (an A/B test), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Vec<SplitArm>>,
     /// `latest`, which follows the newest version by itself and cannot be moved.
     pub automatic: bool,
     /// Who moved it here last (absent for `latest`, and once they are deleted).
@@ -30,13 +34,19 @@ pub struct LabelList {
     pub items: Vec<LabelView>,
 }
 
-/// `PUT /api/v1/prompts/{prompt}/labels/{label}`: point the label at a version (creating it).
+/// `PUT /api/v1/prompts/{prompt}/labels/{label}`: point the label at a version, or split it
+/// between versions (creating it). Send `version` or `split`, not both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MoveLabelRequest {
     /// A version the prompt has.
-    pub version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// 2 to 10 versions the prompt has, each with a weight of 1 to 10,000: a fetch by the
+    /// label gets one of them in proportion, the same one for the same `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Vec<SplitArm>>,
     /// Why (kept in the label's history and the audit log; at most 500 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -59,8 +69,11 @@ pub struct LabelMoveView {
     pub label: String,
     /// Where it pointed before; `null`: it was created.
     pub from_version: Option<u32>,
-    /// Where it points after; `null`: it was removed.
+    /// Where it points after; `null`: it was removed. For a split, its primary version.
     pub to_version: Option<u32>,
+    /// The split the move set, if it set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Vec<SplitArm>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The move this one undid, when it was a rollback.
@@ -112,8 +125,11 @@ pub struct ApprovalView {
     /// Where the label pointed when asked (`null`: it did not exist); the move is made only
     /// from there.
     pub from_version: Option<u32>,
-    /// Where it is to point; `null`: it is to be removed.
+    /// Where it is to point; `null`: it is to be removed. For a split, its primary version.
     pub to_version: Option<u32>,
+    /// The split to set, if one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Vec<SplitArm>>,
     /// For a rollback, the move it undoes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<LabelMoveId>,
@@ -153,4 +169,33 @@ pub struct ApprovalDecisionRequest {
     /// At most 500 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+}
+
+/// `GET /api/v1/prompts/{prompt}/label-stats`: fetches by label, per version served and day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LabelStats {
+    /// The first day counted (UTC); the last is today.
+    pub from: NaiveDate,
+    /// Each label and version fetched, by label A to Z, then by version.
+    pub items: Vec<LabelVersionFetches>,
+}
+
+/// How often one version was served by one label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LabelVersionFetches {
+    pub label: String,
+    pub version: u32,
+    /// Over the whole period.
+    pub fetches: u64,
+    /// Days with fetches, oldest first.
+    pub days: Vec<DayFetches>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DayFetches {
+    pub day: NaiveDate,
+    pub fetches: u64,
 }

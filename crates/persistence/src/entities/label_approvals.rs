@@ -12,6 +12,8 @@ pub struct Model {
     pub label: String,
     pub from_version: Option<i32>,
     pub to_version: Option<i32>,
+    /// The split asked for (JSON), if any.
+    pub split: Option<String>,
     pub rollback_of: Option<Uuid>,
     pub reason: Option<String>,
     pub requested_by: Option<Uuid>,

@@ -7,6 +7,7 @@ pub(crate) mod api_tokens;
 pub(crate) mod audit_events;
 pub(crate) mod config;
 pub(crate) mod label_approvals;
+pub(crate) mod label_fetch_counts;
 pub(crate) mod prompt_includes;
 pub(crate) mod prompt_label_moves;
 pub(crate) mod prompt_labels;

@@ -14,6 +14,8 @@ pub struct Model {
     pub from_version: Option<i32>,
     /// NULL: the label was removed.
     pub to_version: Option<i32>,
+    /// The split the move set (JSON), if any.
+    pub split: Option<String>,
     pub reason: Option<String>,
     pub rollback_of: Option<Uuid>,
     pub moved_by: Option<Uuid>,

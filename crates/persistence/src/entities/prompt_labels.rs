@@ -11,6 +11,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub name: String,
     pub version: i32,
+    /// JSON array of `{version, weight}`; NULL: one version.
+    pub split: Option<String>,
     pub moved_by: Option<Uuid>,
     pub moved_at: DateTimeUtc,
 }

@@ -17,7 +17,7 @@ use sea_orm::{
 };
 
 use super::TenantRepo;
-use super::releases::{stored_version, version_of};
+use super::releases::{split_json, stored_split, stored_version, version_of};
 use crate::entities::{label_approvals, prompts, release_policies};
 use crate::error::corrupt;
 use crate::query::Page;
@@ -43,6 +43,7 @@ fn approval(m: label_approvals::Model) -> Result<Approval, StoreError> {
         label: LabelName::parse(&m.label).map_err(|_| corrupt("label_approvals.label", &m.label))?,
         from: version(m.from_version)?,
         to: version(m.to_version)?,
+        split: stored_split(m.split, "label_approvals.split")?,
         rollback_of: m.rollback_of.map(LabelMoveId::from_uuid),
         reason: m.reason,
         requested_by: m.requested_by.map(UserId::from_uuid),
@@ -124,6 +125,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             label: Set(new.label.as_str().to_owned()),
             from_version: Set(new.from.map(stored_version)),
             to_version: Set(new.to.map(stored_version)),
+            split: Set(new.split.as_ref().map(split_json)),
             rollback_of: Set(new.rollback_of.map(|id| id.as_uuid())),
             reason: Set(new.reason),
             requested_by: Set(Some(new.requested_by.as_uuid())),

@@ -2,16 +2,18 @@
 //! moves. A move is one conditional write of the label plus one history row, so in a
 //! transaction two concurrent moves of a label can never both record the same `from`.
 
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use domain::release::{Label, LabelMove, LabelName, NewLabelMove};
+use domain::release::{Label, LabelMove, LabelName, NewLabelMove, Split, SplitArm};
 use domain::{LabelMoveId, PromptId, UserId};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
 use super::TenantRepo;
-use crate::entities::{prompt_label_moves, prompt_labels};
+use crate::entities::{label_fetch_counts, prompt_label_moves, prompt_labels};
 use crate::error::corrupt;
 use crate::query::Page;
 use crate::{StoreError, convert};
@@ -24,11 +26,24 @@ pub(super) fn version_of(raw: i32, column: &'static str) -> Result<u32, StoreErr
     u32::try_from(raw).map_err(|_| corrupt(column, raw.to_string()))
 }
 
+/// A split as stored: its arms as JSON.
+pub(super) fn split_json(split: &Split) -> String {
+    serde_json::to_string(split.arms()).unwrap_or_default()
+}
+
+pub(super) fn stored_split(raw: Option<String>, column: &'static str) -> Result<Option<Split>, StoreError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let arms: Vec<SplitArm> = serde_json::from_str(&raw).map_err(|e| corrupt(column, e))?;
+    // The versions were checked against the prompt when the split was set.
+    Split::new(arms, u32::MAX).map(Some).map_err(|e| corrupt(column, e))
+}
+
 fn label(m: prompt_labels::Model) -> Result<Label, StoreError> {
     Ok(Label {
         prompt_id: PromptId::from_uuid(m.prompt_id),
         name: LabelName::parse(&m.name).map_err(|_| corrupt("prompt_labels.name", &m.name))?,
         version: version_of(m.version, "prompt_labels.version")?,
+        split: stored_split(m.split, "prompt_labels.split")?,
         moved_by: m.moved_by.map(UserId::from_uuid),
         moved_at: m.moved_at,
     })
@@ -42,6 +57,7 @@ fn label_move(m: prompt_label_moves::Model) -> Result<LabelMove, StoreError> {
         label: LabelName::parse(&m.label).map_err(|_| corrupt("prompt_label_moves.label", &m.label))?,
         from: version(m.from_version)?,
         to: version(m.to_version)?,
+        split: stored_split(m.split, "prompt_label_moves.split")?,
         reason: m.reason,
         rollback_of: m.rollback_of.map(LabelMoveId::from_uuid),
         moved_by: m.moved_by.map(UserId::from_uuid),
@@ -91,6 +107,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
     ) -> Result<Option<LabelMove>, StoreError> {
         let name = change.label.as_str();
         let moved_by = Some(change.moved_by.as_uuid());
+        let split = change.split.as_ref().map(split_json);
         let written = match (from, change.to) {
             (None, Some(to)) => {
                 let row = prompt_labels::ActiveModel {
@@ -98,6 +115,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
                     prompt_id: Set(prompt.as_uuid()),
                     name: Set(name.to_owned()),
                     version: Set(stored_version(to)),
+                    split: Set(split.clone()),
                     moved_by: Set(moved_by),
                     moved_at: Set(now),
                 };
@@ -114,6 +132,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
                 self.scope
                     .update::<prompt_labels::Entity>()
                     .col_expr(prompt_labels::Column::Version, stored_version(to).into())
+                    .col_expr(prompt_labels::Column::Split, split.clone().into())
                     .col_expr(prompt_labels::Column::MovedBy, moved_by.into())
                     .col_expr(prompt_labels::Column::MovedAt, now.into())
                     .filter(prompt_labels::Column::PromptId.eq(prompt.as_uuid()))
@@ -145,6 +164,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             label: Set(name.to_owned()),
             from_version: Set(from.map(stored_version)),
             to_version: Set(change.to.map(stored_version)),
+            split: Set(split),
             reason: Set(change.reason),
             rollback_of: Set(change.rollback_of.map(|id| id.as_uuid())),
             moved_by: Set(moved_by),
@@ -206,5 +226,75 @@ impl<C: ConnectionTrait> TenantRepo<C> {
         let rows =
             query.order_by_desc(prompt_label_moves::Column::Id).limit(limit + 1).all(&self.conn).await?;
         Page::from_rows(rows, limit, |m| m.id).try_map(label_move)
+    }
+
+    /// Adds `fetches` fetches of `prompt` by `label` that served `version` on `day` (UTC). A
+    /// count of a prompt deleted meanwhile is dropped.
+    pub async fn add_label_fetches(
+        &self,
+        (prompt, label, version, day, fetches): &(PromptId, LabelName, u32, NaiveDate, u64),
+    ) -> Result<(), StoreError> {
+        {
+            let row = label_fetch_counts::ActiveModel {
+                tenant_id: Set(self.scope.tenant_id().as_uuid()),
+                prompt_id: Set(prompt.as_uuid()),
+                label: Set(label.as_str().to_owned()),
+                version: Set(stored_version(*version)),
+                day: Set(day.format("%Y-%m-%d").to_string()),
+                fetches: Set(i64::try_from(*fetches).unwrap_or(i64::MAX)),
+            };
+            let added = label_fetch_counts::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        label_fetch_counts::Column::PromptId,
+                        label_fetch_counts::Column::Label,
+                        label_fetch_counts::Column::Version,
+                        label_fetch_counts::Column::Day,
+                    ])
+                    .value(
+                        label_fetch_counts::Column::Fetches,
+                        Expr::col((label_fetch_counts::Entity, label_fetch_counts::Column::Fetches))
+                            .add(Expr::cust("excluded.fetches")),
+                    )
+                    .to_owned(),
+                )
+                .exec_without_returning(&self.conn)
+                .await;
+            match added {
+                Ok(_) => {}
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// A prompt's fetches by label since `from` (a UTC day): `(label, version, day, fetches)`,
+    /// by label, version and day.
+    pub async fn label_fetches(
+        &self,
+        prompt: PromptId,
+        from: NaiveDate,
+    ) -> Result<Vec<(LabelName, u32, NaiveDate, u64)>, StoreError> {
+        let rows = self
+            .scope
+            .select::<label_fetch_counts::Entity>()
+            .filter(label_fetch_counts::Column::PromptId.eq(prompt.as_uuid()))
+            .filter(label_fetch_counts::Column::Day.gte(from.format("%Y-%m-%d").to_string()))
+            .order_by_asc(label_fetch_counts::Column::Label)
+            .order_by_asc(label_fetch_counts::Column::Version)
+            .order_by_asc(label_fetch_counts::Column::Day)
+            .all(&self.conn)
+            .await?;
+        rows.into_iter()
+            .map(|m| {
+                let label =
+                    LabelName::parse(&m.label).map_err(|_| corrupt("label_fetch_counts.label", &m.label))?;
+                let day = NaiveDate::parse_from_str(&m.day, "%Y-%m-%d")
+                    .map_err(|_| corrupt("label_fetch_counts.day", &m.day))?;
+                let version = version_of(m.version, "label_fetch_counts.version")?;
+                Ok((label, version, day, u64::try_from(m.fetches).unwrap_or(0)))
+            })
+            .collect()
     }
 }
