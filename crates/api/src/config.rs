@@ -51,6 +51,21 @@ pub struct Settings {
     /// `RATE_LIMIT_PER_MINUTE` (per session or API token) and `RATE_LIMIT_ANONYMOUS_PER_MINUTE`
     /// (per client address, without a credential): API requests per minute; `0`: unlimited.
     pub rate_limits: crate::rate_limit::RateLimitSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Outbound webhook deliveries.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `WEBHOOK_ALLOW_PRIVATE_NETWORKS`: whether endpoints may be on loopback or private
+    /// addresses and use plain `http` (default: only in local development).
+    pub allow_private_networks: bool,
+    /// `WEBHOOK_RETRY_BASE_SECONDS` (default 5): the wait after a first failed try; each later
+    /// wait is six times the one before, at most 6 hours.
+    pub retry_base: std::time::Duration,
+    /// `WEBHOOK_DELIVERY` (default true): whether this server sends deliveries. Every server
+    /// queues them; turning it off leaves the sending to the others.
+    pub deliver: bool,
 }
 
 /// Limits and address rules for calls to AI services.
@@ -281,9 +296,20 @@ impl Settings {
             per_address: vars.number("RATE_LIMIT_ANONYMOUS_PER_MINUTE", 300, 0..=1_000_000)?,
         };
 
+        let webhooks = WebhookSettings {
+            allow_private_networks: vars.flag("WEBHOOK_ALLOW_PRIVATE_NETWORKS", local_dev_mode)?,
+            retry_base: std::time::Duration::from_secs(vars.number(
+                "WEBHOOK_RETRY_BASE_SECONDS",
+                5,
+                1..=3600,
+            )?),
+            deliver: vars.flag("WEBHOOK_DELIVERY", true)?,
+        };
+
         Ok(Self {
             ai,
             rate_limits,
+            webhooks,
             session_lifetime: chrono::Duration::minutes(i64::from(session_minutes)),
             session_absolute_lifetime: vars.duration(
                 "SESSION_ABSOLUTE_LIFETIME",

@@ -26,3 +26,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod views;
+pub mod webhooks;

@@ -33,6 +33,7 @@ use utoipa_actix_web::AppExt;
         (name = "tokens", description = "API tokens for integrations"),
         (name = "prompts", description = "The prompt library: prompts, versions, search, rendering, import and export"),
         (name = "releases", description = "Release labels: which version applications fetch (`?label=`), moves with their history, rollback; protected labels, the release policy and approvals"),
+        (name = "webhooks", description = "Webhook endpoints for events, signed per Standard Webhooks, delivered from a durable outbox with retries; the delivery log and redelivery"),
         (name = "ai", description = "AI services: providers, connections (keys sealed at rest), the caller's choice and the tenant's policy"),
         (name = "runs", description = "Running prompts on AI services (whole or streamed), comparing, enhancing, token counts and run history"),
         (name = "admin", description = "Administration"),

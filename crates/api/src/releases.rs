@@ -22,6 +22,8 @@ use crate::admin::Acting;
 use crate::error::ApiError;
 use crate::routes::prompts::load;
 use crate::state::AppState;
+use crate::webhooks;
+use domain::webhook::WebhookEvent;
 
 /// Attempts at a move when other moves of the same label keep landing in between.
 const MOVE_ATTEMPTS: usize = 3;
@@ -243,13 +245,11 @@ pub async fn change_label(
         }
         other => other?,
     };
-    repo.record_audit(acting.event(
-        AuditAction::ApprovalRequested,
-        "prompt",
-        prompt.id.to_string(),
-        approval_details(&approval, None),
-    ))
-    .await?;
+    let details = approval_details(&approval, None);
+    notify_approval(&repo, WebhookEvent::ApprovalRequested, prompt, &details, acting, principal.user.id)
+        .await?;
+    repo.record_audit(acting.event(AuditAction::ApprovalRequested, "prompt", prompt.id.to_string(), details))
+        .await?;
     tx.commit().await?;
     Ok(Outcome::Requested(Box::new(approval)))
 }
@@ -329,6 +329,17 @@ pub async fn decide(
                 return Err(closed_now(state, principal, id, acting).await);
             }
             let details = approval_details(&approval, comment.as_deref());
+            if decision == Decision::Deny {
+                notify_approval(
+                    &repo,
+                    WebhookEvent::ApprovalDenied,
+                    &prompt,
+                    &details,
+                    acting,
+                    principal.user.id,
+                )
+                .await?;
+            }
             repo.record_audit(acting.event(action, "prompt", prompt.id.to_string(), details)).await?;
             tx.commit().await?;
         }
@@ -414,8 +425,20 @@ async fn shift(
         let action = if planned.to.is_some() { AuditAction::LabelMoved } else { AuditAction::LabelRemoved };
         let target = prompt.id.to_string();
         repo.record_audit(acting.event(action, "prompt", target.clone(), move_details(&moved))).await?;
+        let moved_data = json!({ "prompt": prompt_ref(prompt), "move": move_details(&moved) });
+        let notice = webhooks::payload(WebhookEvent::LabelMoved, moved_data, acting.at);
+        repo.enqueue_webhooks(WebhookEvent::LabelMoved, &notice, acting.at).await?;
         if let Some((approval, comment)) = &planned.approval {
             let details = approval_details(approval, comment.as_deref());
+            notify_approval(
+                &repo,
+                WebhookEvent::ApprovalApproved,
+                prompt,
+                &details,
+                acting,
+                principal.user.id,
+            )
+            .await?;
             repo.record_audit(acting.event(AuditAction::ApprovalApproved, "prompt", target, details)).await?;
         }
         tx.commit().await?;
@@ -427,6 +450,23 @@ async fn shift(
 /// Where a label points: its version and split (`None`: it does not exist).
 fn points(label: Option<&Label>) -> (Option<u32>, Option<&Split>) {
     (label.map(|l| l.version), label.and_then(|l| l.split.as_ref()))
+}
+
+fn prompt_ref(prompt: &Prompt) -> serde_json::Value {
+    json!({ "id": prompt.id, "name": prompt.name.as_str(), "title": prompt.title })
+}
+
+/// Queues an `approval.*` event in the transaction of `repo`.
+async fn notify_approval(
+    repo: &persistence::TransactionRepo<'_>,
+    event: WebhookEvent,
+    prompt: &Prompt,
+    details: &serde_json::Value,
+    acting: &Acting,
+    actor: domain::UserId,
+) -> Result<(), StoreError> {
+    let data = json!({ "prompt": prompt_ref(prompt), "approval": details, "actor": { "id": actor } });
+    repo.enqueue_webhooks(event, &webhooks::payload(event, data, acting.at), acting.at).await.map(|_| ())
 }
 
 fn move_details(moved: &LabelMove) -> serde_json::Value {

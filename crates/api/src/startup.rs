@@ -27,6 +27,7 @@ use crate::config::Settings;
 use crate::fetch_counts::FetchCounts;
 use crate::read_cache::ReadCache;
 use crate::state::{AppState, Passwords};
+use crate::webhooks::WebhookRuntime;
 use crate::{access, error, openapi, rate_limit, routes, seed, spa};
 use auth::login_throttle::LoginThrottle;
 use auth::password::PasswordHasher;
@@ -83,6 +84,10 @@ impl Application {
         // Half the cores hash passwords at most; the rest keep serving during sign-in bursts.
         let hashing_permits = std::thread::available_parallelism().map_or(1, |n| n.get() / 2);
         let fetch_counts = Arc::new(FetchCounts::default());
+        let webhooks = Arc::new(
+            WebhookRuntime::new(&settings.webhooks, Sealer::new(&secret_key))
+                .map_err(StartupError::Outbound)?,
+        );
         let state = web::Data::new(AppState {
             db: db.clone(),
             session_tokens,
@@ -100,7 +105,11 @@ impl Application {
                 .map_err(StartupError::Outbound)?,
             rate_limits: crate::rate_limit::RateLimits::new(settings.rate_limits),
             fetch_counts: fetch_counts.clone(),
+            webhooks: webhooks.clone(),
         });
+        if settings.webhooks.deliver {
+            crate::webhooks::spawn_worker(db.clone(), webhooks);
+        }
         spawn_housekeeping(state.clone());
         spawn_fetch_count_flushes(state.clone());
         let dist = settings.web_dist_dir.clone();

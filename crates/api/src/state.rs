@@ -25,6 +25,7 @@ pub struct AppState {
     pub rate_limits: crate::rate_limit::RateLimits,
     /// Fetches by label per version served, on their way to the database.
     pub fetch_counts: std::sync::Arc<crate::fetch_counts::FetchCounts>,
+    pub webhooks: std::sync::Arc<crate::webhooks::WebhookRuntime>,
 }
 
 /// Password hashing with bounded parallelism: PBKDF2 is CPU-bound, so at most `permits`

@@ -8,3 +8,4 @@ pub mod sealing;
 pub mod secret_key;
 pub mod session_token;
 pub mod sso;
+pub mod webhook_signature;

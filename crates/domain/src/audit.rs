@@ -46,6 +46,11 @@ pub enum AuditAction {
     ApprovalApproved,
     ApprovalDenied,
     ApprovalCancelled,
+    WebhookCreated,
+    WebhookUpdated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    WebhookRedelivered,
 }
 
 impl AuditAction {
@@ -86,6 +91,11 @@ impl AuditAction {
         AuditAction::ApprovalApproved,
         AuditAction::ApprovalDenied,
         AuditAction::ApprovalCancelled,
+        AuditAction::WebhookCreated,
+        AuditAction::WebhookUpdated,
+        AuditAction::WebhookDeleted,
+        AuditAction::WebhookSecretRotated,
+        AuditAction::WebhookRedelivered,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -130,6 +140,11 @@ impl AuditAction {
             AuditAction::ApprovalApproved => "approval.approved",
             AuditAction::ApprovalDenied => "approval.denied",
             AuditAction::ApprovalCancelled => "approval.cancelled",
+            AuditAction::WebhookCreated => "webhook.created",
+            AuditAction::WebhookUpdated => "webhook.updated",
+            AuditAction::WebhookDeleted => "webhook.deleted",
+            AuditAction::WebhookSecretRotated => "webhook.secret_rotated",
+            AuditAction::WebhookRedelivered => "webhook.redelivered",
         }
     }
 }

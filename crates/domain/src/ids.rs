@@ -86,6 +86,14 @@ typed_id!(
     /// A request to move a protected release label, waiting for another person's decision.
     ApprovalId
 );
+typed_id!(
+    /// A tenant's webhook endpoint.
+    WebhookId
+);
+typed_id!(
+    /// One event on its way to one webhook endpoint (also its `webhook-id`).
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -20,10 +20,11 @@ pub mod sso;
 pub mod template;
 pub mod tenant;
 pub mod user;
+pub mod webhook;
 pub mod wire;
 
 pub use ids::{
-    ApiTokenId, ApprovalId, AuditEventId, ConnectionId, LabelMoveId, PromptId, RunId, SessionId, TenantId,
-    UserId,
+    ApiTokenId, ApprovalId, AuditEventId, ConnectionId, DeliveryId, LabelMoveId, PromptId, RunId, SessionId,
+    TenantId, UserId, WebhookId,
 };
 pub use secret::Secret;

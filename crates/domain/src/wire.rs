@@ -6,10 +6,12 @@ mod ai;
 mod prompts;
 mod releases;
 mod sso;
+mod webhooks;
 pub use ai::*;
 pub use prompts::*;
 pub use releases::*;
 pub use sso::*;
+pub use webhooks::*;
 
 /// Stable, machine-readable error codes. Clients match on these, never on `title` or `detail`;
 /// a released code is never renamed.
@@ -126,6 +128,8 @@ pub enum ErrorCode {
     ApprovalClosed,
     /// Nobody approves or denies their own request; another person must.
     OwnApproval,
+    /// The tenant has as many webhook endpoints as it may (20); delete one first.
+    WebhookLimitReached,
     /// A dependency (such as the database) is unavailable; try again later.
     ServiceUnavailable,
     /// The database did not finish the request's query in time (its statement timeout).
@@ -186,6 +190,7 @@ impl ErrorCode {
             ErrorCode::ApprovalPending => 409,
             ErrorCode::ApprovalClosed => 409,
             ErrorCode::OwnApproval => 403,
+            ErrorCode::WebhookLimitReached => 409,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::DatabaseTimeout => 503,
             ErrorCode::InternalError => 500,
@@ -243,6 +248,7 @@ impl ErrorCode {
             ErrorCode::ApprovalPending => "A request is already waiting",
             ErrorCode::ApprovalClosed => "The request is closed",
             ErrorCode::OwnApproval => "Another person must decide",
+            ErrorCode::WebhookLimitReached => "Too many webhooks",
             ErrorCode::ServiceUnavailable => "Service unavailable",
             ErrorCode::DatabaseTimeout => "Database timed out",
             ErrorCode::InternalError => "Internal server error",

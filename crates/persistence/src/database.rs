@@ -160,6 +160,9 @@ impl Database {
     }
 }
 
+/// A tenant repository inside a [`Transaction`].
+pub type TransactionRepo<'a> = crate::TenantRepo<DatabaseExecutor<'a>>;
+
 /// An open transaction; dropped without [`Transaction::commit`], it rolls back.
 pub struct Transaction {
     tx: DatabaseTransaction,

@@ -21,7 +21,9 @@ mod sso;
 mod system;
 mod tenant;
 
-pub use database::{Backend, DEFAULT_STATEMENT_TIMEOUT, Database, DatabaseSettings, Transaction};
+pub use database::{
+    Backend, DEFAULT_STATEMENT_TIMEOUT, Database, DatabaseSettings, Transaction, TransactionRepo,
+};
 
 /// Where a request came from, as recorded with sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,9 +39,9 @@ pub use scoped_pool::ScopedPool;
 pub use sso::FlowRefused;
 pub use system::SystemRepo;
 pub use tenant::{
-    ApprovalFilter, DEFAULT_RUN_RETENTION_DAYS, DayTotal, FolderFilter, MAX_DECIDED_APPROVALS_KEPT,
-    MAX_LABEL_MOVES_KEPT, ModelTotal, PromptChange, PromptFilter, RunTotals, RunViewer, TenantRepo,
-    search_terms,
+    ApprovalFilter, ClaimedDelivery, DEFAULT_RUN_RETENTION_DAYS, DayTotal, FolderFilter,
+    MAX_DECIDED_APPROVALS_KEPT, MAX_LABEL_MOVES_KEPT, ModelTotal, NewWebhook, PromptChange, PromptFilter,
+    RunTotals, RunViewer, TenantRepo, WebhookChange, search_terms,
 };
 
 #[cfg(feature = "test-support")]

@@ -16,7 +16,8 @@ use sea_orm::{DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
 use crate::entities::{
     ai_connections, ai_policies, api_tokens, audit_events, config, label_approvals, label_fetch_counts,
     prompt_includes, prompt_label_moves, prompt_labels, prompt_runs, prompt_versions, prompts,
-    release_policies, sessions, sso_assertions, sso_configs, sso_flows, tenants, users,
+    release_policies, sessions, sso_assertions, sso_configs, sso_flows, tenants, users, webhook_attempts,
+    webhook_deliveries, webhook_endpoints,
 };
 
 /// Proof that the caller acts inside one tenant.
@@ -88,7 +89,10 @@ tenant_owned!(
     audit_events,
     sso_configs,
     sso_flows,
-    sso_assertions
+    sso_assertions,
+    webhook_endpoints,
+    webhook_deliveries,
+    webhook_attempts
 );
 
 /// A tenant owns its own row.

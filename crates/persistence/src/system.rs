@@ -201,6 +201,34 @@ impl<C: ConnectionTrait> SystemRepo<C> {
     pub async fn expire_run_outputs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         crate::tenant::expire_run_outputs(&self.conn, now).await
     }
+
+    /// The webhook workers' queue, across tenants: takes up to `limit` due deliveries for
+    /// `lease` (see [`crate::ClaimedDelivery`]).
+    pub async fn claim_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u64,
+    ) -> Result<Vec<crate::ClaimedDelivery>, StoreError> {
+        crate::tenant::claim_webhook_deliveries(&self.conn, now, lease, limit).await
+    }
+
+    /// Records a try of a claimed delivery; `false` when its claim was lost meanwhile.
+    pub async fn record_webhook_attempt(
+        &self,
+        claimed: &crate::ClaimedDelivery,
+        outcome: &domain::webhook::AttemptOutcome,
+        duration_ms: u32,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        crate::tenant::record_webhook_attempt(&self.conn, claimed, outcome, duration_ms, retry_at, now).await
+    }
+
+    /// Drops delivered and failed deliveries made before `before`, in every tenant.
+    pub async fn prune_webhook_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        crate::tenant::prune_webhook_deliveries(&self.conn, before).await
+    }
 }
 
 /// A count as the database stores it (counts beyond `i64::MAX` do not occur; they saturate).

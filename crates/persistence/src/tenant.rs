@@ -23,12 +23,15 @@ mod approvals;
 mod library;
 mod releases;
 mod sso;
+mod webhooks;
 
 pub(crate) use ai::expire_run_outputs;
 pub use ai::{DEFAULT_RUN_RETENTION_DAYS, DayTotal, ModelTotal, RunTotals, RunViewer};
 pub use approvals::{ApprovalFilter, MAX_DECIDED_APPROVALS_KEPT};
 pub use library::{FolderFilter, PromptChange, PromptFilter, search_terms};
 pub use releases::MAX_LABEL_MOVES_KEPT;
+pub use webhooks::{ClaimedDelivery, NewWebhook, WebhookChange};
+pub(crate) use webhooks::{claim_webhook_deliveries, prune_webhook_deliveries, record_webhook_attempt};
 
 /// Operations on one tenant's data. Every query starts from the scope's builders, so a row of
 /// another tenant is indistinguishable from a missing one; on PostgreSQL every statement also

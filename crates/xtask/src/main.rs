@@ -45,7 +45,9 @@ fn main() -> ExitCode {
         "openapi" => openapi(),
         "bench" => bench(),
         "screenshots" => screenshots(),
-        "peers" => peers::ensure_llama_server().and_then(|()| peers::ensure_sso_peers()),
+        "peers" => peers::ensure_llama_server()
+            .and_then(|()| peers::ensure_sso_peers())
+            .and_then(|()| peers::ensure_webhook_verifier()),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -80,6 +82,7 @@ fn test() -> Result {
     ensure_native_libraries()?;
     peers::ensure_llama_server()?;
     peers::ensure_sso_peers()?;
+    peers::ensure_webhook_verifier()?;
     step("checking formatting");
     exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
     peers::validate_openapi(&workspace_root().join("openapi/openapi.json"))?;

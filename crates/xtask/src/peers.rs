@@ -13,6 +13,7 @@
 //!   node_modules/                     npm oidc-provider and saml-idp, from e2e/sso/package-lock.json
 //!   node_modules.lock                 the stamp: a hash of the package-lock.json it came from
 //! ~/.cache/prompt-manager/schemathesis/venv/  schemathesis (`cargo xtask fuzz`)
+//! ~/.cache/prompt-manager/webhooks/venv/      standardwebhooks (the webhook tests' receiver)
 //! ```
 //!
 //! The SSO tests' identity providers are npm packages run from `e2e/sso/` (`oidc-provider.mjs`,
@@ -230,6 +231,15 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// Schemathesis's `st` command, installed once from PyPI into its own venv under the cache.
 pub fn schemathesis() -> Result<PathBuf> {
     python_tool("schemathesis", SCHEMATHESIS, "st")
+}
+
+/// The Standard Webhooks reference library the webhook tests' receiver verifies signatures with.
+const STANDARD_WEBHOOKS: &str = "standardwebhooks==1.1.0";
+
+/// A Python with `standardwebhooks`, for the webhook tests' receiver
+/// (`~/.cache/prompt-manager/webhooks/venv/bin/python`).
+pub fn ensure_webhook_verifier() -> Result {
+    python_tool("webhooks", STANDARD_WEBHOOKS, "python").map(|_| ())
 }
 
 /// `~/.cache/prompt-manager/<name>/venv/bin/<command>` from the pinned PyPI `package`; the venv is

@@ -800,4 +800,51 @@ pub async fn seed_library_links<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
     )
     .await
     .expect("insert a fetch count");
+    let endpoint = Uuid::now_v7();
+    insert(
+        db,
+        "webhook_endpoints",
+        &[
+            ("id", endpoint.into()),
+            ("tenant_id", tenant.id.into()),
+            ("url", "https://hooks.example.test/in".into()),
+            ("events", r#"["prompt.updated"]"#.into()),
+            ("enabled", true.into()),
+            ("secret", "sealed".into()),
+        ],
+        &["created_at", "updated_at"],
+    )
+    .await
+    .expect("insert a webhook endpoint");
+    let delivery = Uuid::now_v7();
+    insert(
+        db,
+        "webhook_deliveries",
+        &[
+            ("id", delivery.into()),
+            ("tenant_id", tenant.id.into()),
+            ("endpoint_id", endpoint.into()),
+            ("event", "prompt.updated".into()),
+            ("payload", "{}".into()),
+            ("status", "pending".into()),
+            ("attempts", 1i32.into()),
+        ],
+        &["next_attempt_at", "created_at"],
+    )
+    .await
+    .expect("insert a webhook delivery");
+    insert(
+        db,
+        "webhook_attempts",
+        &[
+            ("tenant_id", tenant.id.into()),
+            ("delivery_id", delivery.into()),
+            ("attempt", 1i32.into()),
+            ("status_code", 500i32.into()),
+            ("duration_ms", 12i32.into()),
+        ],
+        &["at"],
+    )
+    .await
+    .expect("insert a webhook attempt");
 }

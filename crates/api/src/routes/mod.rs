@@ -18,6 +18,7 @@ pub mod sso;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::{HttpRequest, web};
 use chrono::Utc;
@@ -106,6 +107,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(approvals::approve)
                 .service(approvals::deny)
                 .service(approvals::cancel)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::create_webhook)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::rotate_secret)
+                .service(webhooks::test_webhook)
+                .service(webhooks::list_deliveries)
+                .service(webhooks::get_delivery)
+                .service(webhooks::redeliver)
                 .service(prompts::list_categories)
                 .service(prompts::list_tags)
                 .service(prompts::list_folders)

@@ -4,16 +4,17 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, http::header, post, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::audit::{Actor, AuditAction, NewAuditEvent};
 use domain::bundle::{Bundle, BundleInput, PromptKind, VariableSpec};
 use domain::prompt::{NewPrompt, Prompt, PromptFields, PromptInput, PromptPosition, PromptSort, Visibility};
+use domain::webhook::WebhookEvent;
 use domain::wire::{
     BundleRequest, ConflictPolicy, ExportedPrompt, FieldError, ImportItem, ImportOutcome, ImportReport,
     PROMPT_EXPORT_FORMAT, PROMPT_EXPORT_FORMAT_V1, Problem, PromptExport,
 };
 use futures_util::StreamExt as _;
-use persistence::PromptChange;
+use persistence::{PromptChange, StoreError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -161,7 +162,9 @@ pub async fn import_prompts(
             (None, _) => {
                 let new =
                     NewPrompt { owner: principal.user.id, fields, commit_message: Some("Imported".into()) };
-                (ImportOutcome::Created, Some(repo.create_prompt(new, now).await?.name))
+                let created = repo.create_prompt(new, now).await?;
+                notify(&repo, WebhookEvent::PromptCreated, &created, &principal, now).await?;
+                (ImportOutcome::Created, Some(created.name))
             }
             (Some(_), ConflictPolicy::Skip) => (ImportOutcome::Skipped, None),
             (Some(existing), ConflictPolicy::Overwrite) => {
@@ -184,6 +187,7 @@ pub async fn import_prompts(
                         .update_prompt(&existing, fields, change, now)
                         .await?
                         .ok_or_else(|| stale(existing.version))?;
+                    notify(&repo, WebhookEvent::PromptUpdated, &updated, &principal, now).await?;
                     (ImportOutcome::Updated, Some(updated.name))
                 }
             }
@@ -199,7 +203,9 @@ pub async fn import_prompts(
                     fields: PromptFields { name: free, ..fields },
                     commit_message: Some("Imported".into()),
                 };
-                (ImportOutcome::Renamed, Some(repo.create_prompt(new, now).await?.name))
+                let created = repo.create_prompt(new, now).await?;
+                notify(&repo, WebhookEvent::PromptCreated, &created, &principal, now).await?;
+                (ImportOutcome::Renamed, Some(created.name))
             }
         };
         match outcome {
@@ -312,4 +318,17 @@ fn validate_import(file: &PromptExport) -> Result<Vec<PromptFields>, ApiError> {
         }
     }
     if errors.is_empty() { Ok(fields) } else { Err(ApiError::validation(errors)) }
+}
+
+/// Queues the event of one imported prompt, in the import's transaction (a dry run rolls it
+/// back with the rest).
+async fn notify(
+    repo: &persistence::TransactionRepo<'_>,
+    event: WebhookEvent,
+    prompt: &Prompt,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let body = crate::webhooks::prompt_payload(event, prompt, principal.user.id, now);
+    repo.enqueue_webhooks(event, &body, now).await.map(|_| ())
 }

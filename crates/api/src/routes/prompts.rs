@@ -31,7 +31,8 @@ use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::read_cache::{CachedPrompt, CachedRelease};
 use crate::releases::{self, Pick};
 use crate::state::AppState;
-use crate::{bundles, client};
+use crate::{bundles, client, webhooks};
+use domain::webhook::WebhookEvent;
 
 const MAX_COMMIT_MESSAGE_LEN: usize = 500;
 /// Characters of content shown in lists.
@@ -359,6 +360,8 @@ pub async fn create_prompt(
     let details = serde_json::json!({ "name": prompt.name, "version": 1, "visibility": prompt.visibility });
     repo.record_audit(event(&state, &req, &principal, AuditAction::PromptCreated, &prompt, details, now))
         .await?;
+    let notice = webhooks::prompt_payload(WebhookEvent::PromptCreated, &prompt, principal.user.id, now);
+    repo.enqueue_webhooks(WebhookEvent::PromptCreated, &notice, now).await?;
     tx.commit().await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/api/v1/prompts/{}", prompt.id)));
@@ -564,6 +567,8 @@ pub(super) async fn save(
     let mut details = details;
     details["version"] = updated.version.into();
     repo.record_audit(event(state, req, principal, action, &updated, details, now)).await?;
+    let notice = webhooks::prompt_payload(WebhookEvent::PromptUpdated, &updated, principal.user.id, now);
+    repo.enqueue_webhooks(WebhookEvent::PromptUpdated, &notice, now).await?;
     tx.commit().await?;
     Ok(updated)
 }
@@ -647,6 +652,8 @@ pub async fn delete_prompt(
     let details = serde_json::json!({ "name": prompt.name, "version": prompt.version });
     repo.record_audit(event(&state, &req, &principal, AuditAction::PromptDeleted, &prompt, details, now))
         .await?;
+    let notice = webhooks::prompt_payload(WebhookEvent::PromptDeleted, &prompt, principal.user.id, now);
+    repo.enqueue_webhooks(WebhookEvent::PromptDeleted, &notice, now).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -20,6 +20,8 @@ mod llama;
 mod prompts;
 mod provider;
 mod rate_limit;
+mod receiver;
 mod sso;
 mod sso_peer_checks;
 mod sso_peers;
+mod webhooks;

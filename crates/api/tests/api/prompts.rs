@@ -36,7 +36,12 @@ pub struct Library {
 }
 
 pub async fn library(backend: Backend) -> Library {
-    let app = spawn(Spawn { backend, ..Spawn::default() }).await;
+    library_with(Spawn { backend, ..Spawn::default() }).await
+}
+
+/// [`library`] on a server started with `options`.
+pub async fn library_with(options: Spawn) -> Library {
+    let app = spawn(options).await;
     let acme = app.tenant("acme").await;
     let admin = app.user(&acme, "boss@acme.test", Role::Admin, "pw-boss-123").await;
     let ann = app.user(&acme, "ann@acme.test", Role::User, "pw-ann-1234").await;

@@ -21,3 +21,6 @@ pub(crate) mod sso_configs;
 pub(crate) mod sso_flows;
 pub(crate) mod tenants;
 pub(crate) mod users;
+pub(crate) mod webhook_attempts;
+pub(crate) mod webhook_deliveries;
+pub(crate) mod webhook_endpoints;
