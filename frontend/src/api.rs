@@ -15,6 +15,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
+use domain::release::ApprovalStatus;
 use domain::wire::Analytics;
 use domain::wire::{
     AcceptEnhancementRequest, AiPolicy, AiSettingsView, CompareRequest, CompareResult, ConnectionList,
@@ -32,11 +33,12 @@ use domain::wire::{
     TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest, UpdateUserRequest,
     UsedByList, UserList, UserView,
 };
+use domain::wire::{ApprovalDecisionRequest, ApprovalList, ApprovalView, ReleasePolicyView};
 use domain::wire::{
     LogoutResponse, SsoExchangeRequest, SsoOptions, SsoSettingsRequest, SsoSettingsView, SsoTestResult,
     SsoTestStarted,
 };
-use domain::{ApiTokenId, ConnectionId, PromptId, RunId, TenantId, UserId};
+use domain::{ApiTokenId, ApprovalId, ConnectionId, PromptId, RunId, TenantId, UserId};
 use gloo_net::http::{Method, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -575,23 +577,54 @@ fn label_path(id: PromptId, label: &str) -> String {
     format!("{}/labels/{}", prompt_path(id), js_sys::encode_uri_component(label))
 }
 
-/// `PUT /api/v1/prompts/{id}/labels/{label}`: points the label at a version.
-pub async fn move_label(id: PromptId, label: &str, request: &MoveLabelRequest) -> ApiResult<LabelView> {
-    with_body(Method::PUT, &label_path(id, label), request).await
+/// What asking to change a release label did: the change itself, or, for a protected label in a
+/// tenant that requires approval, a request waiting for another person (`202 Accepted`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelChange<T> {
+    Done(T),
+    Requested(Box<ApprovalView>),
 }
 
-/// `DELETE /api/v1/prompts/{id}/labels/{label}`.
-pub async fn remove_label(id: PromptId, label: &str, request: &LabelReasonRequest) -> ApiResult<()> {
-    no_content(Method::DELETE, &label_path(id, label), &[], Some(to_json(request)?)).await
+/// A label change's answer: `202` carries the approval request, anything else `done`.
+async fn label_change<T>(
+    response: Response,
+    done: impl AsyncFnOnce(Response) -> ApiResult<T>,
+) -> ApiResult<LabelChange<T>> {
+    if response.status() == 202 {
+        return read_json(response).await.map(|approval| LabelChange::Requested(Box::new(approval)));
+    }
+    done(response).await.map(LabelChange::Done)
 }
 
-/// `POST /api/v1/prompts/{id}/labels/{label}/rollback`: undoes the label's last move.
+/// `PUT /api/v1/prompts/{id}/labels/{label}`: points the label at a version (or asks to).
+pub async fn move_label(
+    id: PromptId,
+    label: &str,
+    request: &MoveLabelRequest,
+) -> ApiResult<LabelChange<LabelView>> {
+    let response = send(Method::PUT, &label_path(id, label), &[], Some(to_json(request)?)).await?;
+    label_change(response, read_json).await
+}
+
+/// `DELETE /api/v1/prompts/{id}/labels/{label}` (or a request to).
+pub async fn remove_label(
+    id: PromptId,
+    label: &str,
+    request: &LabelReasonRequest,
+) -> ApiResult<LabelChange<()>> {
+    let response = send(Method::DELETE, &label_path(id, label), &[], Some(to_json(request)?)).await?;
+    label_change(response, async |_| Ok(())).await
+}
+
+/// `POST /api/v1/prompts/{id}/labels/{label}/rollback`: undoes the label's last move (or asks to).
 pub async fn roll_back_label(
     id: PromptId,
     label: &str,
     request: &LabelReasonRequest,
-) -> ApiResult<LabelMoveView> {
-    with_body(Method::POST, &format!("{}/rollback", label_path(id, label)), request).await
+) -> ApiResult<LabelChange<LabelMoveView>> {
+    let path = format!("{}/rollback", label_path(id, label));
+    let response = send(Method::POST, &path, &[], Some(to_json(request)?)).await?;
+    label_change(response, read_json).await
 }
 
 /// `GET /api/v1/prompts/{id}/label-history`: the newest 100 moves of its labels.
@@ -643,6 +676,55 @@ pub async fn import_prompts(
     };
     let query = [("dry_run", dry_run.to_string()), ("on_conflict", policy.to_owned())];
     read_json(send(Method::POST, "/api/v1/imports/prompts", &query, Some(to_json(file)?)).await?).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Release policy and approvals
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /api/v1/release-policy`: which labels are protected, and whether moves need approval.
+pub async fn release_policy() -> ApiResult<ReleasePolicyView> {
+    get("/api/v1/release-policy", &[]).await
+}
+
+/// `PUT /api/v1/release-policy` (admins signed in).
+pub async fn update_release_policy(policy: &ReleasePolicyView) -> ApiResult<ReleasePolicyView> {
+    with_body(Method::PUT, "/api/v1/release-policy", policy).await
+}
+
+/// `GET /api/v1/approvals`: newest first; `status` none: all of them; `prompt`: one prompt's.
+pub async fn approvals(
+    status: Option<ApprovalStatus>,
+    prompt: Option<PromptId>,
+    cursor: Option<String>,
+) -> ApiResult<ApprovalList> {
+    let pairs = params([
+        ("status", status.map(|s| s.as_str().to_owned())),
+        ("prompt", prompt.map(|p| p.to_string())),
+        ("limit", Some("50".to_owned())),
+        ("cursor", cursor),
+    ]);
+    get("/api/v1/approvals", &pairs).await
+}
+
+/// What a person does with a request to move a protected label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+    /// Only the person who asked.
+    Cancel,
+}
+
+/// `POST /api/v1/approvals/{id}/approve`, `…/deny` or `…/cancel`.
+pub async fn decide(id: ApprovalId, decision: Decision, comment: Option<String>) -> ApiResult<ApprovalView> {
+    let action = match decision {
+        Decision::Approve => "approve",
+        Decision::Deny => "deny",
+        Decision::Cancel => "cancel",
+    };
+    let path = format!("/api/v1/approvals/{id}/{action}");
+    with_body(Method::POST, &path, &ApprovalDecisionRequest { comment }).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ use leptos_router::{NavigateOptions, path};
 
 use crate::auth::{Auth, use_auth};
 use crate::pages;
+use crate::pages::approvals::{PendingCount, pending_count};
 use crate::ui::{ErrorAlert, Loading};
 
 #[component]
@@ -35,6 +36,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/audit") view=pages::audit::AuditPage/>
                     <Route path=path!("admin/analytics") view=pages::analytics::AnalyticsPage/>
                     <Route path=path!("admin/sso") view=pages::sso_settings::SsoSettingsPage/>
+                    <Route path=path!("admin/releases") view=pages::release_settings::ReleaseSettingsPage/>
+                    <Route path=path!("approvals") view=pages::approvals::ApprovalsPage/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -71,6 +74,8 @@ fn Shell() -> impl IntoView {
             return view! { <main id="main" class="page"><Loading label="Redirecting to sign in…"/></main> }
                 .into_any();
         }
+        // Counted anew for each person signed in.
+        PendingCount::provide();
         view! {
             <TopBar/>
             <main id="main" class="page" tabindex="-1">
@@ -111,6 +116,15 @@ fn TopBar() -> impl IntoView {
     };
     let tenant = move || auth.me().map(|me| me.tenant.name).unwrap_or_default();
     let role = move || auth.role().map(|r| r.as_str()).unwrap_or_default();
+    let counter = pending_count();
+    let pending = move || {
+        counter.and_then(PendingCount::text).map(|n| {
+            view! {
+                " " <span class="badge badge-count" data-testid="nav-pending">{n}</span>
+                <span class="visually-hidden">" waiting"</span>
+            }
+        })
+    };
     view! {
         <header class="topbar">
             <a class="brand" href="/prompts">"AI Prompt Manager"</a>
@@ -118,11 +132,13 @@ fn TopBar() -> impl IntoView {
                 <A href="/prompts" exact=false>"Prompts"</A>
                 <A href="/import-export">"Import/Export"</A>
                 <A href="/settings/ai">"AI settings"</A>
+                <A href="/approvals" attr:data-testid="nav-approvals">"Approvals" {pending}</A>
                 <Show when=move || auth.is_admin()>
                     <A href="/admin/users">"Users"</A>
                     <A href="/admin/audit">"Audit log"</A>
                     <A href="/admin/analytics">"Analytics"</A>
                     <A href="/admin/sso" attr:data-testid="nav-sso">"Single sign-on"</A>
+                    <A href="/admin/releases" attr:data-testid="nav-releases">"Release labels"</A>
                 </Show>
                 <Show when=move || auth.is_system_admin()>
                     <A href="/admin/tenants">"Tenants"</A>

@@ -72,7 +72,10 @@ async fn a_readonly_user_sees_no_edit_controls_and_the_api_refuses_them_too() {
         browser.execute(r#"return !!document.querySelector('a[href="/prompts/new"]');"#, vec![]).await,
         false
     );
-    assert_eq!(app::texts(&browser, "nav.main-nav a").await, ["Prompts", "Import/Export", "AI settings"]);
+    assert_eq!(
+        app::texts(&browser, "nav.main-nav a").await,
+        ["Prompts", "Import/Export", "AI settings", "Approvals"]
+    );
     assert!(app::texts(&browser, ".user-menu .who-meta").await[0].contains("readonly"));
     browser.assert_accessible().await;
 

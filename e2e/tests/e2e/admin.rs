@@ -19,10 +19,12 @@ async fn an_admin_creates_a_user_and_uses_the_admin_screens() {
             "Prompts",
             "Import/Export",
             "AI settings",
+            "Approvals",
             "Users",
             "Audit log",
             "Analytics",
             "Single sign-on",
+            "Release labels",
             "Tenants"
         ]
     );

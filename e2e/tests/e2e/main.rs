@@ -7,6 +7,7 @@ mod admin;
 mod ai;
 mod api;
 mod app;
+mod approvals;
 mod browser;
 mod bundles;
 mod durability;

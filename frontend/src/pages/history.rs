@@ -54,6 +54,8 @@ pub fn HistoryPage() -> impl IntoView {
             }
         }
     });
+    let policy = LocalResource::new(api::release_policy);
+    let protected = Signal::derive(move || releases::protected_names(policy));
     let labels_at = move |version: u32| {
         labels.get().and_then(Result::ok).map(|list| releases::labels_at(&list, version)).unwrap_or_default()
     };
@@ -175,7 +177,7 @@ pub fn HistoryPage() -> impl IntoView {
                                                     let is_current = Some(v.version) == newest;
                                                     let n = v.version;
                                                     view! {
-                                                        <VersionRow v is_current labels=Signal::derive(move || labels_at(n)) from to
+                                                        <VersionRow v is_current labels=Signal::derive(move || labels_at(n)) protected from to
                                                             may_restore=Signal::derive(may_restore) restoring restore show/>
                                                     }
                                                 })
@@ -194,7 +196,7 @@ pub fn HistoryPage() -> impl IntoView {
                 let numbers = Signal::derive(move || {
                     versions.get().and_then(Result::ok).map(|v| v.iter().map(|v| v.version).collect()).unwrap_or_default()
                 });
-                view! { <LabelsPanel id labels versions=numbers may_move=Signal::derive(may_restore)/> }
+                view! { <LabelsPanel id labels policy versions=numbers may_move=Signal::derive(may_restore)/> }
             })
         }}
         {move || {
@@ -224,6 +226,8 @@ fn VersionRow(
     is_current: bool,
     /// The labels naming this version (`latest` included).
     labels: Signal<Vec<String>>,
+    /// The tenant's protected label names, marked on the badges.
+    protected: Signal<Vec<String>>,
     from: RwSignal<Option<u32>>,
     to: RwSignal<Option<u32>>,
     may_restore: Signal<bool>,
@@ -241,7 +245,7 @@ fn VersionRow(
     };
     view! {
         <tr class:current=is_current data-version=n>
-            <td>{n} {is_current.then_some(" (current)")} {move || view! { <LabelBadges names=labels.get()/> }}</td>
+            <td>{n} {is_current.then_some(" (current)")} {move || view! { <LabelBadges names=labels.get() protected=protected.get()/> }}</td>
             <td class="wide-only">{v.title}</td>
             <td class="wide-only">{v.author.map(|a| a.name).unwrap_or_else(|| "(deleted user)".to_owned())}</td>
             <td><Time at=v.created_at/></td>

@@ -3,6 +3,7 @@
 pub mod ai_settings;
 pub mod ai_tools;
 pub mod analytics;
+pub mod approvals;
 pub mod audit;
 pub mod bundle_editor;
 pub mod composition;
@@ -11,6 +12,7 @@ pub mod history;
 pub mod library;
 pub mod login;
 pub mod profile;
+pub mod release_settings;
 pub mod releases;
 pub mod run_form;
 pub mod sso_settings;

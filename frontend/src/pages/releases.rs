@@ -1,16 +1,21 @@
 //! A prompt's release labels, on its history page: where each label points (badges on the
 //! versions), moving a label to a version ("promote"), rolling a label back, removing it, and
-//! the history of every move.
+//! the history of every move. Protected labels (the tenant's release policy) are marked; moving
+//! one may answer with a request for another administrator's approval, and the prompt's requests
+//! waiting are listed.
 
 use domain::PromptId;
-use domain::release::LabelName;
+use domain::release::{ApprovalStatus, LabelName};
 use domain::wire::{
-    FieldError, LabelList, LabelMoveList, LabelMoveView, LabelReasonRequest, LabelView, MoveLabelRequest,
+    ApprovalList, ApprovalView, FieldError, LabelList, LabelMoveList, LabelMoveView, LabelReasonRequest,
+    LabelView, MoveLabelRequest, ReleasePolicyView,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::{self, ApiFailure, ApiResult};
+use crate::api::{self, ApiFailure, ApiResult, LabelChange};
+use crate::auth::use_auth;
+use crate::pages::approvals::{PendingCount, change_words, pending_count};
 use crate::ui::{ErrorAlert, FieldMessage, Loading, Time, invalid, non_empty};
 
 /// Labels most teams use, offered while typing.
@@ -21,9 +26,16 @@ pub fn labels_at(labels: &LabelList, version: u32) -> Vec<String> {
     labels.items.iter().filter(|l| l.version == version).map(|l| l.name.clone()).collect()
 }
 
-/// The label badges of one version.
+/// The tenant's protected label names; none while the policy is unknown (or unreadable: the
+/// server still refuses what it protects).
+pub fn protected_names(policy: LocalResource<ApiResult<ReleasePolicyView>>) -> Vec<String> {
+    policy.get().and_then(Result::ok).map(|p| p.protected_labels).unwrap_or_default()
+}
+
+/// The label badges of one version; the `protected` ones carry a lock (and say so to screen
+/// readers).
 #[component]
-pub fn LabelBadges(names: Vec<String>) -> impl IntoView {
+pub fn LabelBadges(names: Vec<String>, #[prop(optional)] protected: Vec<String>) -> impl IntoView {
     names
         .into_iter()
         .map(|name| {
@@ -33,7 +45,18 @@ pub fn LabelBadges(names: Vec<String>) -> impl IntoView {
                 "badge badge-label"
             };
             let key = name.clone();
-            view! { <span class=class data-label=key>{name}</span> }
+            let locked = protected.contains(&name);
+            view! {
+                <span class=class data-label=key data-protected=locked.then_some("true")>
+                    {locked.then(|| view! {
+                        <svg class="icon-lock" aria-hidden="true" focusable="false" viewBox="0 0 16 16" width="11" height="11">
+                            <path fill="currentColor" d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z"/>
+                        </svg>
+                    })}
+                    {name}
+                    {locked.then(|| view! { <span class="visually-hidden">" (protected)"</span> })}
+                </span>
+            }
         })
         .collect_view()
 }
@@ -47,31 +70,65 @@ fn moved_words(m: &LabelMoveView) -> String {
     }
 }
 
+/// What a label action came to: done (said in words), or asked for approval.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Done(String),
+    Requested(Box<ApprovalView>),
+}
+
+impl Outcome {
+    fn of<T>(change: LabelChange<T>, words: impl FnOnce(T) -> String) -> Self {
+        match change {
+            LabelChange::Done(done) => Outcome::Done(words(done)),
+            LabelChange::Requested(approval) => Outcome::Requested(approval),
+        }
+    }
+}
+
 /// What a label action updates: its progress, its outcome, and the lists it changes.
 #[derive(Clone, Copy)]
 struct Action {
     busy: RwSignal<bool>,
     failure: RwSignal<Option<ApiFailure>>,
     done: RwSignal<Option<String>>,
+    requested: RwSignal<Option<ApprovalView>>,
     labels: LocalResource<ApiResult<LabelList>>,
     history: LocalResource<ApiResult<LabelMoveList>>,
+    pending: LocalResource<ApiResult<ApprovalList>>,
+    /// The navigation's count of requests waiting.
+    counter: Option<PendingCount>,
 }
 
 impl Action {
-    fn succeeded(self, message: String) {
-        self.done.set(Some(message));
-        self.labels.refetch();
-        self.history.refetch();
+    fn finished(self, outcome: Outcome) {
+        match outcome {
+            Outcome::Done(message) => {
+                self.done.set(Some(message));
+                self.requested.set(None);
+                self.labels.refetch();
+                self.history.refetch();
+            }
+            Outcome::Requested(approval) => {
+                self.done.set(None);
+                self.requested.set(Some(*approval));
+                if let Some(counter) = self.counter {
+                    counter.changed();
+                }
+            }
+        }
+        self.pending.refetch();
     }
 
-    /// Runs `work`, which answers what it did in words.
-    fn run(self, work: impl std::future::Future<Output = Result<String, ApiFailure>> + 'static) {
+    /// Runs `work`, which answers what it did.
+    fn run(self, work: impl std::future::Future<Output = Result<Outcome, ApiFailure>> + 'static) {
         self.busy.set(true);
         self.failure.set(None);
         self.done.set(None);
+        self.requested.set(None);
         spawn_local(async move {
             match work.await {
-                Ok(message) => self.succeeded(message),
+                Ok(outcome) => self.finished(outcome),
                 Err(f) => self.failure.set(Some(f)),
             }
             self.busy.set(false);
@@ -84,29 +141,44 @@ impl Action {
 pub fn LabelsPanel(
     id: PromptId,
     labels: LocalResource<ApiResult<LabelList>>,
+    /// The tenant's release policy: which labels are protected.
+    policy: LocalResource<ApiResult<ReleasePolicyView>>,
     /// The versions the prompt has (newest first), to promote one.
     versions: Signal<Vec<u32>>,
     /// Whether the person may move this prompt's labels.
     may_move: Signal<bool>,
 ) -> impl IntoView {
+    let auth = use_auth();
     let history = LocalResource::new(move || api::label_history(id));
+    let pending = LocalResource::new(move || api::approvals(Some(ApprovalStatus::Pending), Some(id), None));
     let failure = RwSignal::new(None::<ApiFailure>);
     let done = RwSignal::new(None::<String>);
+    let requested = RwSignal::new(None::<ApprovalView>);
     let busy = RwSignal::new(false);
-    let action = Action { busy, failure, done, labels, history };
+    let action =
+        Action { busy, failure, done, requested, labels, history, pending, counter: pending_count() };
+    let protected = Signal::derive(move || protected_names(policy));
+    let require_approval =
+        Signal::derive(move || policy.get().and_then(Result::ok).is_some_and(|p| p.require_approval));
+    // A protected label moves only for administrators, unless moving it makes a request for
+    // approval, which anyone who may move labels may ask (the server says so too).
+    let may_move_label = move |name: &str| {
+        may_move.get()
+            && (auth.is_admin() || require_approval.get() || !protected.with(|p| p.iter().any(|n| n == name)))
+    };
     let roll_back = move |name: String| {
         action.run(async move {
-            let moved = api::roll_back_label(id, &name, &LabelReasonRequest::default()).await?;
-            Ok(format!("Rolled back: {} {}.", moved.label, moved_words(&moved)))
+            let change = api::roll_back_label(id, &name, &LabelReasonRequest::default()).await?;
+            Ok(Outcome::of(change, |moved| format!("Rolled back: {} {}.", moved.label, moved_words(&moved))))
         })
     };
     let remove = move |name: String| {
         action.run(async move {
-            api::remove_label(id, &name, &LabelReasonRequest::default()).await?;
-            Ok(format!("Removed the label {name}."))
+            let change = api::remove_label(id, &name, &LabelReasonRequest::default()).await?;
+            Ok(Outcome::of(change, |()| format!("Removed the label {name}.")))
         })
     };
-    let on_moved = Callback::new(move |message: String| action.succeeded(message));
+    let on_moved = Callback::new(move |outcome: Outcome| action.finished(outcome));
 
     view! {
         <section class="panel labels-panel" aria-labelledby="labels-title">
@@ -118,6 +190,7 @@ pub fn LabelsPanel(
             </p>
             {move || failure.get().map(|failure| view! { <ErrorAlert failure/> })}
             {move || done.get().map(|s| view! { <p class="alert alert-success" role="status">{s}</p> })}
+            {move || requested.get().map(|approval| view! { <RequestedNotice approval/> })}
             <Transition fallback=|| view! { <Loading label="Loading labels…"/> }>
                 {move || {
                     labels
@@ -136,7 +209,15 @@ pub fn LabelsPanel(
                                         </tr>
                                     </thead>
                                     <tbody>
-                                        {list.items.into_iter().map(|label| view! { <LabelRow label may_move busy roll_back remove/> }).collect_view()}
+                                        {list
+                                            .items
+                                            .into_iter()
+                                            .map(|label| {
+                                                let name = label.name.clone();
+                                                let may_move = Signal::derive(move || may_move_label(&name));
+                                                view! { <LabelRow label protected may_move busy roll_back remove/> }
+                                            })
+                                            .collect_view()}
                                     </tbody>
                                 </table>
                             }
@@ -144,8 +225,15 @@ pub fn LabelsPanel(
                         })
                 }}
             </Transition>
+            <Transition fallback=|| ()>
+                {move || pending.get().map(|answer| match answer {
+                    Err(failure) => view! { <ErrorAlert failure/> }.into_any(),
+                    Ok(list) if list.items.is_empty() => ().into_any(),
+                    Ok(list) => view! { <PendingList items=list.items/> }.into_any(),
+                })}
+            </Transition>
             <Show when=move || may_move.get()>
-                <PromoteForm id versions labels busy on_moved/>
+                <PromoteForm id versions labels protected require_approval busy on_moved/>
             </Show>
             <h3 id="label-history-title">"Label history"</h3>
             <Transition fallback=|| view! { <Loading label="Loading the label history…"/> }>
@@ -168,9 +256,49 @@ pub fn LabelsPanel(
     }
 }
 
+/// Said when a move waits for approval, with the way to the requests.
+#[component]
+fn RequestedNotice(approval: ApprovalView) -> impl IntoView {
+    let what = format!("{}: {}", approval.label, change_words(&approval));
+    view! {
+        <div class="alert alert-info" role="status" data-testid="approval-requested" data-approval=approval.id.to_string()>
+            <p>
+                <strong>"Approval requested: waiting for another administrator."</strong>
+                " " {what} ". "
+                <a href="/approvals">"See the requests waiting"</a>
+            </p>
+        </div>
+    }
+}
+
+/// This prompt's requests waiting for a decision.
+#[component]
+fn PendingList(items: Vec<ApprovalView>) -> impl IntoView {
+    view! {
+        <h3 id="label-pending-title">"Waiting for approval"</h3>
+        <ul class="label-pending" aria-labelledby="label-pending-title">
+            {items
+                .into_iter()
+                .map(|a| {
+                    let by = a.requested_by.as_ref().map(|p| format!(" · asked by {}", p.name));
+                    view! {
+                        <li data-approval=a.id.to_string() data-status=a.status.as_str()>
+                            <strong>{a.label.clone()}</strong> " " {change_words(&a)} {by}
+                            " · expires " <Time at=a.expires_at/>
+                            {a.reason.clone().map(|r| view! { <span class="hint">{format!(" · “{r}”")}</span> })}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+        <p class="hint"><a href="/approvals">"Approve or deny on the Approvals page"</a></p>
+    }
+}
+
 #[component]
 fn LabelRow(
     label: LabelView,
+    protected: Signal<Vec<String>>,
     may_move: Signal<bool>,
     busy: RwSignal<bool>,
     roll_back: impl Fn(String) + Copy + Send + Sync + 'static,
@@ -209,7 +337,7 @@ fn LabelRow(
     let row_key = name.clone();
     view! {
         <tr data-label-row=row_key>
-            <th scope="row"><LabelBadges names=vec![name]/></th>
+            <th scope="row">{move || view! { <LabelBadges names=vec![name.clone()] protected=protected.get()/> }}</th>
             <td>{label.version}</td>
             <td>{moved}</td>
             <td class="row-actions">{actions}</td>
@@ -221,11 +349,12 @@ fn LabelRow(
 fn MoveItem(m: LabelMoveView) -> impl IntoView {
     let what = moved_words(&m);
     let by = m.moved_by.as_ref().map(|p| format!(" by {}", p.name));
+    let approved = m.approved_by.as_ref().map(|p| format!(", approved by {}", p.name));
     view! {
         <li data-move=m.label.clone()>
             <strong>{m.label.clone()}</strong> " " {what}
             {m.rollback_of.is_some().then_some(" (a rollback)")}
-            " · " <Time at=m.moved_at/> {by}
+            " · " <Time at=m.moved_at/> {by} {approved}
             {m.reason.map(|r| view! { <span class="hint">{format!(" · “{r}”")}</span> })}
         </li>
     }
@@ -237,9 +366,12 @@ fn PromoteForm(
     id: PromptId,
     versions: Signal<Vec<u32>>,
     labels: LocalResource<ApiResult<LabelList>>,
+    protected: Signal<Vec<String>>,
+    require_approval: Signal<bool>,
     busy: RwSignal<bool>,
-    on_moved: Callback<String>,
+    on_moved: Callback<Outcome>,
 ) -> impl IntoView {
+    let auth = use_auth();
     let label = RwSignal::new("production".to_owned());
     let version = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
@@ -270,19 +402,39 @@ fn PromoteForm(
             }
         };
         let Ok(number) = version.get_untracked().parse::<u32>() else { return };
-        let request = MoveLabelRequest { version: number, reason: non_empty(&reason.get_untracked()) };
+        let request = MoveLabelRequest {
+            version: Some(number),
+            split: None,
+            reason: non_empty(&reason.get_untracked()),
+        };
         busy.set(true);
         failure.set(None);
         spawn_local(async move {
             match api::move_label(id, name.as_str(), &request).await {
-                Ok(moved) => {
+                Ok(change) => {
                     reason.set(String::new());
-                    on_moved.run(format!("{} now names version {}.", moved.name, moved.version));
+                    on_moved.run(Outcome::of(change, |moved| {
+                        format!("{} now names version {}.", moved.name, moved.version)
+                    }));
                 }
                 Err(f) => failure.set(Some(f)),
             }
             busy.set(false);
         });
+    };
+    // What moving the typed label takes, when it is protected.
+    let protection = move || {
+        let typed = label.get().trim().to_ascii_lowercase();
+        protected.with(|p| p.contains(&typed)).then(|| {
+            if require_approval.get() {
+                let who = if auth.is_admin() { "another administrator" } else { "an administrator" };
+                format!("{typed} is protected: moving it waits for {who}'s approval.")
+            } else if auth.is_admin() {
+                format!("{typed} is protected: only administrators can move it.")
+            } else {
+                format!("{typed} is protected: only an administrator can move it.")
+            }
+        })
     };
     view! {
         <form class="promote-form" on:submit=submit aria-labelledby="promote-title">
@@ -292,10 +444,11 @@ fn PromoteForm(
                 <div class="field">
                     <label for="promote-label">"Label"</label>
                     <input id="promote-label" list="label-options" required maxlength="64" autocomplete="off"
-                        aria-describedby="promote-label-error" aria-invalid=invalid(failure, "label") bind:value=label/>
+                        aria-describedby="promote-label-hint promote-label-error" aria-invalid=invalid(failure, "label") bind:value=label/>
                     <datalist id="label-options">
                         {move || suggestions().into_iter().map(|n| view! { <option value=n/> }).collect_view()}
                     </datalist>
+                    <p class="hint" id="promote-label-hint" data-testid="promote-label-protected">{protection}</p>
                     <FieldMessage failure field="label" id="promote-label-error"/>
                 </div>
                 <div class="field">

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, ApiFailure};
+use crate::auth::use_auth;
 use crate::ui::{
     ErrorAlert, FailureAlert, FieldMessage, Loading, Time, copy_to_clipboard, invalid, set_title,
 };
@@ -13,6 +14,7 @@ use crate::ui::{
 #[component]
 pub fn TokensPage() -> impl IntoView {
     set_title("API tokens");
+    let auth = use_auth();
     let tokens = LocalResource::new(api::tokens);
 
     let name = RwSignal::new(String::new());
@@ -86,6 +88,9 @@ pub fn TokensPage() -> impl IntoView {
             "Tokens let scripts and other tools use the API as you ("
             <code>"Authorization: Bearer pmt_…"</code>
             "), never beyond your role. A read token can only read."
+            {move || auth.is_admin().then_some(
+                " Only a promote token (administrators') may move protected release labels and decide on requests to.",
+            )}
         </p>
         <section class="panel" aria-labelledby="new-token-title">
             <h2 id="new-token-title">"New token"</h2>
@@ -104,6 +109,9 @@ pub fn TokensPage() -> impl IntoView {
                             prop:value=move || scope.get() on:change=move |ev| scope.set(event_target_value(&ev))>
                             <option value="read">"Read only"</option>
                             <option value="read_write">"Read and write"</option>
+                            <Show when=move || auth.is_admin()>
+                                <option value="promote">"Read, write and promote protected labels"</option>
+                            </Show>
                         </select>
                         <FieldMessage failure field="scope" id="token-scope-error"/>
                     </div>
@@ -191,6 +199,14 @@ fn NewSecret(token: CreatedApiToken) -> impl IntoView {
     }
 }
 
+fn scope_words(scope: TokenScope) -> &'static str {
+    match scope {
+        TokenScope::Read => "Read only",
+        TokenScope::ReadWrite => "Read and write",
+        TokenScope::Promote => "Promote",
+    }
+}
+
 #[component]
 fn TokenRow(
     t: ApiTokenView,
@@ -203,7 +219,7 @@ fn TokenRow(
         <tr>
             <td>{t.name}</td>
             <td><code>{format!("{}…", t.prefix)}</code></td>
-            <td>{match t.scope { TokenScope::Read => "Read only", TokenScope::ReadWrite => "Read and write" }}</td>
+            <td>{scope_words(t.scope)}</td>
             <td><Time at=t.created_at/></td>
             <td>{match t.expires_at { Some(at) => view! { <Time at/> }.into_any(), None => "Never".into_any() }}</td>
             <td>{match t.last_used_at { Some(at) => view! { <Time at/> }.into_any(), None => "Never".into_any() }}</td>

@@ -239,10 +239,7 @@ impl<C: ConnectionTrait> TenantRepo<C> {
         let rotated = self
             .scope
             .update::<webhook_endpoints::Entity>()
-            .col_expr(
-                webhook_endpoints::Column::PreviousSecret,
-                Expr::col(webhook_endpoints::Column::Secret),
-            )
+            .col_expr(webhook_endpoints::Column::PreviousSecret, Expr::col(webhook_endpoints::Column::Secret))
             .col_expr(webhook_endpoints::Column::Secret, Expr::value(sealed_secret))
             .col_expr(webhook_endpoints::Column::PreviousSecretUntil, Expr::value(until))
             .col_expr(webhook_endpoints::Column::UpdatedAt, Expr::value(now))
