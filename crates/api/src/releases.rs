@@ -7,7 +7,7 @@
 
 use chrono::Duration;
 use domain::audit::AuditAction;
-use domain::prompt::{Prompt, PromptName};
+use domain::prompt::{Prompt, PromptKey, PromptName};
 use domain::release::{
     Approval, ApprovalStatus, Label, LabelMove, LabelName, MAX_LABELS_PER_PROMPT, NewApproval, NewLabelMove,
     Split, bucket,
@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::access::Principal;
 use crate::admin::Acting;
 use crate::error::ApiError;
-use crate::routes::prompts::load;
+use crate::routes::prompts::{load, prompt_ref, viewer};
 use crate::state::AppState;
 use crate::webhooks;
 use domain::webhook::WebhookEvent;
@@ -275,9 +275,7 @@ pub async fn decide(
     comment: Option<String>,
 ) -> Result<(Approval, Prompt), ApiError> {
     let repo = state.db.tenant(principal.scope());
-    let approval = repo.approval(id).await?.ok_or_else(no_approval)?;
-    // A request on a prompt the caller may not see is as missing as the prompt.
-    let prompt = load(state, principal, &approval.prompt_id.to_string()).await.map_err(|_| no_approval())?;
+    let (approval, prompt) = visible_approval(state, principal, id).await?;
     let asked_by_caller = approval.requested_by == Some(principal.user.id);
     match decision {
         Decision::Cancel if !asked_by_caller => {
@@ -346,6 +344,19 @@ pub async fn decide(
     }
     let approval = repo.approval(id).await?.ok_or_else(no_approval)?;
     Ok((approval, prompt))
+}
+
+/// Request `id` and its prompt, if the caller may see the prompt: a request on a prompt the
+/// caller may not see is as missing as the prompt.
+pub async fn visible_approval(
+    state: &AppState,
+    principal: &Principal,
+    id: ApprovalId,
+) -> Result<(Approval, Prompt), ApiError> {
+    let repo = state.db.tenant(principal.scope());
+    let approval = repo.approval(id).await?.ok_or_else(no_approval)?;
+    let prompt = repo.prompt(&viewer(principal), &PromptKey::Id(approval.prompt_id)).await?;
+    Ok((approval, prompt.ok_or_else(no_approval)?))
 }
 
 /// A label move as planned: from wherever the label is, or only from `expected`.
@@ -450,10 +461,6 @@ async fn shift(
 /// Where a label points: its version and split (`None`: it does not exist).
 fn points(label: Option<&Label>) -> (Option<u32>, Option<&Split>) {
     (label.map(|l| l.version), label.and_then(|l| l.split.as_ref()))
-}
-
-fn prompt_ref(prompt: &Prompt) -> serde_json::Value {
-    json!({ "id": prompt.id, "name": prompt.name.as_str(), "title": prompt.title })
 }
 
 /// Queues an `approval.*` event in the transaction of `repo`.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, get, post, put, web};
 use chrono::{DateTime, Utc};
 use domain::audit::AuditAction;
-use domain::prompt::{Prompt, PromptKey};
+use domain::prompt::Prompt;
 use domain::release::{Approval, ApprovalStatus, LabelName, ReleasePolicy};
 use domain::wire::{
     ApprovalDecisionRequest, ApprovalList, ApprovalView, ErrorCode, FieldError, Problem, PromptRef,
@@ -20,16 +20,12 @@ use utoipa::IntoParams;
 
 use super::acting;
 use super::labels::checked_reason;
-use super::prompts::{load, people, person, viewer};
+use super::prompts::{load, people, person, prompt_ref, viewer};
 use crate::access::Principal;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
-use crate::releases::{Decision, decide};
+use crate::releases::{Decision, decide, visible_approval};
 use crate::state::AppState;
-
-pub(super) fn prompt_ref(prompt: &Prompt) -> PromptRef {
-    PromptRef { id: prompt.id, name: prompt.name.as_str().to_owned(), title: prompt.title.clone() }
-}
 
 pub(super) fn approval_view(
     approval: &Approval,
@@ -207,11 +203,7 @@ pub async fn get_approval(
     principal: Principal,
     id: web::Path<ApprovalId>,
 ) -> Result<web::Json<ApprovalView>, ApiError> {
-    let approval = state.db.tenant(principal.scope()).approval(*id).await?;
-    let approval = approval.ok_or_else(|| ApiError::not_found("No such request."))?;
-    let key = PromptKey::Id(approval.prompt_id);
-    let prompt = state.db.tenant(principal.scope()).prompt(&viewer(&principal), &key).await?;
-    let prompt = prompt.ok_or_else(|| ApiError::not_found("No such request."))?;
+    let (approval, prompt) = visible_approval(&state, &principal, *id).await?;
     respond(&state, &principal, &approval, &prompt).await
 }
 

@@ -7,11 +7,11 @@ use actix_web::{get, post, web};
 use domain::bundle::{VariableSpec, VariableType};
 use domain::prompt::Prompt;
 use domain::wire::{
-    ImpactItem, ImpactOutcome, ImpactReport, Problem, PromptRef, UpdatePromptRequest, UsedBy, UsedByList,
+    ImpactItem, ImpactOutcome, ImpactReport, Problem, UpdatePromptRequest, UsedBy, UsedByList,
 };
 use serde_json::{Value, json};
 
-use super::prompts::{edited, load, viewer};
+use super::prompts::{edited, load, prompt_ref, viewer};
 use crate::access::Principal;
 use crate::bundles::{self, Proposed, Version};
 use crate::error::ApiError;
@@ -22,10 +22,6 @@ use crate::state::AppState;
 const MAX_IMPACT_PROMPTS: usize = 25;
 /// Characters of each rendering an impact preview shows.
 const IMPACT_PREVIEW_CHARS: usize = 2_000;
-
-fn prompt_ref(prompt: &Prompt) -> PromptRef {
-    PromptRef { id: prompt.id, name: prompt.name.as_str().to_owned(), title: prompt.title.clone() }
-}
 
 /// The prompts whose current version includes this one (by its name), that you may see.
 #[utoipa::path(

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::acting;
-use super::approvals::{approval_view, prompt_ref};
-use super::prompts::{check_may_edit, load, people, person};
+use super::approvals::approval_view;
+use super::prompts::{check_may_edit, load, people, person, prompt_ref};
 use crate::access::Principal;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};

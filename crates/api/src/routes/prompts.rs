@@ -19,7 +19,7 @@ use domain::prompt::{
 };
 use domain::wire::{
     CreatePromptRequest, ErrorCode, FieldError, FolderList, NameCount, NameCountList, PersonRef, Problem,
-    PromptList, PromptSummary, PromptView, UpdatePromptRequest,
+    PromptList, PromptRef, PromptSummary, PromptView, UpdatePromptRequest,
 };
 use persistence::{FolderFilter, PromptChange, PromptFilter, StoreError};
 use serde::Deserialize;
@@ -42,7 +42,12 @@ pub(super) fn not_found() -> ApiError {
     ApiError::not_found("No such prompt.")
 }
 
-pub(super) fn viewer(principal: &Principal) -> Viewer {
+/// A prompt as other answers name it: id, name and title.
+pub(crate) fn prompt_ref(prompt: &Prompt) -> PromptRef {
+    PromptRef { id: prompt.id, name: prompt.name.as_str().to_owned(), title: prompt.title.clone() }
+}
+
+pub(crate) fn viewer(principal: &Principal) -> Viewer {
     Viewer { user: principal.user.id, role: principal.user.role }
 }
 

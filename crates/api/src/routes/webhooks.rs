@@ -12,7 +12,7 @@ use domain::wire::{
     CreateWebhookRequest, DeliveryAttemptView, DeliveryDetail, DeliveryList, DeliveryView, ErrorCode,
     FieldError, Problem, UpdateWebhookRequest, WebhookList, WebhookView, WebhookWithSecret,
 };
-use domain::{DeliveryId, WebhookId};
+use domain::{DeliveryId, Secret, WebhookId};
 use persistence::{NewWebhook, WebhookChange};
 use serde::Deserialize;
 use serde_json::json;
@@ -61,6 +61,18 @@ fn attempt_view(attempt: &DeliveryAttempt) -> DeliveryAttemptView {
         error: attempt.error.clone(),
         duration_ms: attempt.duration_ms,
     }
+}
+
+/// A new signing secret for endpoint `id`, and its sealed form to store.
+fn new_secret(
+    state: &AppState,
+    principal: &Principal,
+    id: WebhookId,
+) -> Result<(Secret<String>, String), ApiError> {
+    let secret = auth::webhook_signature::generate_secret();
+    let context = secret_context(principal.tenant.id, id);
+    let sealed = state.webhooks.sealer.seal(&secret, &context).map_err(|e| ApiError::internal(&e))?;
+    Ok((secret, sealed))
 }
 
 fn no_webhook() -> ApiError {
@@ -157,12 +169,7 @@ pub async fn create_webhook(
     })?;
     let acting = acting(&state, &req, &principal);
     let id = WebhookId::from_uuid(uuid::Uuid::now_v7());
-    let secret = auth::webhook_signature::generate_secret();
-    let sealed = state
-        .webhooks
-        .sealer
-        .seal(&secret, &secret_context(principal.tenant.id, id))
-        .map_err(|e| ApiError::internal(&e))?;
+    let (secret, sealed) = new_secret(&state, &principal, id)?;
     let tx = state.db.begin().await?;
     let repo = tx.tenant(principal.scope()).await?;
     let new = NewWebhook {
@@ -295,12 +302,7 @@ pub async fn rotate_secret(
     id: web::Path<WebhookId>,
 ) -> Result<web::Json<WebhookWithSecret>, ApiError> {
     let acting = acting(&state, &req, &principal);
-    let secret = auth::webhook_signature::generate_secret();
-    let sealed = state
-        .webhooks
-        .sealer
-        .seal(&secret, &secret_context(principal.tenant.id, *id))
-        .map_err(|e| ApiError::internal(&e))?;
+    let (secret, sealed) = new_secret(&state, &principal, *id)?;
     let until = acting.at + chrono::Duration::hours(ROTATION_GRACE_HOURS);
     let tx = state.db.begin().await?;
     let repo = tx.tenant(principal.scope()).await?;
