@@ -16,6 +16,7 @@ use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
 use domain::release::ApprovalStatus;
+use domain::webhook::DeliveryStatus;
 use domain::wire::Analytics;
 use domain::wire::{
     AcceptEnhancementRequest, AiPolicy, AiSettingsView, CompareRequest, CompareResult, ConnectionList,
@@ -33,12 +34,17 @@ use domain::wire::{
     TenantView, UpdateProfileRequest, UpdatePromptRequest, UpdateTenantRequest, UpdateUserRequest,
     UsedByList, UserList, UserView,
 };
-use domain::wire::{ApprovalDecisionRequest, ApprovalList, ApprovalView, ReleasePolicyView};
+use domain::wire::{ApprovalDecisionRequest, ApprovalList, ApprovalView, LabelStats, ReleasePolicyView};
+use domain::wire::{
+    CreateWebhookRequest, DeliveryDetail, DeliveryList, DeliveryView, UpdateWebhookRequest, WebhookList,
+    WebhookView, WebhookWithSecret,
+};
 use domain::wire::{
     LogoutResponse, SsoExchangeRequest, SsoOptions, SsoSettingsRequest, SsoSettingsView, SsoTestResult,
     SsoTestStarted,
 };
 use domain::{ApiTokenId, ApprovalId, ConnectionId, PromptId, RunId, TenantId, UserId};
+use domain::{DeliveryId, WebhookId};
 use gloo_net::http::{Method, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -632,6 +638,11 @@ pub async fn label_history(id: PromptId) -> ApiResult<LabelMoveList> {
     get(&format!("{}/label-history", prompt_path(id)), &[("limit", "100".to_owned())]).await
 }
 
+/// `GET /api/v1/prompts/{id}/label-stats?days=`: fetches by label and version served, per day.
+pub async fn label_stats(id: PromptId, days: u32) -> ApiResult<LabelStats> {
+    get(&format!("{}/label-stats", prompt_path(id)), &[("days", days.to_string())]).await
+}
+
 /// `GET /api/v1/folders`: every folder, in path order, each ancestor listed.
 pub async fn folders() -> ApiResult<FolderList> {
     get("/api/v1/folders", &[]).await
@@ -1070,6 +1081,76 @@ pub async fn count_tokens(id: PromptId, request: &TokenCountRequest) -> ApiResul
 pub async fn run_analytics(from: chrono::NaiveDate, to: chrono::NaiveDate) -> ApiResult<RunAnalytics> {
     let pairs = [("from", from.to_string()), ("to", to.to_string())];
     get("/api/v1/analytics/runs", &pairs).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks (tenant admins): endpoints, their secrets, the delivery log
+// ---------------------------------------------------------------------------------------------
+
+fn webhook_path(id: WebhookId) -> String {
+    format!("/api/v1/webhooks/{id}")
+}
+
+/// `GET /api/v1/webhooks`: the tenant's endpoints, oldest first.
+pub async fn webhooks() -> ApiResult<Vec<WebhookView>> {
+    get::<WebhookList>("/api/v1/webhooks", &[]).await.map(|list| list.items)
+}
+
+/// `GET /api/v1/webhooks/{id}`.
+pub async fn webhook(id: WebhookId) -> ApiResult<WebhookView> {
+    get(&webhook_path(id), &[]).await
+}
+
+/// `POST /api/v1/webhooks`: the signing secret is in the answer, this once.
+pub async fn create_webhook(request: &CreateWebhookRequest) -> ApiResult<WebhookWithSecret> {
+    with_body(Method::POST, "/api/v1/webhooks", request).await
+}
+
+/// `PATCH /api/v1/webhooks/{id}`: what is set in `request` changes.
+pub async fn update_webhook(id: WebhookId, request: &UpdateWebhookRequest) -> ApiResult<WebhookView> {
+    with_body(Method::PATCH, &webhook_path(id), request).await
+}
+
+/// `DELETE /api/v1/webhooks/{id}`, with its delivery log.
+pub async fn delete_webhook(id: WebhookId) -> ApiResult<()> {
+    no_content(Method::DELETE, &webhook_path(id), &[], None).await
+}
+
+/// `POST /api/v1/webhooks/{id}/rotate-secret`: the new secret, this once (the old one still
+/// signs until `previous_secret_until`).
+pub async fn rotate_webhook_secret(id: WebhookId) -> ApiResult<WebhookWithSecret> {
+    read_json(send(Method::POST, &format!("{}/rotate-secret", webhook_path(id)), &[], None).await?).await
+}
+
+/// `POST /api/v1/webhooks/{id}/test`: queues a `webhook.test` delivery.
+pub async fn test_webhook(id: WebhookId) -> ApiResult<DeliveryView> {
+    read_json(send(Method::POST, &format!("{}/test", webhook_path(id)), &[], None).await?).await
+}
+
+/// `GET /api/v1/webhooks/{id}/deliveries`: newest first, `limit` a page; `status` none: all.
+pub async fn deliveries(
+    id: WebhookId,
+    status: Option<DeliveryStatus>,
+    limit: u32,
+    cursor: Option<String>,
+) -> ApiResult<DeliveryList> {
+    let pairs = params([
+        ("status", status.map(|s| s.as_str().to_owned())),
+        ("limit", Some(limit.to_string())),
+        ("cursor", cursor),
+    ]);
+    get(&format!("{}/deliveries", webhook_path(id)), &pairs).await
+}
+
+/// `GET /api/v1/webhooks/{id}/deliveries/{delivery}`: the body as sent and every try.
+pub async fn delivery(id: WebhookId, delivery: DeliveryId) -> ApiResult<DeliveryDetail> {
+    get(&format!("{}/deliveries/{delivery}", webhook_path(id)), &[]).await
+}
+
+/// `POST /api/v1/webhooks/{id}/deliveries/{delivery}/redeliver`: the new delivery queued.
+pub async fn redeliver(id: WebhookId, delivery: DeliveryId) -> ApiResult<DeliveryView> {
+    let path = format!("{}/deliveries/{delivery}/redeliver", webhook_path(id));
+    read_json(send(Method::POST, &path, &[], None).await?).await
 }
 
 #[cfg(test)]

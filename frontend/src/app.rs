@@ -37,6 +37,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("admin/analytics") view=pages::analytics::AnalyticsPage/>
                     <Route path=path!("admin/sso") view=pages::sso_settings::SsoSettingsPage/>
                     <Route path=path!("admin/releases") view=pages::release_settings::ReleaseSettingsPage/>
+                    <Route path=path!("admin/webhooks") view=pages::webhooks::WebhooksPage/>
+                    <Route path=path!("admin/webhooks/:id") view=pages::webhooks::WebhookPage/>
                     <Route path=path!("approvals") view=pages::approvals::ApprovalsPage/>
                 </ParentRoute>
             </Routes>
@@ -139,6 +141,7 @@ fn TopBar() -> impl IntoView {
                     <A href="/admin/analytics">"Analytics"</A>
                     <A href="/admin/sso" attr:data-testid="nav-sso">"Single sign-on"</A>
                     <A href="/admin/releases" attr:data-testid="nav-releases">"Release labels"</A>
+                    <A href="/admin/webhooks" attr:data-testid="nav-webhooks">"Webhooks"</A>
                 </Show>
                 <Show when=move || auth.is_system_admin()>
                     <A href="/admin/tenants">"Tenants"</A>

@@ -21,6 +21,7 @@ mod m20261203_000014_prompt_includes;
 mod m20261203_000015_prompt_labels;
 mod m20261203_000016_protected_labels_and_splits;
 mod m20261203_000017_webhooks;
+mod m20261203_000018_include_labels;
 pub mod row_security;
 pub mod search_index;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_prompt_labels::Migration),
             Box::new(m20261203_000016_protected_labels_and_splits::Migration),
             Box::new(m20261203_000017_webhooks::Migration),
+            Box::new(m20261203_000018_include_labels::Migration),
         ]
     }
 }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use domain::ai::ChatMessage;
-use domain::bundle::{self, Bundle, ChatEntry, Include, PromptKind, VariableSpec, VariableType};
+use domain::bundle::{self, Bundle, ChatEntry, Include, IncludePin, PromptKind, VariableSpec, VariableType};
 use domain::prompt::{Prompt, PromptFields, PromptKey, Viewer};
 use domain::template::logic::{self, Included, LogicRenderError, RenderOptions};
 use domain::template::{self, TemplateFormat};
@@ -142,9 +142,9 @@ pub async fn resolve(
             return Err(failed(format!("includes more than {MAX_RESOLVED_INCLUDES} prompts in all")));
         }
         let key = include.target.name.key();
-        let target = match (proposed, include.target.pinned) {
+        let target = match (proposed, &include.target.pin) {
             (Some(p), None) if p.key == key => p.version.clone(),
-            _ => {
+            (_, pin) => {
                 let missing = || {
                     failed(format!(
                         "includes {:?}, which does not exist (or you may not see it)",
@@ -155,12 +155,24 @@ pub async fn resolve(
                     .prompt(&viewer, &PromptKey::Name(include.target.name.clone()))
                     .await?
                     .ok_or_else(missing)?;
-                match include.target.pinned {
-                    Some(number) if number != prompt.version => {
-                        let old = repo.prompt_version(prompt.id, number).await?.ok_or_else(missing)?;
-                        Version { number, content: old.content, bundle: old.bundle }
+                let number = match pin {
+                    None => prompt.version,
+                    Some(IncludePin::Version(number)) => *number,
+                    // A split label's primary version: a render never draws.
+                    Some(IncludePin::Label(label)) => {
+                        repo.label(prompt.id, label).await?.map(|l| l.version).ok_or_else(|| {
+                            failed(format!(
+                                "includes {:?}, but {} has no label {label}",
+                                include.raw, include.target.name
+                            ))
+                        })?
                     }
-                    _ => Version { number: prompt.version, content: prompt.content, bundle: prompt.bundle },
+                };
+                if number == prompt.version {
+                    Version { number, content: prompt.content, bundle: prompt.bundle }
+                } else {
+                    let old = repo.prompt_version(prompt.id, number).await?.ok_or_else(missing)?;
+                    Version { number, content: old.content, bundle: old.bundle }
                 }
             }
         };
@@ -170,7 +182,7 @@ pub async fn resolve(
                 include.raw
             )));
         }
-        if include.target.pinned.is_none() && !resolved.followed.contains(&key) {
+        if include.target.pin.is_none() && !resolved.followed.contains(&key) {
             resolved.followed.push(key);
         }
         for spec in &target.bundle.contract {

@@ -57,19 +57,15 @@ impl FetchCounts {
         }
         let mut failure = None;
         for (_, (scope, counts)) in by_tenant {
-            let repo = db.tenant(scope);
-            let mut counts = counts.into_iter();
-            while let Some(count) = counts.next() {
-                if let Err(e) = repo.add_label_fetches(&count).await {
-                    // This count and the tenant's rest wait for the next flush.
-                    let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                    for (prompt, label, version, day, fetches) in std::iter::once(count).chain(counts) {
-                        let key = (scope.tenant_id(), prompt, label, version, day);
-                        pending.entry(key).or_insert((scope, 0)).1 += fetches;
-                    }
-                    failure = Some(e);
-                    break;
+            if let Err(e) = db.tenant(scope).add_label_fetches(&counts).await {
+                // The tenant's counts wait for the next flush. (A chunk written before the
+                // failure is counted again then: a rare over-count, never a loss.)
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                for (prompt, label, version, day, fetches) in counts {
+                    let key = (scope.tenant_id(), prompt, label, version, day);
+                    pending.entry(key).or_insert((scope, 0)).1 += fetches;
                 }
+                failure = Some(e);
             }
         }
         failure.map_or(Ok(()), Err)

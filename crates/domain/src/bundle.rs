@@ -12,6 +12,7 @@ use crate::ai::{
     ChatMessage, ChatRole, GenerationOptions, MAX_MODEL_NAME, ResponseFormat, ToolDefinition, check_options,
 };
 use crate::prompt::PromptName;
+use crate::release::LabelName;
 use crate::template::{self, TemplateFormat, logic};
 use crate::wire::FieldError;
 
@@ -390,11 +391,21 @@ pub enum VariableUse {
 }
 
 /// A prompt a template includes: `{% include "snippets/tone" %}` follows its current version,
-/// `{% include "snippets/tone@3" %}` is pinned to version 3 (`@` never occurs in names).
+/// `{% include "snippets/tone@3" %}` is pinned to version 3 and
+/// `{% include "snippets/tone@production" %}` to the version its `production` label points at
+/// (`@` never occurs in names; labels start with a letter, so they never read as versions).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IncludeRef {
     pub name: PromptName,
-    pub pinned: Option<u32>,
+    pub pin: Option<IncludePin>,
+}
+
+/// What an include is pinned to instead of the current version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IncludePin {
+    Version(u32),
+    /// The version the label points at (a split label's primary one: a render never draws).
+    Label(LabelName),
 }
 
 impl IncludeRef {
@@ -404,22 +415,32 @@ impl IncludeRef {
             None => (raw, None),
         };
         let name = PromptName::parse(name).map_err(|e| format!("includes {raw:?}, whose name {e}"))?;
-        let pinned = pin
-            .map(|pin| {
-                pin.parse::<u32>()
-                    .ok()
-                    .filter(|v| *v >= 1)
-                    .ok_or_else(|| format!("includes {raw:?}: after `@` comes a version number"))
-            })
-            .transpose()?;
-        Ok(Self { name, pinned })
+        let pin = match pin {
+            None => None,
+            Some(pin) if pin.starts_with(|c: char| c.is_ascii_digit()) => {
+                let version = pin.parse::<u32>().ok().filter(|v| *v >= 1).ok_or_else(|| {
+                    format!("includes {raw:?}: after `@` comes a version number or a label")
+                })?;
+                Some(IncludePin::Version(version))
+            }
+            Some(pin) => {
+                let label =
+                    LabelName::parse(pin).ok().filter(|label| label.as_str() == pin).ok_or_else(|| {
+                        format!("includes {raw:?}: after `@` comes a version number or a label")
+                    })?;
+                // `latest` always names the current version: the same as no pin.
+                (!label.is_latest()).then_some(IncludePin::Label(label))
+            }
+        };
+        Ok(Self { name, pin })
     }
 }
 
 impl std::fmt::Display for IncludeRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.pinned {
-            Some(version) => write!(f, "{}@{version}", self.name),
+        match &self.pin {
+            Some(IncludePin::Version(version)) => write!(f, "{}@{version}", self.name),
+            Some(IncludePin::Label(label)) => write!(f, "{}@{label}", self.name),
             None => write!(f, "{}", self.name),
         }
     }
@@ -1114,10 +1135,15 @@ mod tests {
     #[test]
     fn include_references_name_a_prompt_and_maybe_a_version() {
         let pinned = IncludeRef::parse("snippets/tone@3").unwrap();
-        assert_eq!((pinned.name.as_str(), pinned.pinned), ("snippets/tone", Some(3)));
+        assert_eq!((pinned.name.as_str(), &pinned.pin), ("snippets/tone", &Some(IncludePin::Version(3))));
         assert_eq!(pinned.to_string(), "snippets/tone@3");
-        assert_eq!(IncludeRef::parse("a").unwrap().pinned, None);
-        for bad in ["a@0", "a@x", "a@", "bad name", "@3"] {
+        let labelled = IncludeRef::parse("snippets/tone@production").unwrap();
+        let production = LabelName::parse("production").unwrap();
+        assert_eq!(labelled.pin, Some(IncludePin::Label(production)));
+        assert_eq!(labelled.to_string(), "snippets/tone@production");
+        assert_eq!(IncludeRef::parse("a").unwrap().pin, None);
+        assert_eq!(IncludeRef::parse("a@latest").unwrap().pin, None, "latest is the current version");
+        for bad in ["a@0", "a@3x", "a@", "bad name", "@3", "a@Prod", "a@pro duction", "a@-x"] {
             assert!(IncludeRef::parse(bad).is_err(), "{bad}");
         }
         let content = "{% include \"a\" %}{% include 'b@2' %}{% include \"a\" %}{{ x }}";

@@ -107,6 +107,10 @@ fn test() -> Result {
     frontend()?;
     step("running every test (SQLite, PostgreSQL, headless Chromium)");
     exec(cargo().args(["test", "--workspace", "--exclude", "frontend"]))?;
+    // The web app's own unit tests (its pure helpers) run natively, apart: the workspace run
+    // leaves it out because it is built for wasm32.
+    step("running the web app's unit tests");
+    exec(cargo().args(["test", "-p", "frontend"]))?;
     fuzz()?;
     step(&format!("all checks passed in {:.0?}", started.elapsed()));
     Ok(())

@@ -25,6 +25,7 @@ async fn an_admin_creates_a_user_and_uses_the_admin_screens() {
             "Analytics",
             "Single sign-on",
             "Release labels",
+            "Webhooks",
             "Tenants"
         ]
     );

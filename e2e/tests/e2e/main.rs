@@ -17,3 +17,4 @@ mod server;
 mod sign_in;
 mod sso;
 mod web_app;
+mod webhooks;

@@ -59,9 +59,12 @@ pub fn pending_count() -> Option<PendingCount> {
 /// What a request asks for, in words: "1 → 2", "remove (was 1)", a rollback marked.
 pub fn change_words(a: &ApprovalView) -> String {
     let from = a.from_version.map_or_else(|| "new".to_owned(), |v| format!("version {v}"));
-    let change = match a.to_version {
-        Some(to) => format!("{from} → version {to}"),
-        None => format!("remove ({from})"),
+    let change = match (a.to_version, &a.split) {
+        (Some(_), Some(arms)) => {
+            format!("{from} → split between {}", crate::pages::releases::split_words(arms))
+        }
+        (Some(to), None) => format!("{from} → version {to}"),
+        (None, _) => format!("remove ({from})"),
     };
     if a.rollback_of.is_some() { format!("{change} (rollback)") } else { change }
 }

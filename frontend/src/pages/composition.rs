@@ -5,7 +5,7 @@
 //! ([`ImpactPanel`]).
 
 use domain::PromptId;
-use domain::bundle::{IncludeRef, PromptKind};
+use domain::bundle::{IncludePin, IncludeRef, PromptKind};
 use domain::wire::{ImpactItem, ImpactOutcome, ImpactReport, PromptSummary, UpdatePromptRequest, UsedBy};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -22,12 +22,21 @@ pub fn prompt_href(name: &str) -> String {
     format!("/prompts/{}", js_sys::encode_uri_component(name))
 }
 
-/// How an include is pinned, in words.
-fn pin_words(pinned: Option<u32>) -> String {
-    match pinned {
-        Some(version) => format!("pinned to version {version}"),
-        None => "follows its latest version".to_owned(),
+/// How an include is pinned (to a version, else a label), in words.
+fn pin_words(version: Option<u32>, label: Option<&str>) -> String {
+    match (version, label) {
+        (Some(version), _) => format!("pinned to version {version}"),
+        (None, Some(label)) => format!("follows its {label} label"),
+        (None, None) => "follows its latest version".to_owned(),
     }
+}
+
+/// How a template is pinned to the prompt it includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PinMode {
+    Latest,
+    Version,
+    Label,
 }
 
 /// The includes of the templates as they stand, and the picker that adds one.
@@ -102,7 +111,11 @@ fn IncludeLink(reference: String) -> impl IntoView {
             view! {
                 <li>
                     <a href=href class="prompt-link"><code>{name}</code></a>
-                    " — " {pin_words(target.pinned)}
+                    " — " {match &target.pin {
+                        None => pin_words(None, None),
+                        Some(IncludePin::Version(version)) => pin_words(Some(*version), None),
+                        Some(IncludePin::Label(label)) => pin_words(None, Some(label.as_str())),
+                    }}
                 </li>
             }
             .into_any()
@@ -124,13 +137,15 @@ fn byte_offset(text: &str, units: usize) -> usize {
     text.len()
 }
 
-/// Find a prompt, choose to follow its latest version or pin one, and insert the tag.
+/// Find a prompt, choose to follow its latest version, pin one or follow one of its labels,
+/// and insert the tag.
 #[component]
 fn IncludePicker(insert: Callback<String>, own_name: Option<String>) -> impl IntoView {
     let query = RwSignal::new(String::new());
     let chosen = RwSignal::new(None::<PromptSummary>);
-    let pinned = RwSignal::new(false);
+    let mode = RwSignal::new(PinMode::Latest);
     let version = RwSignal::new(String::new());
+    let label = RwSignal::new(String::new());
     let own = own_name.map(|n| n.to_lowercase());
     let results = LocalResource::new(move || {
         let q = query.get();
@@ -141,16 +156,26 @@ fn IncludePicker(insert: Callback<String>, own_name: Option<String>) -> impl Int
     });
     let choose = move |prompt: PromptSummary| {
         version.set(prompt.version.to_string());
-        pinned.set(false);
+        label.set(String::new());
+        mode.set(PinMode::Latest);
         chosen.set(Some(prompt));
     };
     let tag = Memo::new(move |_| {
         let prompt = chosen.get()?;
-        let reference = if pinned.get() {
-            let v = version.get().trim().parse::<u32>().ok().filter(|v| (1..=prompt.version).contains(v))?;
-            format!("{}@{v}", prompt.name)
-        } else {
-            prompt.name.clone()
+        let reference = match mode.get() {
+            PinMode::Latest => prompt.name.clone(),
+            PinMode::Version => {
+                let v =
+                    version.get().trim().parse::<u32>().ok().filter(|v| (1..=prompt.version).contains(v))?;
+                format!("{}@{v}", prompt.name)
+            }
+            PinMode::Label => {
+                let label = label.get();
+                if label.is_empty() {
+                    return None;
+                }
+                format!("{}@{label}", prompt.name)
+            }
         };
         Some(format!("{{% include \"{reference}\" %}}"))
     });
@@ -211,7 +236,7 @@ fn IncludePicker(insert: Callback<String>, own_name: Option<String>) -> impl Int
                         })
                 }}
             </Transition>
-            {move || chosen.get().map(|prompt| view! { <PinChoice prompt pinned version/> })}
+            {move || chosen.get().map(|prompt| view! { <PinChoice prompt mode version label/> })}
             <div class="form-actions">
                 <button type="button" class="button-secondary" id="include-insert"
                     disabled=move || tag.with(Option::is_none)
@@ -228,28 +253,60 @@ fn IncludePicker(insert: Callback<String>, own_name: Option<String>) -> impl Int
     }
 }
 
-/// Follow the chosen prompt's latest version, or pin one of its versions.
+/// Follow the chosen prompt's latest version, pin one of its versions, or follow one of its
+/// release labels (the version the label points at, wherever it is moved).
 #[component]
-fn PinChoice(prompt: PromptSummary, pinned: RwSignal<bool>, version: RwSignal<String>) -> impl IntoView {
+fn PinChoice(
+    prompt: PromptSummary,
+    mode: RwSignal<PinMode>,
+    version: RwSignal<String>,
+    label: RwSignal<String>,
+) -> impl IntoView {
     let latest = prompt.version;
+    let id = prompt.id;
+    let labels = LocalResource::new(move || api::labels(id));
+    let radio = move |value: PinMode, id: &'static str, text: &'static str| {
+        view! {
+            <div class="field-check">
+                <input type="radio" name="include-pin" id=id prop:checked=move || mode.get() == value
+                    on:change=move |_| mode.set(value)/>
+                <label for=id>{text}</label>
+            </div>
+        }
+    };
     view! {
         <fieldset class="choice-group include-pin">
             <legend>{format!("Which version of {}", prompt.name)}</legend>
-            <div class="field-check">
-                <input type="radio" name="include-pin" id="include-follow" prop:checked=move || !pinned.get()
-                    on:change=move |_| pinned.set(false)/>
-                <label for="include-follow">"Follow its latest version (edits to it change this prompt)"</label>
-            </div>
-            <div class="field-check">
-                <input type="radio" name="include-pin" id="include-pinned" prop:checked=move || pinned.get()
-                    on:change=move |_| pinned.set(true)/>
-                <label for="include-pinned">"Pin a version"</label>
-            </div>
+            {radio(PinMode::Latest, "include-follow", "Follow its latest version (edits to it change this prompt)")}
+            {radio(PinMode::Version, "include-pinned", "Pin a version")}
             <div class="field">
                 <label for="include-version">{format!("Version (1 to {latest})")}</label>
                 <input id="include-version" type="number" min="1" max=latest.to_string() step="1"
-                    disabled=move || !pinned.get()
+                    disabled=move || mode.get() != PinMode::Version
                     prop:value=move || version.get() on:input=move |ev| version.set(event_target_value(&ev))/>
+            </div>
+            {radio(PinMode::Label, "include-by-label", "Follow a release label (moves of the label change this prompt)")}
+            <div class="field">
+                <label for="include-label">"Label"</label>
+                <select id="include-label" disabled=move || mode.get() != PinMode::Label
+                    on:change=move |ev| label.set(event_target_value(&ev))>
+                    <option value="" selected=move || label.with(String::is_empty)>"Choose a label"</option>
+                    {move || {
+                        labels
+                            .get()
+                            .and_then(Result::ok)
+                            .map(|list| {
+                                list.items
+                                    .into_iter()
+                                    .filter(|l| !l.automatic)
+                                    .map(|l| {
+                                        let text = format!("{} (version {})", l.name, l.version);
+                                        view! { <option value=l.name.clone()>{text}</option> }
+                                    })
+                                    .collect_view()
+                            })
+                    }}
+                </select>
             </div>
         </fieldset>
     }
@@ -288,11 +345,11 @@ pub fn UsedByPanel(id: PromptId) -> impl IntoView {
 
 #[component]
 fn UsedByItem(item: UsedBy) -> impl IntoView {
-    let UsedBy { prompt, pinned_version } = item;
+    let UsedBy { prompt, pinned_version, pinned_label } = item;
     view! {
         <li>
             <a href=format!("/prompts/{}", prompt.id) class="prompt-link">{prompt.title}</a>
-            " " <code>{prompt.name}</code> " — " {pin_words(pinned_version)}
+            " " <code>{prompt.name}</code> " — " {pin_words(pinned_version, pinned_label.as_deref())}
         </li>
     }
 }
@@ -395,10 +452,12 @@ fn ImpactTable(report: ImpactReport) -> impl IntoView {
 
 #[component]
 fn ImpactRow(item: ImpactItem) -> impl IntoView {
-    let ImpactItem { prompt, pinned_version, via, outcome, before, after, problem } = item;
+    let ImpactItem { prompt, pinned_version, pinned_label, via, outcome, before, after, problem } = item;
     let through = via.map(|v| format!(" (through {v})"));
     let details = match outcome {
-        ImpactOutcome::Pinned => view! { <span>{pin_words(pinned_version)}</span> }.into_any(),
+        ImpactOutcome::Pinned => {
+            view! { <span>{pin_words(pinned_version, pinned_label.as_deref())}</span> }.into_any()
+        }
         ImpactOutcome::Breaks => {
             let reason = problem.map(|p| {
                 let fields: Vec<String> =

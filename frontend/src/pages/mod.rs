@@ -21,3 +21,4 @@ pub mod tenants;
 pub mod tokens;
 pub mod transfer;
 pub mod users;
+pub mod webhooks;

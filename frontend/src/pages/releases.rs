@@ -1,14 +1,15 @@
 //! A prompt's release labels, on its history page: where each label points (badges on the
 //! versions), moving a label to a version ("promote"), rolling a label back, removing it, and
-//! the history of every move. Protected labels (the tenant's release policy) are marked; moving
+//! the history of every move. A label can split its traffic between versions by weight (an A/B
+//! test), and the fetches each label served per version are counted. Protected labels (the tenant's release policy) are marked; moving
 //! one may answer with a request for another administrator's approval, and the prompt's requests
 //! waiting are listed.
 
 use domain::PromptId;
-use domain::release::{ApprovalStatus, LabelName};
+use domain::release::{ApprovalStatus, LabelName, MAX_SPLIT_ARMS, SplitArm};
 use domain::wire::{
     ApprovalList, ApprovalView, FieldError, LabelList, LabelMoveList, LabelMoveView, LabelReasonRequest,
-    LabelView, MoveLabelRequest, ReleasePolicyView,
+    LabelStats, LabelView, MoveLabelRequest, ReleasePolicyView,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -20,6 +21,35 @@ use crate::ui::{ErrorAlert, FieldMessage, Loading, Time, invalid, non_empty};
 
 /// Labels most teams use, offered while typing.
 const COMMON_LABELS: [&str; 3] = ["production", "staging", "development"];
+
+/// The periods the fetch counts can cover, in days (the server keeps up to 90).
+const STATS_PERIODS: [u32; 2] = [7, 30];
+
+/// Each arm's share of a split's traffic, in percent (its weight over the weights' sum).
+pub fn split_shares(arms: &[SplitArm]) -> Vec<(u32, f64)> {
+    let total: u64 = arms.iter().map(|a| u64::from(a.weight)).sum();
+    arms.iter()
+        .map(|a| (a.version, if total == 0 { 0.0 } else { f64::from(a.weight) * 100.0 / total as f64 }))
+        .collect()
+}
+
+/// A split in words: "version 2 (70%), version 3 (30%)".
+pub fn split_words(arms: &[SplitArm]) -> String {
+    split_shares(arms)
+        .into_iter()
+        .map(|(version, share)| format!("version {version} ({})", percent(share)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A share in percent, whole unless it is small.
+fn percent(share: f64) -> String {
+    if share > 0.0 && share < 10.0 && share.fract() != 0.0 {
+        format!("{share:.1}%")
+    } else {
+        format!("{share:.0}%")
+    }
+}
 
 /// The labels pointing at `version`, for its badges.
 pub fn labels_at(labels: &LabelList, version: u32) -> Vec<String> {
@@ -62,6 +92,9 @@ pub fn LabelBadges(names: Vec<String>, #[prop(optional)] protected: Vec<String>)
 }
 
 fn moved_words(m: &LabelMoveView) -> String {
+    if let Some(arms) = &m.split {
+        return format!("split between {}", split_words(arms));
+    }
     match (m.from_version, m.to_version) {
         (None, Some(to)) => format!("set to version {to}"),
         (Some(from), Some(to)) => format!("moved from version {from} to {to}"),
@@ -225,6 +258,7 @@ pub fn LabelsPanel(
                         })
                 }}
             </Transition>
+            <LabelStatsPanel id/>
             <Transition fallback=|| ()>
                 {move || pending.get().map(|answer| match answer {
                     Err(failure) => view! { <ErrorAlert failure/> }.into_any(),
@@ -334,11 +368,20 @@ fn LabelRow(
             </Show>
         }
     });
+    let version = match &label.split {
+        Some(arms) => {
+            let data =
+                arms.iter().map(|a| format!("{}:{}", a.version, a.weight)).collect::<Vec<_>>().join(",");
+            view! { <span class="split-summary" data-split=data>{format!("split: {}", split_words(arms))}</span> }
+                .into_any()
+        }
+        None => label.version.into_any(),
+    };
     let row_key = name.clone();
     view! {
         <tr data-label-row=row_key>
             <th scope="row">{move || view! { <LabelBadges names=vec![name.clone()] protected=protected.get()/> }}</th>
-            <td>{label.version}</td>
+            <td>{version}</td>
             <td>{moved}</td>
             <td class="row-actions">{actions}</td>
         </tr>
@@ -360,7 +403,29 @@ fn MoveItem(m: LabelMoveView) -> impl IntoView {
     }
 }
 
-/// Move a label (new or existing) to a version.
+/// One version of a split being written, and its weight as typed.
+#[derive(Debug, Clone, Copy)]
+struct ArmDraft {
+    key: usize,
+    version: RwSignal<String>,
+    weight: RwSignal<String>,
+}
+
+impl ArmDraft {
+    fn new(key: usize, version: u32, weight: u32) -> Self {
+        Self { key, version: RwSignal::new(version.to_string()), weight: RwSignal::new(weight.to_string()) }
+    }
+
+    /// The arm, if its version and weight are numbers.
+    fn arm(&self) -> Option<SplitArm> {
+        Some(SplitArm {
+            version: self.version.get().parse().ok()?,
+            weight: self.weight.get().trim().parse().ok()?,
+        })
+    }
+}
+
+/// Move a label (new or existing) to a version, or split it between versions.
 #[component]
 fn PromoteForm(
     id: PromptId,
@@ -376,6 +441,33 @@ fn PromoteForm(
     let version = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
     let failure = RwSignal::new(None::<ApiFailure>);
+    let splitting = RwSignal::new(false);
+    let arms = RwSignal::new(Vec::<ArmDraft>::new());
+    let next_arm = StoredValue::new(0usize);
+    let new_arm = move |version: u32, weight: u32| {
+        let key = next_arm.get_value();
+        next_arm.set_value(key + 1);
+        ArmDraft::new(key, version, weight)
+    };
+    // Splitting starts as an even test of the two newest versions.
+    let toggle_split = move |ev: leptos::ev::Event| {
+        let on = event_target_checked(&ev);
+        splitting.set(on);
+        if on && arms.with_untracked(Vec::is_empty) {
+            let newest: Vec<u32> = versions.with_untracked(|v| v.iter().take(2).copied().collect());
+            arms.set(newest.into_iter().map(|v| new_arm(v, 50)).collect());
+        }
+    };
+    let add_arm = move |_| {
+        let taken: Vec<String> =
+            arms.with_untracked(|a| a.iter().map(|d| d.version.get_untracked()).collect());
+        let free = versions.with_untracked(|v| v.iter().copied().find(|n| !taken.contains(&n.to_string())));
+        let version = free.or_else(|| versions.with_untracked(|v| v.first().copied())).unwrap_or(1);
+        arms.update(|a| a.push(new_arm(version, 50)));
+    };
+    let total_weight = move || {
+        arms.with(|a| a.iter().filter_map(ArmDraft::arm).map(|arm| u64::from(arm.weight)).sum::<u64>())
+    };
     Effect::new(move || {
         if version.with_untracked(String::is_empty)
             && let Some(newest) = versions.with(|v| v.first().copied())
@@ -401,20 +493,31 @@ fn PromoteForm(
                 return;
             }
         };
-        let Ok(number) = version.get_untracked().parse::<u32>() else { return };
-        let request = MoveLabelRequest {
-            version: Some(number),
-            split: None,
-            reason: non_empty(&reason.get_untracked()),
+        let (version, split) = if splitting.get_untracked() {
+            let drafts = arms.get_untracked();
+            let parsed: Option<Vec<SplitArm>> = drafts.iter().map(ArmDraft::arm).collect();
+            let Some(split) = parsed else {
+                let reason = "each version of the split needs a whole-number weight from 1 to 10,000";
+                failure.set(Some(ApiFailure::invalid(vec![FieldError::new("split", reason)])));
+                return;
+            };
+            (None, Some(split))
+        } else {
+            let Ok(number) = version.get_untracked().parse::<u32>() else { return };
+            (Some(number), None)
         };
+        let request = MoveLabelRequest { version, split, reason: non_empty(&reason.get_untracked()) };
         busy.set(true);
         failure.set(None);
         spawn_local(async move {
             match api::move_label(id, name.as_str(), &request).await {
                 Ok(change) => {
                     reason.set(String::new());
-                    on_moved.run(Outcome::of(change, |moved| {
-                        format!("{} now names version {}.", moved.name, moved.version)
+                    on_moved.run(Outcome::of(change, |moved| match &moved.split {
+                        Some(arms) => {
+                            format!("{} now splits its traffic: {}.", moved.name, split_words(arms))
+                        }
+                        None => format!("{} now names version {}.", moved.name, moved.version),
                     }));
                 }
                 Err(f) => failure.set(Some(f)),
@@ -451,14 +554,16 @@ fn PromoteForm(
                     <p class="hint" id="promote-label-hint" data-testid="promote-label-protected">{protection}</p>
                     <FieldMessage failure field="label" id="promote-label-error"/>
                 </div>
-                <div class="field">
-                    <label for="promote-version">"Version"</label>
-                    <select id="promote-version" aria-describedby="promote-version-error"
-                        prop:value=move || version.get() on:change=move |ev| version.set(event_target_value(&ev))>
-                        {move || versions.get().into_iter().map(|v| view! { <option value=v.to_string()>{format!("Version {v}")}</option> }).collect_view()}
-                    </select>
-                    <FieldMessage failure field="version" id="promote-version-error"/>
-                </div>
+                <Show when=move || !splitting.get()>
+                    <div class="field">
+                        <label for="promote-version">"Version"</label>
+                        <select id="promote-version" aria-describedby="promote-version-error"
+                            prop:value=move || version.get() on:change=move |ev| version.set(event_target_value(&ev))>
+                            {move || versions.get().into_iter().map(|v| view! { <option value=v.to_string()>{format!("Version {v}")}</option> }).collect_view()}
+                        </select>
+                        <FieldMessage failure field="version" id="promote-version-error"/>
+                    </div>
+                </Show>
                 <div class="field">
                     <label for="promote-reason">"Why (optional)"</label>
                     <input id="promote-reason" maxlength="500" placeholder="e.g. tested on staging"
@@ -466,9 +571,152 @@ fn PromoteForm(
                     <FieldMessage failure field="reason" id="promote-reason-error"/>
                 </div>
             </div>
+            <div class="field field-check">
+                <input type="checkbox" id="promote-split" prop:checked=move || splitting.get() on:change=toggle_split
+                    disabled=move || versions.with(|v| v.len() < 2) aria-describedby="promote-split-hint"/>
+                <label for="promote-split">"Split the traffic between versions (an A/B test)"</label>
+                <p class="hint" id="promote-split-hint">
+                    {move || if versions.with(|v| v.len() < 2) {
+                        "A split needs two versions or more."
+                    } else {
+                        "Each caller's key (?key=user-42) gets the same version for as long as the split stands."
+                    }}
+                </p>
+            </div>
+            <Show when=move || splitting.get()>
+                <fieldset class="split-arms" aria-describedby="promote-split-error">
+                    <legend>"Versions and weights"</legend>
+                    <For each=move || arms.get() key=|arm| arm.key let:arm>
+                        <div class="split-arm" data-arm=arm.key>
+                            <label class="visually-hidden" for=format!("split-version-{}", arm.key)>"Version"</label>
+                            <select class="split-version" id=format!("split-version-{}", arm.key)
+                                prop:value=move || arm.version.get() on:change=move |ev| arm.version.set(event_target_value(&ev))>
+                                {move || versions.get().into_iter().map(|v| view! { <option value=v.to_string()>{format!("Version {v}")}</option> }).collect_view()}
+                            </select>
+                            <label class="visually-hidden" for=format!("split-weight-{}", arm.key)>"Weight"</label>
+                            <input type="number" class="split-weight" id=format!("split-weight-{}", arm.key)
+                                min="1" max="10000" step="1" required bind:value=arm.weight/>
+                            <span class="split-share" aria-live="polite">{move || {
+                                let total = total_weight();
+                                match arm.arm() {
+                                    Some(a) if total > 0 => percent(f64::from(a.weight) * 100.0 / total as f64),
+                                    _ => "–".to_owned(),
+                                }
+                            }}</span>
+                            <button type="button" class="button-secondary button-small" aria-label="Remove this version from the split"
+                                disabled=move || arms.with(|a| a.len() <= 2)
+                                on:click=move |_| arms.update(|a| a.retain(|d| d.key != arm.key))>
+                                "Remove"
+                            </button>
+                        </div>
+                    </For>
+                    <button type="button" class="button-secondary button-small" id="split-add" on:click=add_arm
+                        disabled=move || arms.with(|a| a.len() >= MAX_SPLIT_ARMS)>
+                        "Add a version"
+                    </button>
+                    <FieldMessage failure field="split" id="promote-split-error"/>
+                </fieldset>
+            </Show>
             <div class="form-actions">
                 <button type="submit" class="button-primary" id="promote-submit" disabled=move || busy.get()>"Move label"</button>
             </div>
         </form>
+    }
+}
+
+/// How often each label served each version, over the last 7 or 30 days.
+#[component]
+fn LabelStatsPanel(id: PromptId) -> impl IntoView {
+    let days = RwSignal::new(STATS_PERIODS[0]);
+    let stats = LocalResource::new(move || api::label_stats(id, days.get()));
+    view! {
+        <div class="label-stats">
+            <h3 id="label-stats-title">"Fetches by label"</h3>
+            <div class="toolbar">
+                <label for="label-stats-days">"Period"</label>
+                <select id="label-stats-days" prop:value=move || days.get().to_string()
+                    on:change=move |ev| {
+                        if let Ok(n) = event_target_value(&ev).parse() {
+                            days.set(n);
+                        }
+                    }>
+                    {STATS_PERIODS.map(|n| view! { <option value=n.to_string()>{format!("Last {n} days")}</option> })}
+                </select>
+                <button type="button" class="button-secondary button-small" id="label-stats-refresh" on:click=move |_| stats.refetch()>
+                    "Refresh"
+                </button>
+            </div>
+            <Transition fallback=|| view! { <Loading label="Loading the fetch counts…"/> }>
+                {move || stats.get().map(|answer| match answer {
+                    Err(failure) => view! { <ErrorAlert failure/> }.into_any(),
+                    Ok(stats) if stats.items.is_empty() => view! {
+                        <p class="hint" id="label-stats-empty">"No fetch by a label in this period."</p>
+                    }.into_any(),
+                    Ok(stats) => view! { <StatsTable stats/> }.into_any(),
+                })}
+            </Transition>
+        </div>
+    }
+}
+
+/// Each label's fetches per version served and its share of the label's fetches.
+#[component]
+fn StatsTable(stats: LabelStats) -> impl IntoView {
+    let label_totals =
+        |label: &str| -> u64 { stats.items.iter().filter(|i| i.label == label).map(|i| i.fetches).sum() };
+    let rows: Vec<_> = stats
+        .items
+        .iter()
+        .map(|item| {
+            let total = label_totals(&item.label);
+            let share = if total == 0 { 0.0 } else { item.fetches as f64 * 100.0 / total as f64 };
+            (item.label.clone(), item.version, item.fetches, percent(share))
+        })
+        .collect();
+    view! {
+        <table class="label-stats-table" aria-labelledby="label-stats-title">
+            <caption class="hint">{format!("Since {} (UTC)", stats.from)}</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Label"</th>
+                    <th scope="col">"Version served"</th>
+                    <th scope="col">"Fetches"</th>
+                    <th scope="col">"Share of the label"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {rows
+                    .into_iter()
+                    .map(|(label, version, fetches, share)| {
+                        let key = label.clone();
+                        view! {
+                            <tr class="label-stats-row" data-label=key data-version=version.to_string() data-fetches=fetches.to_string()>
+                                <th scope="row">{label}</th>
+                                <td>{version}</td>
+                                <td>{fetches}</td>
+                                <td>{share}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arm(version: u32, weight: u32) -> SplitArm {
+        SplitArm { version, weight }
+    }
+
+    #[test]
+    fn a_split_says_each_share() {
+        assert_eq!(split_words(&[arm(2, 70), arm(3, 30)]), "version 2 (70%), version 3 (30%)");
+        assert_eq!(split_words(&[arm(1, 1), arm(2, 2)]), "version 1 (33%), version 2 (67%)");
+        assert_eq!(split_words(&[arm(1, 1), arm(2, 19)]), "version 1 (5%), version 2 (95%)");
+        assert_eq!(split_words(&[arm(1, 1), arm(2, 39)]), "version 1 (2.5%), version 2 (98%)");
     }
 }

@@ -5,5 +5,6 @@
 
 #[macro_use]
 mod support;
+mod include_labels;
 mod row_security;
 mod tenant_keys;

@@ -724,6 +724,7 @@ pub async fn seed_library_links<C: ConnectionTrait>(db: &C, tenant: &Tenant) {
             ("prompt_id", tenant.prompt.into()),
             ("target_key", "snippets/tone".into()),
             ("pinned_version", 0i32.into()),
+            ("pinned_label", "production".into()),
         ],
         &[],
     )

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use actix_web::{get, post, web};
-use domain::bundle::{VariableSpec, VariableType};
+use domain::bundle::{IncludePin, VariableSpec, VariableType};
 use domain::prompt::Prompt;
 use domain::wire::{
     ImpactItem, ImpactOutcome, ImpactReport, Problem, UpdatePromptRequest, UsedBy, UsedByList,
@@ -45,9 +45,9 @@ pub async fn used_by(
     Ok(web::Json(UsedByList {
         items: including
             .iter()
-            .map(|(dependent, pinned_version)| UsedBy {
-                prompt: prompt_ref(dependent),
-                pinned_version: *pinned_version,
+            .map(|(dependent, pin)| {
+                let (pinned_version, pinned_label) = pin_fields(pin.as_ref());
+                UsedBy { prompt: prompt_ref(dependent), pinned_version, pinned_label }
             })
             .collect(),
     }))
@@ -56,8 +56,8 @@ pub async fn used_by(
 /// Previews an edit (the body of `PATCH /api/v1/prompts/{prompt}`) without saving it: every
 /// prompt that includes this one — directly or through others, as far as you may see them —
 /// rendered strictly before and after, with sample values from its contract (defaults, else
-/// examples, else a value of each variable's type). Prompts pinned to a version are listed as
-/// unaffected.
+/// examples, else a value of each variable's type). Prompts pinned to a version or a label are
+/// listed as unaffected.
 #[utoipa::path(
     tag = "prompts",
     security(("bearer" = [])),
@@ -89,7 +89,7 @@ pub async fn preview_impact(
     let mut queue: VecDeque<(Prompt, Option<String>)> = VecDeque::from([(snippet, None)]);
     let mut truncated = false;
     while let Some((included, via)) = queue.pop_front() {
-        for (dependent, pinned_version) in repo.prompts_including(&viewer, &included.name).await? {
+        for (dependent, pin) in repo.prompts_including(&viewer, &included.name).await? {
             if seen.contains(&dependent.id) {
                 continue;
             }
@@ -99,10 +99,14 @@ pub async fn preview_impact(
             }
             seen.push(dependent.id);
             let prompt = prompt_ref(&dependent);
-            if let Some(pinned) = pinned_version {
+            // A pinned include reads the same version after the edit, and so does one by label:
+            // the label stays where it is.
+            if pin.is_some() {
+                let (pinned_version, pinned_label) = pin_fields(pin.as_ref());
                 let item = ImpactItem {
                     prompt,
-                    pinned_version: Some(pinned),
+                    pinned_version,
+                    pinned_label,
                     via: via.clone(),
                     outcome: ImpactOutcome::Pinned,
                     before: None,
@@ -136,6 +140,7 @@ pub async fn preview_impact(
             items.push(ImpactItem {
                 prompt,
                 pinned_version: None,
+                pinned_label: None,
                 via: via.clone(),
                 outcome,
                 before: before.ok().map(|r| shown(&r.text)),
@@ -165,4 +170,13 @@ fn sample_values(contract: &[VariableSpec]) -> BTreeMap<String, Value> {
             (spec.name.clone(), value)
         })
         .collect()
+}
+
+/// An include's pin as the wire has it: `(pinned_version, pinned_label)`.
+fn pin_fields(pin: Option<&IncludePin>) -> (Option<u32>, Option<String>) {
+    match pin {
+        None => (None, None),
+        Some(IncludePin::Version(version)) => (Some(*version), None),
+        Some(IncludePin::Label(label)) => (None, Some(label.as_str().to_owned())),
+    }
 }

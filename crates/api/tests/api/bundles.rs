@@ -23,6 +23,7 @@ on_both_databases!(
     runs_send_the_versions_settings_and_messages,
     logic_templates_branch_and_loop_and_report_errors_with_positions,
     includes_compose_prompts_and_edits_show_their_impact,
+    includes_pinned_by_label_follow_the_label,
 );
 
 async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> (u16, Value) {
@@ -794,4 +795,93 @@ async fn includes_compose_prompts_and_edits_show_their_impact(backend: Backend) 
     assert!(problem["errors"][0]["message"].as_str().unwrap().contains("does not exist"));
     let missing = app.get_as("/api/v1/prompts/snippets%2Ftone/used-by", &gus).await;
     assert_eq!(missing.status(), 404);
+}
+
+async fn includes_pinned_by_label_follow_the_label(backend: Backend) {
+    let lib = library(backend).await;
+    let app = &lib.app;
+    let ann = app.session_token(&lib.acme, &lib.ann).await;
+    let snippet = "/api/v1/prompts/snippets%2Ftone";
+    create(app, &ann, json!({"name": "snippets/tone", "content": "One {{tone}}."})).await;
+    for (version, content) in [(1, "Two {{tone}}."), (2, "Three {{tone}}.")] {
+        let (status, _) =
+            call(app, Method::PATCH, snippet, &ann, json!({"version": version, "content": content})).await;
+        assert_eq!(status, 200);
+    }
+    let production = format!("{snippet}/labels/production");
+    let move_to = |version: u32| call(app, Method::PUT, &production, &ann, json!({"version": version}));
+    assert_eq!(move_to(1).await.0, 200);
+
+    // Refused at save: a label the prompt lacks, or one that is not a label's name.
+    for (content, reason) in [
+        ("{% include 'snippets/tone@staging' %}", "has no label staging"),
+        ("{% include 'snippets/tone@Prod' %}", "label"),
+    ] {
+        let body = json!({"name": "mail/bad", "template_format": "logic", "content": content});
+        let problem = expect_problem(
+            app.call(Method::POST, "/api/v1/prompts", Some(&ann), Some(body)).await,
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert!(problem["errors"][0]["message"].as_str().unwrap().contains(reason), "{problem}");
+    }
+    for (name, pin) in [("mail/released", "production"), ("mail/latest", "latest")] {
+        let content = format!("{{% include 'snippets/tone@{pin}' %}} End.");
+        create(app, &ann, json!({"name": name, "template_format": "logic", "content": content})).await;
+    }
+    let token = ann.as_str();
+    let render_of = move |name: &'static str| {
+        let path = format!("/api/v1/prompts/{}/render", name.replace('/', "%2F"));
+        async move { call(app, Method::POST, &path, token, json!({"variables": {"tone": "dry"}})).await }
+    };
+    let render = || render_of("mail/released");
+    let (status, rendered) = render().await;
+    assert_eq!((status, rendered["text"].as_str()), (200, Some("One dry. End.")), "{rendered}");
+    assert_eq!(
+        render_of("mail/latest").await.1["text"],
+        "Three dry. End.",
+        "`@latest` is the current version"
+    );
+
+    // Listed as following the label, or (`@latest`) the current version.
+    let used = app.get_as(&format!("{snippet}/used-by"), &ann).await.json::<Value>().await.unwrap();
+    let pins: Vec<(Value, Value)> = used["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["pinned_version"].clone(), u.get("pinned_label").cloned().unwrap_or(Value::Null)))
+        .collect();
+    assert_eq!(pins, [(Value::Null, Value::Null), (Value::Null, json!("production"))], "{used}");
+    assert_eq!(used["items"][1]["prompt"]["name"], "mail/released");
+    // An edit reaches the `@latest` include, not the label's.
+    let (_, report) =
+        call(app, Method::POST, &format!("{snippet}/impact"), &ann, json!({"content": "Four {{tone}}."}))
+            .await;
+    let outcomes: Vec<(&str, Value)> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["outcome"].as_str().unwrap(), i.get("pinned_label").cloned().unwrap_or(Value::Null)))
+        .collect();
+    assert_eq!(outcomes, [("changed", Value::Null), ("pinned", json!("production"))], "{report}");
+
+    // Moving the label moves what the includer renders; a split renders its primary version.
+    assert_eq!(move_to(2).await.0, 200);
+    assert_eq!(render().await.1["text"], "Two dry. End.");
+    let split = json!({"split": [{"version": 1, "weight": 1}, {"version": 3, "weight": 4}]});
+    let (status, _) = call(app, Method::PUT, &production, &ann, split).await;
+    assert_eq!(status, 200);
+    for _ in 0..5 {
+        assert_eq!(render().await.1["text"], "Three dry. End.", "never a draw");
+    }
+    // Without the label the includer no longer renders, and says why.
+    let (status, _) = call(app, Method::DELETE, &production, &ann, json!({"reason": "gone"})).await;
+    assert_eq!(status, 204);
+    let (status, problem) = render().await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["errors"][0]["message"].as_str().unwrap().contains("has no label production"),
+        "{problem}"
+    );
 }

@@ -393,6 +393,18 @@ async fn split_labels_serve_versions_by_weight_sticky_by_key_and_count_them(back
     assert_eq!(stats["items"][0]["days"][0]["day"], json!(chrono::Utc::now().date_naive()), "counted today");
     let (status, _) = call(app, Method::GET, &format!("{path}/label-stats?days=0"), &reader, None).await;
     assert_eq!(status, 422);
+    // Counts of a prompt deleted before they were written are dropped; the rest still land.
+    let gone = create(app, &ann, json!({"name": "support/gone", "content": "bye"})).await;
+    let gone_path = format!("/api/v1/prompts/{}", gone["id"].as_str().unwrap());
+    assert_eq!(move_label(app, &ann, &gone_path, "production", json!({"version": 1})).await.0, 200);
+    assert_eq!(served_version(app, &format!("{gone_path}?label=production"), &reader).await, 1);
+    let again = served_version(app, &format!("{by_label}&key=user-0"), &reader).await;
+    *served.entry(again).or_default() += 1;
+    assert_eq!(call(app, Method::DELETE, &gone_path, &ann, None).await.0, 204);
+    let (status, stats) = call(app, Method::GET, &format!("{path}/label-stats?days=7"), &reader, None).await;
+    assert_eq!(status, 200, "{stats}");
+    let total: u64 = stats["items"].as_array().unwrap().iter().map(|i| i["fetches"].as_u64().unwrap()).sum();
+    assert_eq!(total, served.values().sum::<u64>(), "{stats}");
 
     // The history keeps the split; a move away and a rollback bring it back whole.
     let (_, history) =

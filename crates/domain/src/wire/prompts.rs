@@ -295,8 +295,13 @@ pub struct PromptRef {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsedBy {
     pub prompt: PromptRef,
-    /// The version it includes; `null`: it follows the current one, so edits change it.
+    /// The version it includes; `null`: it follows the current one (or a label), so edits
+    /// change it.
     pub pinned_version: Option<u32>,
+    /// The label it includes the prompt by (`name@production`): it gets the version the label
+    /// points at, so edits reach it only when the label moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_label: Option<String>,
 }
 
 /// `GET /api/v1/prompts/{prompt}/used-by`.
@@ -317,7 +322,7 @@ pub enum ImpactOutcome {
     Changed,
     /// Would no longer render with the values it takes today; `problem` says why.
     Breaks,
-    /// Includes a pinned version: the edit does not reach it.
+    /// Includes a pinned version, or the version a label points at: the edit does not reach it.
     Pinned,
 }
 
@@ -328,6 +333,8 @@ pub enum ImpactOutcome {
 pub struct ImpactItem {
     pub prompt: PromptRef,
     pub pinned_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_label: Option<String>,
     /// The prompt it includes the edited one through, when not directly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,

@@ -14,6 +14,9 @@ pub struct Model {
     /// The version it is pinned to; 0: its current version.
     #[sea_orm(primary_key, auto_increment = false)]
     pub pinned_version: i32,
+    /// The label it is pinned to; `''`: none.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub pinned_label: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

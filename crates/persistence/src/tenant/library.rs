@@ -5,11 +5,12 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use domain::bundle;
+use domain::bundle::{self, IncludePin};
 use domain::prompt::{
     MAX_PROMPT_NAME_LEN, NewPrompt, Prompt, PromptFields, PromptKey, PromptName, PromptPosition, PromptSort,
     PromptVersion, Viewer, Visibility,
 };
+use domain::release::LabelName;
 use domain::search::SearchDocument;
 use domain::{PromptId, UserId};
 use migrations::search_index;
@@ -23,6 +24,7 @@ use sea_orm::{
 use super::TenantRepo;
 use crate::convert::BundleColumns;
 use crate::entities::{prompt_includes, prompt_versions, prompts, tenants, users};
+use crate::error::corrupt;
 use crate::query::{Page, contains_ci, like_literal};
 use crate::{StoreError, convert};
 
@@ -628,17 +630,24 @@ impl<C: ConnectionTrait> TenantRepo<C> {
             .map(|reading| reading.includes)
             .unwrap_or_default();
         let mut rows: Vec<prompt_includes::ActiveModel> = Vec::new();
+        let mut seen = HashSet::new();
         for include in includes {
+            let (version, label) = match include.target.pin {
+                None => (0, String::new()),
+                Some(IncludePin::Version(v)) => (i32::try_from(v).unwrap_or(i32::MAX), String::new()),
+                Some(IncludePin::Label(label)) => (0, label.as_str().to_owned()),
+            };
+            // Names differing only in case are one prompt: one row.
             let key = include.target.name.key();
-            let pinned = include.target.pinned.map_or(0, |v| i32::try_from(v).unwrap_or(i32::MAX));
-            if rows.iter().any(|r| r.target_key.as_ref() == &key && r.pinned_version.as_ref() == &pinned) {
+            if !seen.insert((key.clone(), version, label.clone())) {
                 continue;
             }
             rows.push(prompt_includes::ActiveModel {
                 tenant_id: Set(self.scope.tenant_id().as_uuid()),
                 prompt_id: Set(id),
                 target_key: Set(key),
-                pinned_version: Set(pinned),
+                pinned_version: Set(version),
+                pinned_label: Set(label),
             });
         }
         if !rows.is_empty() {
@@ -648,18 +657,20 @@ impl<C: ConnectionTrait> TenantRepo<C> {
     }
 
     /// The prompts the viewer may see whose current version includes the prompt named `name`,
-    /// by name, each with the version it is pinned to (`None`: it follows the current one); at
-    /// most [`MAX_INCLUDERS`].
+    /// by name, each with the version or label it is pinned to (`None`: it follows the current
+    /// version); at most [`MAX_INCLUDERS`].
     pub async fn prompts_including(
         &self,
         viewer: &Viewer,
         name: &PromptName,
-    ) -> Result<Vec<(Prompt, Option<u32>)>, StoreError> {
+    ) -> Result<Vec<(Prompt, Option<IncludePin>)>, StoreError> {
         let links = self
             .scope
             .select::<prompt_includes::Entity>()
             .filter(prompt_includes::Column::TargetKey.eq(name.key()))
             .order_by_asc(prompt_includes::Column::PromptId)
+            .order_by_asc(prompt_includes::Column::PinnedVersion)
+            .order_by_asc(prompt_includes::Column::PinnedLabel)
             .limit(MAX_INCLUDERS)
             .all(&self.conn)
             .await?;
@@ -677,8 +688,14 @@ impl<C: ConnectionTrait> TenantRepo<C> {
         for row in prompts {
             let prompt = convert::prompt(row)?;
             for link in links.iter().filter(|l| l.prompt_id == prompt.id.as_uuid()) {
-                let pinned = u32::try_from(link.pinned_version).ok().filter(|v| *v > 0);
-                found.push((prompt.clone(), pinned));
+                let pin = if link.pinned_label.is_empty() {
+                    u32::try_from(link.pinned_version).ok().filter(|v| *v > 0).map(IncludePin::Version)
+                } else {
+                    let label = LabelName::parse(&link.pinned_label)
+                        .map_err(|_| corrupt("prompt_includes.pinned_label", &link.pinned_label))?;
+                    Some(IncludePin::Label(label))
+                };
+                found.push((prompt.clone(), pin));
             }
         }
         Ok(found)

@@ -22,6 +22,13 @@ use crate::{StoreError, convert};
 /// move), so a caller moving labels in a loop cannot grow the table without end.
 pub const MAX_LABEL_MOVES_KEPT: u64 = 1_000;
 
+/// Fetch counts added per statement: 6 values each stays far below SQLite's and PostgreSQL's
+/// limits on bound parameters.
+pub const LABEL_FETCHES_PER_STATEMENT: usize = 1_000;
+
+/// `(prompt, label, version served, UTC day, fetches)`.
+pub type LabelFetchCount = (PromptId, LabelName, u32, NaiveDate, u64);
+
 pub(super) fn version_of(raw: i32, column: &'static str) -> Result<u32, StoreError> {
     u32::try_from(raw).map_err(|_| corrupt(column, raw.to_string()))
 }
@@ -228,45 +235,56 @@ impl<C: ConnectionTrait> TenantRepo<C> {
         Page::from_rows(rows, limit, |m| m.id).try_map(label_move)
     }
 
-    /// Adds `fetches` fetches of `prompt` by `label` that served `version` on `day` (UTC). A
-    /// count of a prompt deleted meanwhile is dropped.
-    pub async fn add_label_fetches(
-        &self,
-        (prompt, label, version, day, fetches): &(PromptId, LabelName, u32, NaiveDate, u64),
-    ) -> Result<(), StoreError> {
-        {
-            let row = label_fetch_counts::ActiveModel {
+    /// Adds fetch counts: each `(prompt, label, version, day, fetches)` adds `fetches` fetches
+    /// of `prompt` by `label` that served `version` on `day` (UTC). One statement per
+    /// [`LABEL_FETCHES_PER_STATEMENT`] counts; a count of a prompt deleted meanwhile is dropped.
+    pub async fn add_label_fetches(&self, counts: &[LabelFetchCount]) -> Result<(), StoreError> {
+        for chunk in counts.chunks(LABEL_FETCHES_PER_STATEMENT) {
+            match self.insert_label_fetches(chunk).await {
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {
+                    // Some prompt is gone: add the chunk's counts one by one, skipping its.
+                    for count in chunk {
+                        match self.insert_label_fetches(std::slice::from_ref(count)).await {
+                            Err(e)
+                                if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {}
+                            other => other?,
+                        }
+                    }
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_label_fetches(&self, counts: &[LabelFetchCount]) -> Result<(), sea_orm::DbErr> {
+        let rows =
+            counts.iter().map(|(prompt, label, version, day, fetches)| label_fetch_counts::ActiveModel {
                 tenant_id: Set(self.scope.tenant_id().as_uuid()),
                 prompt_id: Set(prompt.as_uuid()),
                 label: Set(label.as_str().to_owned()),
                 version: Set(stored_version(*version)),
                 day: Set(day.format("%Y-%m-%d").to_string()),
                 fetches: Set(i64::try_from(*fetches).unwrap_or(i64::MAX)),
-            };
-            let added = label_fetch_counts::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::columns([
-                        label_fetch_counts::Column::PromptId,
-                        label_fetch_counts::Column::Label,
-                        label_fetch_counts::Column::Version,
-                        label_fetch_counts::Column::Day,
-                    ])
-                    .value(
-                        label_fetch_counts::Column::Fetches,
-                        Expr::col((label_fetch_counts::Entity, label_fetch_counts::Column::Fetches))
-                            .add(Expr::cust("excluded.fetches")),
-                    )
-                    .to_owned(),
+            });
+        label_fetch_counts::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    label_fetch_counts::Column::PromptId,
+                    label_fetch_counts::Column::Label,
+                    label_fetch_counts::Column::Version,
+                    label_fetch_counts::Column::Day,
+                ])
+                .value(
+                    label_fetch_counts::Column::Fetches,
+                    Expr::col((label_fetch_counts::Entity, label_fetch_counts::Column::Fetches))
+                        .add(Expr::cust("excluded.fetches")),
                 )
-                .exec_without_returning(&self.conn)
-                .await;
-            match added {
-                Ok(_) => {}
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+                .to_owned(),
+            )
+            .exec_without_returning(&self.conn)
+            .await
+            .map(|_| ())
     }
 
     /// A prompt's fetches by label since `from` (a UTC day): `(label, version, day, fetches)`,
