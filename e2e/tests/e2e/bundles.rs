@@ -27,9 +27,11 @@ async fn wait_for_messages(browser: &Browser, n: usize) -> Vec<String> {
 }
 
 /// The id of the focused element.
-async fn focused(browser: &Browser) -> String {
-    let id = browser.execute("return document.activeElement ? document.activeElement.id : '';", vec![]).await;
-    id.as_str().unwrap_or_default().to_owned()
+/// Waits until the element with id `id` has the focus: the page moves it on the next
+/// animation frame, after the DOM has changed.
+async fn wait_for_focus(browser: &Browser, id: &str) {
+    let script = "return !!document.activeElement && document.activeElement.id === arguments[0];";
+    wait_until(browser, script, vec![json!(id)], &format!("the focus on #{id}")).await;
 }
 
 /// Waits until the element with id `id` shows `text` (a field's error message, say).
@@ -100,7 +102,7 @@ async fn a_chat_prompt_is_written_reordered_and_stored_as_edited() {
     )
     .await;
     assert_eq!(message_keys(&browser).await, [system.clone(), user.clone(), history.clone()]);
-    assert_eq!(focused(&browser).await, format!("msg-{user}-up"));
+    wait_for_focus(&browser, &format!("msg-{user}-up")).await;
     browser.wait_for_text("Moved to position 2 of 3.").await;
     // At the bottom its "down" button is disabled, so the focus goes to "up".
     browser.click(&format!("#msg-{user}-down")).await;
@@ -108,7 +110,7 @@ async fn a_chat_prompt_is_written_reordered_and_stored_as_edited() {
     let script = "return [...document.querySelectorAll('[data-testid=message-item] button[id$=\"-up\"]')] \
                   .map(b => b.id.slice(4, -3)).join() === arguments[0];";
     wait_until(&browser, script, vec![json!(order.join(","))], "the user message to be last again").await;
-    assert_eq!(focused(&browser).await, format!("msg-{user}-up"));
+    wait_for_focus(&browser, &format!("msg-{user}-up")).await;
     // The keyboard moves it too: Enter on the focused "up" button.
     browser
         .client()

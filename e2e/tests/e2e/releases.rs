@@ -95,3 +95,92 @@ async fn labels_are_promoted_rolled_back_and_shown_on_versions() {
     assert_eq!(controls, json!(0));
     reader.assert_accessible().await;
 }
+
+#[tokio::test]
+async fn splits_are_set_by_weight_shown_and_their_fetches_counted() {
+    let server = server::start();
+    let admin = Api::admin(&server.url).await;
+    let prompt = admin.create_prompt(json!({"name": "support/ab", "content": "v1 Hello"})).await;
+    let id = prompt["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/prompts/{id}");
+    for (version, text) in [(1, "v2 Hi"), (2, "v3 Hey")] {
+        let (status, body) = admin.patch(&path, json!({"content": text, "version": version})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let browser = Browser::launch(&server.url, Viewport::DESKTOP).await;
+    app::sign_in(&browser, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    browser.goto(&format!("/prompts/{id}/history")).await;
+    wait_for_badge(&browser, "latest", &[3]).await;
+    browser.wait_for_text("No fetch by a label in this period.").await;
+
+    // Splitting starts as an even test of the two newest versions; the shares follow the weights.
+    browser.fill("promote-label", "production").await;
+    browser.click("#promote-split").await;
+    app::wait_for_count(&browser, ".split-arm", 2).await;
+    assert_eq!(app::value_of(&browser, "split-version-0").await, "3");
+    assert_eq!(app::value_of(&browser, "split-version-1").await, "2");
+    assert_eq!(app::texts(&browser, ".split-share").await, ["50%", "50%"]);
+    browser.fill("split-weight-0", "70").await;
+    browser.fill("split-weight-1", "30").await;
+    wait_until(
+        &browser,
+        "return [...document.querySelectorAll('.split-share')].map(e => e.textContent).join() === '70%,30%';",
+        vec![],
+        "the shares 70% and 30%",
+    )
+    .await;
+    // A third version can join and leave; two always stay.
+    browser.click("#split-add").await;
+    app::wait_for_count(&browser, ".split-arm", 3).await;
+    assert_eq!(app::value_of(&browser, "split-version-2").await, "1");
+    browser.click("[data-arm=\"2\"] button").await;
+    app::wait_for_count(&browser, ".split-arm", 2).await;
+    let removable =
+        browser.execute("return document.querySelector('[data-arm=\"0\"] button').disabled;", vec![]).await;
+    assert_eq!(removable, json!(true), "a split keeps two versions");
+
+    // A weight the server refuses is said beside the split.
+    browser.fill("split-weight-1", "0").await;
+    browser.click("#promote-submit").await;
+    wait_until(
+        &browser,
+        "return document.getElementById('promote-split-error').textContent.includes('weight');",
+        vec![],
+        "the weight refused",
+    )
+    .await;
+    browser.fill("split-weight-1", "30").await;
+    browser.fill("promote-reason", "A/B the greeting").await;
+    browser.click("#promote-submit").await;
+    browser.wait_for_text("production now splits its traffic: version 3 (70%), version 2 (30%).").await;
+    wait_until(
+        &browser,
+        "const s = document.querySelector('[data-label-row=\"production\"] .split-summary'); \
+         return !!s && s.dataset.split === '3:70,2:30';",
+        vec![],
+        "the split in the labels table",
+    )
+    .await;
+    browser.wait_for_text("production split between version 3 (70%), version 2 (30%)").await;
+
+    // Applications fetching by the label get one of the two, the same one per key, and counted.
+    let mut served = std::collections::BTreeMap::<u64, u64>::new();
+    for key in 0..20 {
+        let (status, body) =
+            admin.get(&format!("/api/v1/prompts/support%2Fab?label=production&key=user-{key}")).await;
+        assert_eq!(status, 200, "{body}");
+        *served.entry(body["version"].as_u64().unwrap()).or_default() += 1;
+    }
+    assert!(served.keys().all(|v| [2, 3].contains(v)), "{served:?}");
+    browser.click("#label-stats-refresh").await;
+    let expected: Vec<_> = served.iter().map(|(v, n)| json!([v.to_string(), n.to_string()])).collect();
+    let script = "const rows = [...document.querySelectorAll('tr.label-stats-row[data-label=\"production\"]')] \
+                  .map(r => [r.dataset.version, r.dataset.fetches]); \
+                  return JSON.stringify(rows) === JSON.stringify(arguments[0]);";
+    wait_until(&browser, script, vec![json!(expected)], &format!("the fetches counted as {served:?}")).await;
+    app::select(&browser, "label-stats-days", "30").await;
+    wait_until(&browser, script, vec![json!(expected)], "the same counts over 30 days").await;
+    browser.assert_accessible().await;
+    app::screenshot(&browser, "release-split").await;
+}
