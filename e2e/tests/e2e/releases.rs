@@ -140,17 +140,17 @@ async fn splits_are_set_by_weight_shown_and_their_fetches_counted() {
         browser.execute("return document.querySelector('[data-arm=\"0\"] button').disabled;", vec![]).await;
     assert_eq!(removable, json!(true), "a split keeps two versions");
 
-    // A weight the server refuses is said beside the split.
-    browser.fill("split-weight-1", "0").await;
+    // A split the server refuses is said beside the split.
+    app::select(&browser, "split-version-1", "3").await;
     browser.click("#promote-submit").await;
     wait_until(
         &browser,
-        "return document.getElementById('promote-split-error').textContent.includes('weight');",
+        "return document.getElementById('promote-split-error').textContent.includes('version 3 is named twice');",
         vec![],
-        "the weight refused",
+        "the split refused",
     )
     .await;
-    browser.fill("split-weight-1", "30").await;
+    app::select(&browser, "split-version-1", "2").await;
     browser.fill("promote-reason", "A/B the greeting").await;
     browser.click("#promote-submit").await;
     browser.wait_for_text("production now splits its traffic: version 3 (70%), version 2 (30%).").await;
