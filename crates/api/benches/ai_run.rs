@@ -201,7 +201,7 @@ async fn app(client: &reqwest::Client, provider_url: &str) -> Target {
     ];
     let mut settings = Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
     settings.database = db.settings().clone();
-    settings.web_dist_dir = std::env::temp_dir().join("no-web-app");
+    settings.web_dist_dir = Some(std::env::temp_dir().join("no-web-app"));
     // No tracing subscriber is installed: the server logs nothing.
     let application = Application::build(settings).await.unwrap();
     let address = format!("http://127.0.0.1:{}", application.port());

@@ -87,7 +87,7 @@ async fn seed(db: TestDatabase) -> Seeded {
     ];
     let mut settings = Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
     settings.database = db.settings().clone();
-    settings.web_dist_dir = std::env::temp_dir().join("no-web-app");
+    settings.web_dist_dir = Some(std::env::temp_dir().join("no-web-app"));
     let app = Application::build(settings).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

@@ -158,7 +158,7 @@ async fn seed(db: TestDatabase) -> Target {
         let mut settings =
             Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
         settings.database = db.settings().clone();
-        settings.web_dist_dir = std::env::temp_dir().join("no-web-app");
+        settings.web_dist_dir = Some(std::env::temp_dir().join("no-web-app"));
         settings.read_cache_ttl = read_cache_ttl;
         async move {
             let app = Application::build(settings).await.unwrap();

@@ -14,7 +14,6 @@ use persistence::DatabaseSettings;
 
 pub const DEFAULT_PORT: u16 = 7860;
 const DEFAULT_POOL_SIZE: u32 = 10;
-const DEFAULT_WEB_DIST_DIR: &str = "frontend/dist";
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
@@ -29,8 +28,12 @@ pub struct Settings {
     pub host: IpAddr,
     pub port: u16,
     pub log_format: LogFormat,
-    /// `WEB_DIST_DIR`: the built browser app served at `/`.
-    pub web_dist_dir: PathBuf,
+    /// `WEB_DIST_DIR`: a folder to serve the browser app from at `/` instead of the copy built
+    /// into the binary.
+    pub web_dist_dir: Option<PathBuf>,
+    /// `TLS_CERT_FILE` and `TLS_KEY_FILE`: serve HTTPS directly (PEM files) instead of plain
+    /// HTTP behind a proxy that ends TLS.
+    pub tls: Option<TlsFiles>,
     /// `SESSION_LIFETIME_MINUTES`: how long a session token lasts.
     pub session_lifetime: chrono::Duration,
     /// `SESSION_ABSOLUTE_LIFETIME`: how long a chain of refreshed sessions may last from its
@@ -137,6 +140,14 @@ fn cors_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
             }
         })
         .collect()
+}
+
+/// The PEM files of a native TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A refused setting: which variable, and why.
@@ -259,11 +270,27 @@ impl Settings {
             return Err(refuse("SSO_REDIRECT_URI", "must be an http(s) URL ending in /auth/callback"));
         }
 
+        // Local development seeds a system administrator with a published password: it must
+        // never be reachable from another machine.
         let host = match vars.get("SERVER_HOST") {
+            None if local_dev_mode => IpAddr::from([127, 0, 0, 1]),
             None => IpAddr::from([0, 0, 0, 0]),
-            Some(raw) => raw.parse().map_err(|_| {
-                refuse("SERVER_HOST", format!("{raw:?} is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)"))
-            })?,
+            Some(raw) => {
+                let host: IpAddr = raw.parse().map_err(|_| {
+                    refuse("SERVER_HOST", format!("{raw:?} is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)"))
+                })?;
+                if local_dev_mode && !host.is_loopback() {
+                    return Err(refuse(
+                        "SERVER_HOST",
+                        format!(
+                            "{raw} is not a loopback address: LOCAL_DEV_MODE seeds admin@localhost with a \
+                             published password, so it listens on 127.0.0.1 or ::1 only; turn LOCAL_DEV_MODE \
+                             off to listen on {raw}"
+                        ),
+                    ));
+                }
+                host
+            }
         };
         let port = vars.number("SERVER_PORT", DEFAULT_PORT, 0..=u16::MAX)?;
 
@@ -306,9 +333,17 @@ impl Settings {
             deliver: vars.flag("WEBHOOK_DELIVERY", true)?,
         };
 
+        let tls = match (vars.get("TLS_CERT_FILE"), vars.get("TLS_KEY_FILE")) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.into(), key: key.into() }),
+            (Some(_), None) => return Err(refuse("TLS_KEY_FILE", "is required when TLS_CERT_FILE is set")),
+            (None, Some(_)) => return Err(refuse("TLS_CERT_FILE", "is required when TLS_KEY_FILE is set")),
+        };
+
         Ok(Self {
             ai,
             rate_limits,
+            tls,
             webhooks,
             session_lifetime: chrono::Duration::minutes(i64::from(session_minutes)),
             session_absolute_lifetime: vars.duration(
@@ -331,7 +366,7 @@ impl Settings {
             host,
             port,
             log_format,
-            web_dist_dir: PathBuf::from(vars.get("WEB_DIST_DIR").unwrap_or(DEFAULT_WEB_DIST_DIR)),
+            web_dist_dir: vars.get("WEB_DIST_DIR").map(PathBuf::from),
         })
     }
 
@@ -544,6 +579,40 @@ mod tests {
         let dev = parse(&[("LOCAL_DEV_MODE", "true")]).unwrap();
         assert!(dev.local_dev_mode);
         assert!(dev.secret_key.is_none());
+    }
+
+    #[test]
+    fn local_development_listens_on_loopback_only() {
+        let dev = |host: Option<&str>| {
+            let mut vars = vec![("LOCAL_DEV_MODE", "true")];
+            vars.extend(host.map(|h| ("SERVER_HOST", h)));
+            parse(&vars)
+        };
+        assert_eq!(dev(None).unwrap().host.to_string(), "127.0.0.1");
+        assert_eq!(dev(Some("::1")).unwrap().host.to_string(), "::1");
+        assert_eq!(dev(Some("127.0.0.1")).unwrap().host.to_string(), "127.0.0.1");
+        for exposed in ["0.0.0.0", "::", "192.168.1.20"] {
+            let err = dev(Some(exposed)).unwrap_err();
+            assert_eq!(err.variable, "SERVER_HOST", "{exposed}");
+            assert!(err.to_string().contains("LOCAL_DEV_MODE"), "{err}");
+        }
+        // Outside local development any address may be bound.
+        let served = parse(&[("SECRET_KEY", STRONG_KEY), ("SERVER_HOST", "0.0.0.0")]).unwrap();
+        assert_eq!(served.host.to_string(), "0.0.0.0");
+    }
+
+    #[test]
+    fn native_tls_needs_both_files() {
+        let with = |pairs: &[(&str, &str)]| parse(&[&[("SECRET_KEY", STRONG_KEY)], pairs].concat());
+        assert_eq!(with(&[]).unwrap().tls, None);
+        let both =
+            with(&[("TLS_CERT_FILE", "/etc/pm/cert.pem"), ("TLS_KEY_FILE", "/etc/pm/key.pem")]).unwrap();
+        assert_eq!(
+            both.tls,
+            Some(TlsFiles { cert: "/etc/pm/cert.pem".into(), key: "/etc/pm/key.pem".into() })
+        );
+        assert_eq!(with(&[("TLS_CERT_FILE", "/etc/pm/cert.pem")]).unwrap_err().variable, "TLS_KEY_FILE");
+        assert_eq!(with(&[("TLS_KEY_FILE", "/etc/pm/key.pem")]).unwrap_err().variable, "TLS_CERT_FILE");
     }
 
     #[test]

@@ -25,6 +25,8 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Exit 0 when the server configured here answers `/healthz` (a container's health check).
+    Healthcheck,
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
                 let app = Application::build(settings).await.map_err(|e| failed(e.to_string()))?;
                 app.run_until(shutdown).await.map_err(|e| failed(e.to_string()))
             }
+            Command::Healthcheck => healthcheck(&settings).await,
             Command::Migrate => {
                 open_database(&settings).await?;
                 tracing::info!("database schema is up to date");
@@ -97,6 +100,29 @@ async fn open_database(settings: &Settings) -> Result<Database, CliError> {
     let db = Database::connect(&settings.database).await.map_err(|e| failed(e.to_string()))?;
     db.migrate().await.map_err(|e| failed(e.to_string()))?;
     Ok(db)
+}
+
+/// Asks the local server's `/healthz`: a server bound to every address is asked on loopback.
+async fn healthcheck(settings: &Settings) -> Result<(), CliError> {
+    let host = match settings.host {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}/healthz", std::net::SocketAddr::new(host, settings.port));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        // Our own listener on loopback, asked by address (its certificate names the public host);
+        // nothing is sent but the request.
+        .danger_accept_invalid_certs(settings.tls.is_some())
+        .build()
+        .map_err(|e| failed(format!("cannot make an HTTP client: {e}")))?;
+    match client.get(&url).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(failed(format!("{url} answered {}", response.status()))),
+        Err(err) => Err(failed(format!("{url} did not answer: {err}"))),
+    }
 }
 
 fn failed(message: String) -> CliError {

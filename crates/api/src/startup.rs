@@ -3,7 +3,7 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_cors::Cors;
@@ -23,7 +23,7 @@ use auth::sealing::Sealer;
 use outbound::{Outbound, OutboundConfig, OutboundPolicy};
 
 use crate::ai_services::AiRuntime;
-use crate::config::Settings;
+use crate::config::{Settings, TlsFiles};
 use crate::fetch_counts::FetchCounts;
 use crate::read_cache::ReadCache;
 use crate::state::{AppState, Passwords};
@@ -50,6 +50,29 @@ pub enum StartupError {
     Seed(String),
     #[error("outbound HTTP client: {0}")]
     Outbound(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The native TLS listener's configuration from its PEM files (TLS 1.2 and 1.3, no client
+/// certificates; actix adds HTTP/2 and HTTP/1.1 to its ALPN list).
+fn tls_config(files: &TlsFiles) -> Result<rustls::ServerConfig, StartupError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let unreadable = |path: &Path, reason: String| StartupError::Tls(format!("{}: {reason}", path.display()));
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| unreadable(&files.cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(unreadable(&files.cert, "holds no PEM certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| unreadable(&files.key, e.to_string()))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartupError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartupError::Tls(format!("the certificate and the key do not go together: {e}")))
 }
 
 /// A bound, ready-to-run server.
@@ -63,6 +86,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let secret_key = resolve_secret_key(&settings)?;
+        // Unreadable or mismatched TLS files stop the start before anything else happens.
+        let tls = settings.tls.as_ref().map(tls_config).transpose()?;
         let db = Database::connect(&settings.database).await?;
         db.migrate().await?;
         if settings.local_dev_mode {
@@ -112,9 +137,9 @@ impl Application {
         }
         spawn_housekeeping(state.clone());
         spawn_fetch_count_flushes(state.clone());
-        let dist = settings.web_dist_dir.clone();
-        if !dist.join("index.html").is_file() {
-            tracing::warn!(dir = %dist.display(), "the web app is not built; `/` answers 503 until it is");
+        let web_app = spa::WebApp::new(settings.web_dist_dir.clone());
+        if !web_app.is_built() {
+            tracing::warn!(source = ?web_app, "the web app is not built; `/` answers 503 until it is");
         }
         let cors_origins = settings.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
@@ -150,12 +175,19 @@ impl Application {
                 .configure(routes::configure)
                 .split_for_parts();
             let api = openapi::complete(api);
-            let app = app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api));
-            spa::register(app, &dist)
+            let app = app.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", api)).service(
+                web::resource("/api/docs")
+                    .route(web::get().to(docs_without_slash))
+                    .route(web::head().to(docs_without_slash)),
+            );
+            spa::register(app, &web_app)
         })
         // Shutdown is driven by `run_until` with our own signal handlers (see ShutdownSignal).
-        .disable_signals()
-        .listen(listener)
+        .disable_signals();
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls),
+            None => server.listen(listener),
+        }
         .map_err(bind_error)?
         .run();
 
@@ -163,6 +195,7 @@ impl Application {
             %addr,
             port,
             database = db.backend().as_str(),
+            tls = settings.tls.is_some(),
             local_dev_mode = settings.local_dev_mode,
             "AI Prompt Manager is listening"
         );
@@ -251,6 +284,11 @@ fn ai_runtime(settings: &Settings, secret_key: &Secret<String>) -> Result<AiRunt
 /// run allowances of users who have not called an AI service lately and the request allowances
 /// of idle credentials and addresses (so the limiters' memory follows active callers, not every
 /// caller ever seen).
+/// `/api/docs` is where people type it; the Swagger UI lives under `/api/docs/`.
+async fn docs_without_slash() -> web::Redirect {
+    web::Redirect::to("/api/docs/").permanent()
+}
+
 fn spawn_housekeeping(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);

@@ -107,9 +107,16 @@ impl Database {
     /// of row-level security; on SQLite with foreign keys off, because adding a constraint
     /// there means rebuilding a table, which with them on would cascade-delete its children.
     /// Afterwards SQLite checks every foreign key, so a migration cannot leave one broken.
+    /// Instances that start at once on one PostgreSQL take turns: each migrates under a
+    /// session lock, so the first does the work and the others find nothing left to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        // One connection (the options allow no more), so the lock and the migrations share it;
+        // closing it, or the process dying, releases the lock.
         let conn = sea_orm::Database::connect(self.migration_options.clone()).await?;
-        let migrated = migrate_on(&conn).await;
+        let migrated = match conn.get_database_backend() {
+            DbBackend::Postgres => migrate_locked(&conn).await,
+            _ => migrate_on(&conn).await,
+        };
         conn.close().await.ok();
         migrated
     }
@@ -204,6 +211,19 @@ fn sqlite_options(path: &std::path::Path, pool_size: u32, foreign_keys: bool) ->
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
     });
     options
+}
+
+/// The PostgreSQL advisory lock migrations run under (any constant the schema owns; "pm-migr").
+const MIGRATION_LOCK: i64 = 0x0070_6d2d_6d69_6772;
+
+async fn migrate_locked(conn: &DatabaseConnection) -> Result<(), StoreError> {
+    let lock = |function: &str| {
+        Statement::from_string(DbBackend::Postgres, format!("SELECT {function}({MIGRATION_LOCK})::text"))
+    };
+    conn.query_one_raw(lock("pg_advisory_lock")).await?;
+    let migrated = migrate_on(conn).await;
+    conn.query_one_raw(lock("pg_advisory_unlock")).await?;
+    migrated
 }
 
 async fn migrate_on(conn: &DatabaseConnection) -> Result<(), StoreError> {

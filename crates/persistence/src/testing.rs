@@ -75,6 +75,13 @@ impl TestDatabase {
 
     /// A new database on the test PostgreSQL server.
     pub async fn postgres() -> Self {
+        let db = Self::postgres_unmigrated().await;
+        db.database.migrate().await.expect("migrate the PostgreSQL test database");
+        db
+    }
+
+    /// A new, empty database on the test PostgreSQL server, for tests of migrating itself.
+    pub async fn postgres_unmigrated() -> Self {
         let admin_url = postgres_admin_url();
         let name = format!("pm_test_{}", uuid::Uuid::new_v4().simple());
         let admin = sea_orm::Database::connect(&admin_url).await.unwrap_or_else(|err| {
@@ -96,7 +103,6 @@ impl TestDatabase {
             statement_timeout: crate::DEFAULT_STATEMENT_TIMEOUT,
         };
         let database = Database::connect(&settings).await.expect("open the PostgreSQL test database");
-        database.migrate().await.expect("migrate the PostgreSQL test database");
         Self { database, settings, cleanup: Cleanup::Postgres { admin_url, name } }
     }
 

@@ -76,6 +76,30 @@ async fn postgres_row_security_hides_every_row_from_a_query_without_a_tenant() {
     assert_eq!(visible(globex_scope).await, 0);
 }
 
+/// Instances that start together on an empty PostgreSQL all migrate at once: they take turns,
+/// every one succeeds, and the schema is there once.
+#[tokio::test]
+async fn postgres_instances_starting_together_migrate_in_turn() {
+    let test_db = persistence::testing::TestDatabase::postgres_unmigrated().await;
+    let mut migrating = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let instance = Database::connect(test_db.settings()).await.unwrap();
+        migrating.spawn(async move { instance.migrate().await });
+    }
+    while let Some(result) = migrating.join_next().await {
+        result.unwrap().expect("every instance migrates");
+    }
+    let applied = test_db.query_text_as_owner("SELECT count(*)::text FROM seaql_migrations").await;
+    let expected = <migrations::Migrator as migrations::MigratorTrait>::migrations().len().to_string();
+    assert_eq!(applied.as_deref(), Some(expected.as_str()), "every migration applied once");
+    let db = test_db.database();
+    let acme = tenant(db, "acme").await;
+    assert_eq!(
+        db.system(operator()).tenant_by_subdomain(&acme.subdomain).await.unwrap().map(|t| t.id),
+        Some(acme.id)
+    );
+}
+
 /// A statement that runs past `statement_timeout` is cancelled by PostgreSQL and reads as a
 /// timeout; the pool stays usable.
 #[tokio::test]

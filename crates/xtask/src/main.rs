@@ -25,6 +25,7 @@ tasks:
              endpoint's added latency and streaming memory) and print the ratios they are
              judged by
   screenshots  refresh docs/screenshots by running the browser tests
+  deploy-check  validate deploy/k8s and deploy/docker-compose.yml offline (part of `test`)
   peers      build/fetch the real peers the tests use (llama-server and its model; the OpenID
              provider and SAML IdP from npm)";
 
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         "openapi" => openapi(),
         "bench" => bench(),
         "screenshots" => screenshots(),
+        "deploy-check" => peers::validate_deployment(&workspace_root().join("deploy")),
         "peers" => peers::ensure_llama_server()
             .and_then(|()| peers::ensure_sso_peers())
             .and_then(|()| peers::ensure_webhook_verifier()),
@@ -86,6 +88,7 @@ fn test() -> Result {
     step("checking formatting");
     exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
     peers::validate_openapi(&workspace_root().join("openapi/openapi.json"))?;
+    peers::validate_deployment(&workspace_root().join("deploy"))?;
     step("linting the server crates");
     exec(cargo().args([
         "clippy",

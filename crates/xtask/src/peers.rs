@@ -225,6 +225,102 @@ pub fn validate_openapi(document: &Path) -> Result {
     exec(Command::new(&validator).arg(document))
 }
 
+/// The Kubernetes schema validator (its schemas ship in the package) and the JSON Schema
+/// validator whose vendored Compose specification checks `deploy/docker-compose.yml`.
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+const CHECK_JSONSCHEMA: &str = "check-jsonschema==0.39.0";
+
+/// Validates the deployment files offline: every manifest in `deploy/k8s` (strictly: an unknown
+/// field is an error) and the Compose file. Both validators are first shown a broken file and
+/// must refuse it, so a validator that passes everything cannot make this step green.
+pub fn validate_deployment(deploy: &Path) -> Result {
+    let kubernetes = python_tool("kubernetes", KUBERNETES_VALIDATE, "kubernetes-validate")?;
+    let compose = python_tool("compose", CHECK_JSONSCHEMA, "check-jsonschema")?;
+    step("validating the deployment files (Kubernetes manifests, Compose file)");
+    let k8s = deploy.join("k8s");
+    let manifests = kubernetes_manifests(&k8s)?;
+    let kubernetes_check = |files: &[PathBuf]| {
+        let mut cmd = Command::new(&kubernetes);
+        cmd.args(["--strict", "--quiet"]).args(files);
+        cmd
+    };
+    let compose_check = |file: &Path| {
+        let mut cmd = Command::new(&compose);
+        cmd.args(["--builtin-schema", "vendor.compose-spec"]).arg(file);
+        cmd
+    };
+
+    let broken = env::temp_dir().join(format!("prompt-manager-deploy-check-{}", std::process::id()));
+    fs::create_dir_all(&broken).map_err(|e| format!("cannot make {}: {e}", broken.display()))?;
+    let broken_manifest = broken.join("deployment.yaml");
+    let broken_compose = broken.join("docker-compose.yml");
+    let write = |path: &Path, text: String| {
+        fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    // A misspelt probe; a restart policy of the wrong type.
+    write(&broken_manifest, read(&k8s.join("deployment.yaml"))?.replace("livenessProbe:", "livenessprobe:"))?;
+    write(
+        &broken_compose,
+        read(&deploy.join("docker-compose.yml"))?.replace("restart: unless-stopped", "restart: [sometimes]"),
+    )?;
+    let refusals = [
+        ("a misspelt field in a manifest", kubernetes_check(std::slice::from_ref(&broken_manifest))),
+        ("a wrongly typed key in the Compose file", compose_check(&broken_compose)),
+    ]
+    .map(|(what, mut check)| (what, succeeds(&mut check)));
+    fs::remove_dir_all(&broken).ok();
+    if let Some((what, _)) = refusals.iter().find(|(_, accepted)| *accepted) {
+        return Err(format!("the deployment validators accepted {what}"));
+    }
+    exec(&mut kubernetes_check(&manifests))?;
+    exec(&mut compose_check(&deploy.join("docker-compose.yml")))?;
+    kustomization_lists_what_exists(&k8s)
+}
+
+/// The manifests in `dir`: every YAML file but `kustomization.yaml` (no Kubernetes schema
+/// describes it; [`kustomization_lists_what_exists`] checks it).
+fn kubernetes_manifests(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut manifests: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .filter(|path| !path.ends_with("kustomization.yaml"))
+        .collect();
+    manifests.sort();
+    if manifests.is_empty() {
+        return Err(format!("no manifests in {}", dir.display()));
+    }
+    Ok(manifests)
+}
+
+/// Every resource `kustomization.yaml` names exists, and every manifest but the Secret's
+/// example is named (`kubectl apply -k` would otherwise fail, or leave one out).
+fn kustomization_lists_what_exists(dir: &Path) -> Result {
+    let text = read(&dir.join("kustomization.yaml"))?;
+    let listed: Vec<&str> = text
+        .lines()
+        .skip_while(|line| line.trim() != "resources:")
+        .skip(1)
+        .map_while(|line| line.trim().strip_prefix("- "))
+        .collect();
+    for name in &listed {
+        if !dir.join(name).is_file() {
+            return Err(format!("deploy/k8s/kustomization.yaml names {name}, which does not exist"));
+        }
+    }
+    for manifest in kubernetes_manifests(dir)? {
+        let name = manifest.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !name.ends_with(".example.yaml") && !listed.contains(&name) {
+            return Err(format!("deploy/k8s/kustomization.yaml does not name {name}"));
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 /// The property-based API fuzzer `cargo xtask fuzz` runs over the whole OpenAPI document.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 

@@ -21,22 +21,19 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-pub fn dist() -> PathBuf {
-    let dist = workspace_root().join("frontend/dist");
-    assert!(dist.join("app_bg.wasm").exists(), "the web app is not built: run `cargo xtask frontend`");
-    dist
-}
-
 /// The server in local development mode (seeded admin), in a fresh directory.
 pub fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let (url, child) = spawn(dir.path(), &[("WEB_DIST_DIR", dist().display().to_string())]);
+    let (url, child) = spawn(dir.path(), &[]);
     Server { url, child, _dir: dir }
 }
 
 /// Runs the built `prompt-manager` in `dir` in local development mode, logging JSON so the port
-/// can be read, with `env` on top; returns its URL once it listens, and the process.
+/// can be read, with `env` on top; returns its URL once it listens, and the process. It serves
+/// the web app built into it (`cargo xtask frontend` before building the binary).
 pub fn spawn(dir: &Path, env: &[(&str, String)]) -> (String, Child) {
+    let built = workspace_root().join("frontend/dist/app_bg.wasm");
+    assert!(built.exists(), "the web app is not built: run `cargo xtask frontend`, then build the binary");
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let binary = target.join("debug/prompt-manager");

@@ -52,10 +52,7 @@ impl Drop for App {
 impl App {
     fn start() -> App {
         let dir = tempfile::tempdir().unwrap();
-        let env = [
-            ("WEB_DIST_DIR", server::dist().display().to_string()),
-            ("SSO_ALLOW_PRIVATE_NETWORKS", "true".to_owned()),
-        ];
+        let env = [("SSO_ALLOW_PRIVATE_NETWORKS", "true".to_owned())];
         let (url, child) = server::spawn(dir.path(), &env);
         let origin = url.replace("127.0.0.1", "localhost");
         App { url, origin, child, _dir: dir }

@@ -40,7 +40,6 @@ impl App {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let env = [
-            ("WEB_DIST_DIR", server::dist().display().to_string()),
             ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true".to_owned()),
             ("WEBHOOK_RETRY_BASE_SECONDS", "1".to_owned()),
         ];

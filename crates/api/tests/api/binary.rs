@@ -37,6 +37,8 @@ fn bad_configuration_stops_start_up_with_one_line() {
     refuses(dir.path(), &[key, ("SERVER_PORT", "99999")], "SERVER_PORT");
     refuses(dir.path(), &[], "SECRET_KEY");
     refuses(dir.path(), &[("SECRET_KEY", "your-secure-secret-key")], "SECRET_KEY");
+    // The seeded admin123 administrator is never exposed beyond loopback.
+    refuses(dir.path(), &[("LOCAL_DEV_MODE", "true"), ("SERVER_HOST", "0.0.0.0")], "SERVER_HOST");
     assert!(!dir.path().join("prompts.db").exists(), "nothing is created before the config is valid");
 }
 
@@ -72,20 +74,18 @@ fn serves_json_logs_and_stops_gracefully_on_sigterm() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
-
-    // Every log line is a JSON object; the start-up line carries the bound port.
-    let port = loop {
-        let line = lines.next().expect("the server logs before it exits").unwrap();
-        let event: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        seen.push(line);
-        if event["message"] == "AI Prompt Manager is listening" {
-            break event["port"].as_u64().unwrap();
-        }
-    };
-    let connection = std::net::TcpStream::connect(("127.0.0.1", port as u16));
+    let port = listening_port(&mut lines, &mut seen);
+    let connection = std::net::TcpStream::connect(("127.0.0.1", port));
     assert!(connection.is_ok(), "the logged port accepts connections");
     drop(connection); // an open connection would hold graceful shutdown for its full timeout
+    // The container's health check: 0 while the server answers, 1 once it is gone.
+    let healthcheck = || {
+        let port = port.to_string();
+        let vars = [("SECRET_KEY", TEST_SECRET_KEY), ("SERVER_HOST", "0.0.0.0"), ("SERVER_PORT", &port)];
+        command(dir.path()).arg("healthcheck").envs(vars).output().unwrap()
+    };
+    let healthy = healthcheck();
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
 
     let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
@@ -98,12 +98,104 @@ fn serves_json_logs_and_stops_gracefully_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "graceful stop exits 0, got {status}");
+    let unhealthy = healthcheck();
+    assert_eq!(unhealthy.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unhealthy.stderr).contains("/healthz did not answer"));
     seen.extend(lines.map_while(Result::ok));
     let log = seen.join("\n");
     assert!(log.contains("\"stopped\""), "{log}");
     for secret in [TEST_SECRET_KEY, dsn_password] {
         assert!(!log.contains(secret), "a secret leaked into the logs");
     }
+}
+
+/// Reads JSON log lines (each must be one JSON object) into `seen` up to the start-up line, and
+/// returns the port it names.
+fn listening_port(lines: &mut impl Iterator<Item = std::io::Result<String>>, seen: &mut Vec<String>) -> u16 {
+    loop {
+        let line = lines.next().expect("the server logs before it exits").unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        seen.push(line);
+        if event["message"] == "AI Prompt Manager is listening" {
+            return event["port"].as_u64().unwrap() as u16;
+        }
+    }
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key (openssl CLI): (cert path, key path).
+fn loopback_certificate(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join(format!("{name}-cert.pem")), dir.join(format!("{name}-key.pem")));
+    let output = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-days", "2", "-subj", "/CN=prompt-manager test", "-addext", "subjectAltName=IP:127.0.0.1"])
+        // A server certificate, not a CA (which clients refuse to meet as a server).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap_or_else(|e| panic!("the TLS test needs the openssl command: {e}"));
+    assert!(output.status.success(), "openssl failed: {}", String::from_utf8_lossy(&output.stderr));
+    (cert, key)
+}
+
+/// With TLS_CERT_FILE and TLS_KEY_FILE the server speaks HTTPS itself (with HSTS), plain HTTP
+/// gets no answer, the health check asks over HTTPS, and files that are missing or do not go
+/// together stop the start with one line.
+#[tokio::test]
+async fn serves_https_natively_with_its_own_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = loopback_certificate(dir.path(), "server");
+    let (_, other_key) = loopback_certificate(dir.path(), "other");
+    let (cert, key, other_key) = (cert.to_str().unwrap(), key.to_str().unwrap(), other_key.to_str().unwrap());
+    let base = [("SECRET_KEY", TEST_SECRET_KEY), ("SERVER_HOST", "127.0.0.1"), ("LOG_FORMAT", "json")];
+
+    for (cert_file, key_file, said) in [
+        (cert, other_key, "do not go together"),
+        (cert, "/nonexistent/key.pem", "/nonexistent/key.pem"),
+        (key, key, "holds no PEM certificate"),
+    ] {
+        let output = command(dir.path())
+            .envs(base)
+            .envs([("SERVER_PORT", "0"), ("TLS_CERT_FILE", cert_file), ("TLS_KEY_FILE", key_file)])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{cert_file} with {key_file} must not start");
+        assert!(stderr.contains("TLS: ") && stderr.contains(said), "{said:?} in: {stderr}");
+    }
+
+    let mut child = command(dir.path())
+        .envs(base)
+        .envs([("SERVER_PORT", "0"), ("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kept open to the end: the server logs to it.
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = listening_port(&mut log, &mut Vec::new());
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(cert).unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let response = trusting.get(format!("https://127.0.0.1:{port}/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("strict-transport-security"), "HSTS over direct TLS");
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
+    assert!(plain.is_err_and(|e| !e.is_status()), "plain HTTP gets no HTTP answer");
+    let port = port.to_string();
+    let healthcheck = command(dir.path())
+        .arg("healthcheck")
+        .envs(base)
+        .envs([("SERVER_PORT", port.as_str()), ("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)])
+        .output()
+        .unwrap();
+    assert!(healthcheck.status.success(), "{}", String::from_utf8_lossy(&healthcheck.stderr));
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// Runs the binary against a SQLite file in `dir`; returns (exit code, stdout, stderr).
