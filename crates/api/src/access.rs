@@ -138,10 +138,18 @@ pub const RULES: &[(&str, &str, Policy)] = &[
     ("GET", "/api/v1/analytics/runs", Policy::TenantAdminRead),
 ];
 
+/// Routes that speak another protocol than the REST API's, so the OpenAPI document does not
+/// describe them: the MCP endpoint (JSON-RPC over Streamable HTTP). Which MCP calls may
+/// write is decided per call ([`Principal::may_write`]); the MCP server clears the read cache
+/// after its writes itself.
+pub const PROTOCOL_RULES: &[(&str, &str, Policy)] =
+    &[("POST", "/mcp", Policy::Reader), ("GET", "/mcp", Policy::Reader), ("DELETE", "/mcp", Policy::Reader)];
+
 /// POST routes that change nothing the read cache holds (prompts, credentials): a successful
 /// call does not start a new cache epoch, so rendering and running prompts keep the hot read
 /// path warm for everyone.
 pub const READ_ONLY_POSTS: &[&str] = &[
+    "/mcp",
     "/api/v1/prompts/{prompt}/render",
     "/api/v1/prompts/{prompt}/impact",
     "/api/v1/prompts/{prompt}/run",
@@ -156,7 +164,11 @@ pub const READ_ONLY_POSTS: &[&str] = &[
 const TOKEN_USE_RESOLUTION: chrono::Duration = chrono::Duration::seconds(60);
 
 pub fn policy_for(method: &str, pattern: &str) -> Option<Policy> {
-    RULES.iter().find(|(m, p, _)| *m == method && *p == pattern).map(|(_, _, policy)| *policy)
+    RULES
+        .iter()
+        .chain(PROTOCOL_RULES)
+        .find(|(m, p, _)| *m == method && *p == pattern)
+        .map(|(_, _, policy)| *policy)
 }
 
 /// An authenticated caller who passed the route's rule.
@@ -207,6 +219,12 @@ impl Principal {
             Credential::Session(id) => Some(id),
             Credential::ApiToken { .. } => None,
         }
+    }
+
+    /// May change the tenant's content (prompts), as [`Policy::Writer`] routes ask: a session
+    /// or a read-write token. For calls whose route admits readers too (`/mcp`).
+    pub fn may_write(&self) -> bool {
+        Policy::Writer.check(Some(&self.caller())).is_ok()
     }
 
     /// May move protected release labels and decide requests to: see [`Caller::may_release`].

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod fetch_counts;
+pub mod mcp;
 pub mod openapi;
 pub mod paging;
 pub mod rate_limit;

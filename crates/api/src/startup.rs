@@ -28,7 +28,7 @@ use crate::fetch_counts::FetchCounts;
 use crate::read_cache::ReadCache;
 use crate::state::{AppState, Passwords};
 use crate::webhooks::WebhookRuntime;
-use crate::{access, error, openapi, rate_limit, routes, seed, spa};
+use crate::{access, error, mcp, openapi, rate_limit, routes, seed, spa};
 use auth::login_throttle::LoginThrottle;
 use auth::password::PasswordHasher;
 use auth::session_token::SessionTokens;
@@ -180,7 +180,7 @@ impl Application {
                     .route(web::get().to(docs_without_slash))
                     .route(web::head().to(docs_without_slash)),
             );
-            spa::register(app, &web_app)
+            spa::register(app.service(mcp::scope()), &web_app)
         })
         // Shutdown is driven by `run_until` with our own signal handlers (see ShutdownSignal).
         .disable_signals();

@@ -27,7 +27,7 @@ tasks:
   screenshots  refresh docs/screenshots by running the browser tests
   deploy-check  validate deploy/k8s and deploy/docker-compose.yml offline (part of `test`)
   peers      build/fetch the real peers the tests use (llama-server and its model; the OpenID
-             provider and SAML IdP from npm)";
+             provider, SAML IdP and MCP TypeScript SDK from npm)";
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// cargo-deny, installed once into ~/.cargo/bin from crates.io.
@@ -49,7 +49,8 @@ fn main() -> ExitCode {
         "deploy-check" => peers::validate_deployment(&workspace_root().join("deploy")),
         "peers" => peers::ensure_llama_server()
             .and_then(|()| peers::ensure_sso_peers())
-            .and_then(|()| peers::ensure_webhook_verifier()),
+            .and_then(|()| peers::ensure_webhook_verifier())
+            .and_then(|()| peers::ensure_mcp_client()),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -85,6 +86,7 @@ fn test() -> Result {
     peers::ensure_llama_server()?;
     peers::ensure_sso_peers()?;
     peers::ensure_webhook_verifier()?;
+    peers::ensure_mcp_client()?;
     step("checking formatting");
     exec(cargo().args(["fmt", "--all", "--", "--check"]))?;
     peers::validate_openapi(&workspace_root().join("openapi/openapi.json"))?;

@@ -365,37 +365,50 @@ fn python_tool(name: &str, package: &str, command: &str) -> Result<PathBuf> {
 /// changed (or nothing is there yet), then `e2e/sso/node_modules` made a symlink to it. The
 /// tests also need `node` to run them and `openssl` for the SAML IdP's keys.
 pub fn ensure_sso_peers() -> Result {
+    ensure_packages(&["/usr/bin/openssl"], &["openssl"])?;
+    ensure_node_packages("sso", "oidc-provider and saml-idp")
+}
+
+/// npm `@modelcontextprotocol/sdk` (the official MCP TypeScript SDK) for the MCP tests' client,
+/// the same way: `~/.cache/prompt-manager/mcp/node_modules`, linked as `e2e/mcp/node_modules`.
+pub fn ensure_mcp_client() -> Result {
+    ensure_node_packages("mcp", "the MCP TypeScript SDK")
+}
+
+/// `npm ci` of `e2e/<name>/package-lock.json` into `~/.cache/prompt-manager/<name>/node_modules`
+/// when the lock file changed (or nothing is there yet), then `e2e/<name>/node_modules` made a
+/// symlink to it.
+fn ensure_node_packages(name: &str, what: &str) -> Result {
     if !succeeds(Command::new("node").arg("--version")) {
         ensure_packages(&["/usr/bin/node", "/usr/bin/npm"], &["nodejs", "npm"])?;
     }
-    ensure_packages(&["/usr/bin/openssl"], &["openssl"])?;
-    let source = workspace_root().join("e2e/sso");
+    let source = workspace_root().join("e2e").join(name);
     let lock_path = source.join("package-lock.json");
     let lock = fs::read(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
     let wanted = format!("{:016x}", fnv1a(&lock));
-    let dir = cache_dir()?.join("sso");
+    let dir = cache_dir()?.join(name);
     let modules = dir.join("node_modules");
     let stamp = dir.join("node_modules.lock");
     let current = fs::read_to_string(&stamp).unwrap_or_default().trim() == wanted && modules.is_dir();
     if !current {
-        install_sso_peers(&source, &dir, &modules)?;
+        install_node_packages(&source, &dir, &modules, what)?;
         fs::write(&stamp, &wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     }
     link_node_modules(&source.join("node_modules"), &modules)
 }
 
 /// `npm ci` in a scratch folder (the package files copied there), then the result moved into place.
-fn install_sso_peers(source: &Path, dir: &Path, modules: &Path) -> Result {
+fn install_node_packages(source: &Path, dir: &Path, modules: &Path, what: &str) -> Result {
     if !succeeds(Command::new("npm").arg("--version")) {
         ensure_packages(&["/usr/bin/npm"], &["npm"])?;
     }
-    step("installing oidc-provider and saml-idp from npm (e2e/sso/package-lock.json)");
+    step(&format!("installing {what} from npm ({})", source.join("package-lock.json").display()));
     let started = Instant::now();
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let work = scratch(dir)?;
     for file in ["package.json", "package-lock.json"] {
         fs::copy(source.join(file), work.join(file))
-            .map_err(|e| format!("cannot copy e2e/sso/{file}: {e}"))?;
+            .map_err(|e| format!("cannot copy {}: {e}", source.join(file).display()))?;
     }
     // No install scripts: none of these packages needs one.
     exec(
@@ -408,7 +421,7 @@ fn install_sso_peers(source: &Path, dir: &Path, modules: &Path) -> Result {
     }
     move_into_place(&work.join("node_modules"), modules)?;
     let _ = fs::remove_dir_all(&work);
-    step(&format!("SSO peers in {} ({:.0?})", modules.display(), started.elapsed()));
+    step(&format!("{what} in {} ({:.0?})", modules.display(), started.elapsed()));
     Ok(())
 }
 

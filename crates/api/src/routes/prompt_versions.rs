@@ -20,10 +20,10 @@ use super::prompts::{
     check_base_version, check_may_edit, commit_message, load, people, person, prompt_response, save,
 };
 use crate::access::Principal;
-use crate::bundles;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::state::AppState;
+use crate::{bundles, client};
 
 /// How long a diff may search for the smallest set of changes before settling for a larger one.
 const DIFF_TIME_BUDGET: Duration = Duration::from_millis(500);
@@ -241,9 +241,17 @@ pub async fn restore_version(
     };
     let change = PromptChange { author: principal.user.id, commit_message, restored_from: Some(number) };
     let details = serde_json::json!({ "restored_from": number });
-    let restored =
-        save(&state, &req, &principal, &current, fields, change, AuditAction::PromptRestored, details)
-            .await?;
+    let restored = save(
+        &state,
+        &client::address(&req, &state.trusted_proxies),
+        &principal,
+        &current,
+        fields,
+        change,
+        AuditAction::PromptRestored,
+        details,
+    )
+    .await?;
     prompt_response(&state, &principal, &restored, HttpResponse::Ok()).await
 }
 

@@ -69,7 +69,16 @@ pub(super) fn check_base_version(
     current: &Prompt,
     body_version: Option<u32>,
 ) -> Result<(), ApiError> {
-    let fresh = match (req.get_header::<IfMatch>(), body_version) {
+    check_base(req.get_header::<IfMatch>(), current, body_version)
+}
+
+/// [`check_base_version`] with the `If-Match` header given (MCP has none: `None`).
+pub(crate) fn check_base(
+    if_match: Option<IfMatch>,
+    current: &Prompt,
+    body_version: Option<u32>,
+) -> Result<(), ApiError> {
+    let fresh = match (if_match, body_version) {
         (Some(IfMatch::Any), None) => true,
         (Some(IfMatch::Items(tags)), _) => tags.iter().any(|t| t.strong_eq(&etag(current))),
         (_, Some(version)) => version == current.version,
@@ -117,8 +126,7 @@ pub(super) fn name_taken() -> ApiError {
 }
 
 pub(super) fn event(
-    state: &AppState,
-    req: &HttpRequest,
+    client_addr: &str,
     principal: &Principal,
     action: AuditAction,
     prompt: &Prompt,
@@ -131,13 +139,13 @@ pub(super) fn event(
         target_type: "prompt",
         target_id: Some(prompt.id.to_string()),
         details,
-        client_addr: Some(client::address(req, &state.trusted_proxies)),
+        client_addr: Some(client_addr.to_owned()),
         at,
     }
 }
 
 /// Display names of the people a response mentions, in one query.
-pub(super) async fn people(
+pub(crate) async fn people(
     state: &AppState,
     principal: &Principal,
     ids: impl IntoIterator<Item = Option<UserId>>,
@@ -149,7 +157,7 @@ pub(super) fn person(names: &HashMap<UserId, String>, id: Option<UserId>) -> Opt
     id.map(|id| PersonRef { id, name: names.get(&id).cloned().unwrap_or_else(|| "deleted user".to_owned()) })
 }
 
-pub(super) fn view(prompt: &Prompt, names: &HashMap<UserId, String>) -> PromptView {
+pub(crate) fn view(prompt: &Prompt, names: &HashMap<UserId, String>) -> PromptView {
     PromptView {
         id: prompt.id,
         name: prompt.name.as_str().to_owned(),
@@ -173,7 +181,7 @@ pub(super) fn view(prompt: &Prompt, names: &HashMap<UserId, String>) -> PromptVi
     }
 }
 
-fn summary(prompt: &Prompt, names: &HashMap<UserId, String>) -> PromptSummary {
+pub(crate) fn summary(prompt: &Prompt, names: &HashMap<UserId, String>) -> PromptSummary {
     PromptSummary {
         id: prompt.id,
         name: prompt.name.as_str().to_owned(),
@@ -335,7 +343,20 @@ pub async fn create_prompt(
     principal: Principal,
     body: web::Json<CreatePromptRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let prompt =
+        create(&state, &client::address(&req, &state.trusted_proxies), &principal, body.into_inner()).await?;
+    let mut response = HttpResponse::Created();
+    response.insert_header((header::LOCATION, format!("/api/v1/prompts/{}", prompt.id)));
+    prompt_response(&state, &principal, &prompt, response).await
+}
+
+/// Creates a prompt owned by the caller, with its audit event and webhooks (REST and MCP).
+pub(crate) async fn create(
+    state: &AppState,
+    client_addr: &str,
+    principal: &Principal,
+    body: CreatePromptRequest,
+) -> Result<Prompt, ApiError> {
     let parsed = PromptFields::parse(PromptInput {
         name: &body.name,
         title: body.title.as_deref(),
@@ -353,7 +374,7 @@ pub async fn create_prompt(
         Ok(fields) if errors.is_empty() => fields,
         _ => return Err(ApiError::validation(errors)),
     };
-    let fields = bundles::check_includes(&state, &principal, fields).await?;
+    let fields = bundles::check_includes(state, principal, fields).await?;
     let now = Utc::now();
     let tx = state.db.begin().await?;
     let repo = tx.tenant(principal.scope()).await?;
@@ -363,14 +384,12 @@ pub async fn create_prompt(
             other => other?,
         };
     let details = serde_json::json!({ "name": prompt.name, "version": 1, "visibility": prompt.visibility });
-    repo.record_audit(event(&state, &req, &principal, AuditAction::PromptCreated, &prompt, details, now))
+    repo.record_audit(event(client_addr, principal, AuditAction::PromptCreated, &prompt, details, now))
         .await?;
     let notice = webhooks::prompt_payload(WebhookEvent::PromptCreated, &prompt, principal.user.id, now);
     repo.enqueue_webhooks(WebhookEvent::PromptCreated, &notice, now).await?;
     tx.commit().await?;
-    let mut response = HttpResponse::Created();
-    response.insert_header((header::LOCATION, format!("/api/v1/prompts/{}", prompt.id)));
-    prompt_response(&state, &principal, &prompt, response).await
+    Ok(prompt)
 }
 
 /// Which version `GET /api/v1/prompts/{prompt}` serves.
@@ -501,10 +520,25 @@ pub async fn update_prompt(
     path: web::Path<String>,
     body: web::Json<UpdatePromptRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let current = load(&state, &principal, &path).await?;
-    check_may_edit(&principal, &current)?;
-    let body = body.into_inner();
-    check_base_version(&req, &current, body.version)?;
+    let client_addr = client::address(&req, &state.trusted_proxies);
+    let if_match = req.get_header::<IfMatch>();
+    let updated = update(&state, &client_addr, &principal, &path, if_match, body.into_inner()).await?;
+    prompt_response(&state, &principal, &updated, HttpResponse::Ok()).await
+}
+
+/// Saves an edit of the prompt `raw` names as a new version (unchanged: as it is), based on
+/// the version `If-Match` or the body names (REST and MCP).
+pub(crate) async fn update(
+    state: &AppState,
+    client_addr: &str,
+    principal: &Principal,
+    raw: &str,
+    if_match: Option<IfMatch>,
+    body: UpdatePromptRequest,
+) -> Result<Prompt, ApiError> {
+    let current = load(state, principal, raw).await?;
+    check_may_edit(principal, &current)?;
+    check_base(if_match, &current, body.version)?;
     let mut errors = Vec::new();
     let commit_message = commit_message(body.commit_message.clone(), &mut errors);
     let fields = match edited(&current, body) {
@@ -515,15 +549,13 @@ pub async fn update_prompt(
             return Err(ApiError::validation(invalid));
         }
     };
-    let fields = bundles::check_includes(&state, &principal, fields).await?;
+    let fields = bundles::check_includes(state, principal, fields).await?;
     if fields == current.fields() {
-        return prompt_response(&state, &principal, &current, HttpResponse::Ok()).await;
+        return Ok(current);
     }
     let change = PromptChange { author: principal.user.id, commit_message, restored_from: None };
     let details = changed_fields(&current.fields(), &fields);
-    let updated =
-        save(&state, &req, &principal, &current, fields, change, AuditAction::PromptUpdated, details).await?;
-    prompt_response(&state, &principal, &updated, HttpResponse::Ok()).await
+    save(state, client_addr, principal, &current, fields, change, AuditAction::PromptUpdated, details).await
 }
 
 /// `current` with the edit `body` asks for, validated (the commit message aside).
@@ -548,7 +580,7 @@ pub(super) fn edited(current: &Prompt, body: UpdatePromptRequest) -> Result<Prom
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn save(
     state: &AppState,
-    req: &HttpRequest,
+    client_addr: &str,
     principal: &Principal,
     current: &Prompt,
     fields: PromptFields,
@@ -571,7 +603,7 @@ pub(super) async fn save(
     };
     let mut details = details;
     details["version"] = updated.version.into();
-    repo.record_audit(event(state, req, principal, action, &updated, details, now)).await?;
+    repo.record_audit(event(client_addr, principal, action, &updated, details, now)).await?;
     let notice = webhooks::prompt_payload(WebhookEvent::PromptUpdated, &updated, principal.user.id, now);
     repo.enqueue_webhooks(WebhookEvent::PromptUpdated, &notice, now).await?;
     tx.commit().await?;
@@ -655,7 +687,8 @@ pub async fn delete_prompt(
         return Err(not_found());
     }
     let details = serde_json::json!({ "name": prompt.name, "version": prompt.version });
-    repo.record_audit(event(&state, &req, &principal, AuditAction::PromptDeleted, &prompt, details, now))
+    let client_addr = client::address(&req, &state.trusted_proxies);
+    repo.record_audit(event(&client_addr, &principal, AuditAction::PromptDeleted, &prompt, details, now))
         .await?;
     let notice = webhooks::prompt_payload(WebhookEvent::PromptDeleted, &prompt, principal.user.id, now);
     repo.enqueue_webhooks(WebhookEvent::PromptDeleted, &notice, now).await?;

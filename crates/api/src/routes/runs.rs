@@ -25,11 +25,11 @@ use super::prompts::{
 };
 use crate::access::Principal;
 use crate::ai_services::{self, Purpose};
-use crate::bundles;
 use crate::error::ApiError;
 use crate::paging::{LARGE_ROW_PAGE, PageQuery, next_cursor};
 use crate::runs::{self, Call};
 use crate::state::AppState;
+use crate::{bundles, client};
 
 /// Targets of one comparison.
 const MAX_COMPARE_TARGETS: usize = 4;
@@ -470,9 +470,17 @@ pub async fn accept_enhancement(
         "enhancement_prompt": r.enhancement_prompt,
         "model": r.model,
     });
-    let saved =
-        save(&state, &req, &principal, &current, fields, change, AuditAction::PromptEnhanced, details)
-            .await?;
+    let saved = save(
+        &state,
+        &client::address(&req, &state.trusted_proxies),
+        &principal,
+        &current,
+        fields,
+        change,
+        AuditAction::PromptEnhanced,
+        details,
+    )
+    .await?;
     prompt_response(&state, &principal, &saved, HttpResponse::Ok()).await
 }
 

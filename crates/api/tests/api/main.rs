@@ -17,6 +17,7 @@ mod hardening;
 mod isolation;
 mod labels;
 mod llama;
+mod mcp;
 mod prompts;
 mod provider;
 mod rate_limit;
