@@ -382,8 +382,13 @@ async fn fetch(caller: &Caller, arguments: Value) -> Result<Value, ApiError> {
     };
     let pick = ApiError::check(|errors| Pick::parse(text_argument(&arguments, "label"), version, errors))?;
     let prompt = served(caller, name, &pick, text_argument(&arguments, "key")).await?;
+    view(caller, &prompt).await
+}
+
+/// A prompt as REST's `PromptView` answers it.
+async fn view(caller: &Caller, prompt: &domain::prompt::Prompt) -> Result<Value, ApiError> {
     let names = prompts::people(&caller.state, &caller.principal, [prompt.owner, prompt.updated_by]).await?;
-    serde_json::to_value(prompts::view(&prompt, &names)).map_err(|e| ApiError::internal(&e))
+    serde_json::to_value(prompts::view(prompt, &names)).map_err(|e| ApiError::internal(&e))
 }
 
 /// Writes need what REST's writes need: a session or a read-write token.
@@ -403,8 +408,7 @@ async fn create(caller: &Caller, arguments: Value) -> Result<Value, ApiError> {
     let body: CreatePromptRequest = parsed(arguments)?;
     let prompt = prompts::create(&caller.state, &caller.client_addr, &caller.principal, body).await?;
     caller.state.read_cache.invalidate(Some(caller.principal.tenant.id));
-    let names = prompts::people(&caller.state, &caller.principal, [prompt.owner, prompt.updated_by]).await?;
-    serde_json::to_value(prompts::view(&prompt, &names)).map_err(|e| ApiError::internal(&e))
+    view(caller, &prompt).await
 }
 
 async fn update(caller: &Caller, mut arguments: Value) -> Result<Value, ApiError> {
@@ -425,8 +429,7 @@ async fn update(caller: &Caller, mut arguments: Value) -> Result<Value, ApiError
     let prompt =
         prompts::update(&caller.state, &caller.client_addr, &caller.principal, &name, None, body).await?;
     caller.state.read_cache.invalidate(Some(caller.principal.tenant.id));
-    let names = prompts::people(&caller.state, &caller.principal, [prompt.owner, prompt.updated_by]).await?;
-    serde_json::to_value(prompts::view(&prompt, &names)).map_err(|e| ApiError::internal(&e))
+    view(caller, &prompt).await
 }
 
 /// A refused tool call as the caller sees it: the problem's text, and the problem itself
