@@ -100,6 +100,100 @@ async fn postgres_instances_starting_together_migrate_in_turn() {
     );
 }
 
+/// A library with two prompts, one of them at version 2, in tenant `acme`; what
+/// [`library_snapshot`] of it reads.
+async fn library_to_back_up(db: &Database) -> (TenantScope, Viewer) {
+    let acme = tenant(db, "acme").await;
+    let scope = scope_of(&acme);
+    let repo = db.tenant(scope);
+    let ann = repo.create_user(new_user("ann@acme.test", Role::Admin), at(1)).await.unwrap();
+    for (name, content) in [("support/welcome", "Hello {{customer}}"), ("notes", "Plain")] {
+        let new = NewPrompt {
+            owner: ann.id,
+            fields: fields(name, name, content, &["kept"], Visibility::Tenant),
+            commit_message: None,
+        };
+        repo.create_prompt(new, at(2)).await.unwrap();
+    }
+    let viewer = Viewer { user: ann.id, role: Role::Admin };
+    let welcome = repo.prompt(&viewer, &PromptKey::Name(PromptName::parse("support/welcome").unwrap())).await;
+    let change = PromptChange { author: ann.id, commit_message: Some("second".into()), restored_from: None };
+    let edited = fields("support/welcome", "Welcome", "Hi {{customer}}", &["kept"], Visibility::Tenant);
+    repo.update_prompt(&welcome.unwrap().unwrap(), edited, change, at(3)).await.unwrap().unwrap();
+    (scope, viewer)
+}
+
+/// Every prompt with its versions' contents, newest first, as the restored copy must show them.
+async fn library_snapshot(db: &Database, scope: TenantScope, viewer: &Viewer) -> Vec<(String, Vec<String>)> {
+    let repo = db.tenant(scope);
+    let prompts =
+        repo.search_prompts(viewer, &PromptFilter::default(), PromptSort::Name, None, 50).await.unwrap();
+    let mut snapshot = Vec::new();
+    for prompt in prompts.items {
+        let versions = repo.prompt_versions(prompt.id, None, 50).await.unwrap();
+        snapshot
+            .push((prompt.name.as_str().to_owned(), versions.items.into_iter().map(|v| v.content).collect()));
+    }
+    snapshot
+}
+
+/// Runs a backup or restore command as README's Deployment section gives it, off the runtime.
+async fn run_tool(program: &str, args: Vec<String>) {
+    let program = program.to_owned();
+    let output =
+        tokio::task::spawn_blocking(move || std::process::Command::new(&program).args(&args).output())
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the backup test needs its command: {e}"));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// SQLite: `sqlite3 prompts.db ".backup 'backup.db'"` while the server runs; the copy opened as
+/// a database of its own holds the same prompts and versions.
+#[tokio::test]
+async fn sqlite_backups_restore_with_the_same_prompts() {
+    let source = persistence::testing::TestDatabase::sqlite().await;
+    let (scope, viewer) = library_to_back_up(source.database()).await;
+    let persistence::DatabaseSettings::Sqlite { path, .. } = source.settings() else { unreachable!() };
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.db");
+    run_tool("sqlite3", vec![path.display().to_string(), format!(".backup '{}'", backup.display())]).await;
+
+    let restored = persistence::DatabaseSettings::Sqlite { path: backup, pool_size: 2 };
+    let restored = Database::connect(&restored).await.unwrap();
+    restored.migrate().await.unwrap();
+    let expected = library_snapshot(source.database(), scope, &viewer).await;
+    assert_eq!(expected.len(), 2);
+    assert_eq!(expected[1].1, ["Hi {{customer}}", "Hello {{customer}}"], "{expected:?}");
+    assert_eq!(library_snapshot(&restored, scope, &viewer).await, expected);
+}
+
+/// PostgreSQL: `pg_dump --format=custom` of the live database, `pg_restore --no-owner` into a
+/// fresh, empty one; the server's role reads the same prompts and versions there, row-level
+/// security and grants included.
+#[tokio::test]
+async fn postgres_backups_restore_into_a_fresh_database_with_the_same_prompts() {
+    let source = persistence::testing::TestDatabase::postgres().await;
+    let (scope, viewer) = library_to_back_up(source.database()).await;
+    let target = persistence::testing::TestDatabase::postgres_unmigrated().await;
+    let dsn = |db: &persistence::testing::TestDatabase| match db.settings() {
+        persistence::DatabaseSettings::Postgres { dsn, .. } => dsn.expose().clone(),
+        _ => unreachable!(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.dump").display().to_string();
+    run_tool("pg_dump", vec!["--format=custom".into(), format!("--file={backup}"), dsn(&source)]).await;
+    let restore =
+        vec!["--no-owner".into(), "--exit-on-error".into(), format!("--dbname={}", dsn(&target)), backup];
+    run_tool("pg_restore", restore).await;
+
+    let restored = Database::connect(target.settings()).await.unwrap();
+    restored.migrate().await.expect("a restored database is up to date");
+    let expected = library_snapshot(source.database(), scope, &viewer).await;
+    assert_eq!(expected.len(), 2);
+    assert_eq!(library_snapshot(&restored, scope, &viewer).await, expected);
+}
+
 /// A statement that runs past `statement_timeout` is cancelled by PostgreSQL and reads as a
 /// timeout; the pool stays usable.
 #[tokio::test]

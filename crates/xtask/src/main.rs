@@ -81,6 +81,11 @@ fn run() -> Result {
 fn test() -> Result {
     let started = Instant::now();
     ensure_postgres()?;
+    // The backup tests run the commands README gives for both databases.
+    ensure_packages(
+        &["/usr/bin/sqlite3", "/usr/bin/pg_dump", "/usr/bin/pg_restore"],
+        &["sqlite3", "postgresql-client"],
+    )?;
     ensure_chromium()?;
     ensure_native_libraries()?;
     peers::ensure_llama_server()?;
