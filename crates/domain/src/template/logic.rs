@@ -1632,7 +1632,9 @@ mod tests {
     fn prints_values_as_json_text_and_strings_verbatim() {
         let vals = json!({
             "s": "a \"quoted\" {{x}}", "i": 42, "f": 1.5, "t": true, "n": null,
-            "list": [1, "two", null], "obj": {"b": 1, "a": [true]}, "team.lead-1": "Zoë"
+            // Keys in order: serde_json keeps them as written where a dependency turns on
+            // `preserve_order` (the server's build does), and sorts them otherwise.
+            "list": [1, "two", null], "obj": {"a": [true], "b": 1}, "team.lead-1": "Zoë"
         });
         assert_eq!(
             ok("{{s}}|{{ i }}|{{f}}|{{t}}|{{n}}|{{list}}|{{obj}}|{{ team.lead-1 }}", vals),
