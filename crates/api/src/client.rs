@@ -1,13 +1,14 @@
 //! Facts about the requesting client: its address (for throttling and audit), whether it came
-//! over TLS, and the tenant named by the host it called.
+//! over TLS, whether it already holds a response's version, and the tenant named by the host it
+//! called.
 //!
 //! Forwarding headers (`X-Forwarded-For`, `X-Forwarded-Proto`) are believed only when the
 //! connection comes from one of the `TRUSTED_PROXIES`: any client can send them.
 
 use std::net::IpAddr;
 
-use actix_web::HttpRequest;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{EntityTag, HeaderMap, IfNoneMatch};
+use actix_web::{HttpMessage, HttpRequest};
 use domain::tenant::SYSTEM_TENANT_SUBDOMAIN;
 use ipnet::IpNet;
 use persistence::ClientInfo;
@@ -89,6 +90,16 @@ fn forwarded_values<'h>(headers: &'h HeaderMap, name: &'static str) -> std::vec:
         .map(str::trim)
         .collect();
     values.into_iter()
+}
+
+/// Whether the request's `If-None-Match` names `etag` (weakly, as RFC 9110 asks), so a 304
+/// answers it.
+pub fn holds(req: &HttpRequest, etag: &EntityTag) -> bool {
+    match req.get_header::<IfNoneMatch>() {
+        Some(IfNoneMatch::Any) => true,
+        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(etag)),
+        None => false,
+    }
 }
 
 /// The client's IP address (see [`TrustedProxies::client_ip`]).

@@ -30,12 +30,13 @@ use rmcp_actix_web::transport::{StreamableHttpService, on_request_extensions};
 use serde_json::{Value, json};
 
 use crate::access::Principal;
+use crate::admin::Acting;
 use crate::error::ApiError;
 use crate::paging::next_cursor;
 use crate::releases::{self, Pick};
-use crate::routes::prompts::{self, viewer};
+use crate::routes::{self, prompts, prompts::viewer};
 use crate::state::AppState;
-use crate::{bundles, client, startup};
+use crate::{bundles, startup};
 
 /// Prompts per `prompts/list` page, and the most a `search_prompts` call returns.
 const PAGE: u64 = 100;
@@ -66,15 +67,13 @@ pub fn scope() -> actix_web::Scope<
         .scope_with_path("/mcp")
 }
 
-/// Hands the authenticated caller, their address and the app state to the MCP handler.
+/// Hands the authenticated caller, who they act as for the audit log, and the app state to the
+/// MCP handler.
 fn carry_caller(req: &HttpRequest, extensions: &mut Extensions) {
     let Some(state) = req.app_data::<web::Data<AppState>>() else { return };
     if let Some(principal) = actix_web::HttpMessage::extensions(req).get::<Principal>().cloned() {
-        extensions.insert(Caller {
-            client_addr: client::address(req, &state.trusted_proxies),
-            principal,
-            state: state.clone(),
-        });
+        let acting = routes::acting(state, req, &principal);
+        extensions.insert(Caller { acting, principal, state: state.clone() });
     }
 }
 
@@ -82,7 +81,7 @@ fn carry_caller(req: &HttpRequest, extensions: &mut Extensions) {
 struct Caller {
     state: web::Data<AppState>,
     principal: Principal,
-    client_addr: String,
+    acting: Acting,
 }
 
 fn caller(context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
@@ -141,7 +140,8 @@ impl ServerHandler for PromptServer {
             Some((name, label)) => (name, Some(label)),
             None => (request.name.as_str(), None),
         };
-        let values = arguments(request.arguments.unwrap_or_default());
+        // Strings as a rule; some clients send JSON values.
+        let values: BTreeMap<String, Value> = request.arguments.unwrap_or_default().into_iter().collect();
         let rendered = async {
             let pick = ApiError::check(|errors| Pick::parse(label, None, errors))?;
             let prompt = served(&caller, name, &pick, None).await?;
@@ -217,11 +217,6 @@ fn mcp_prompt(prompt: &domain::prompt::Prompt) -> McpPrompt {
         .collect();
     let description = if prompt.category.is_empty() { None } else { Some(prompt.category.clone()) };
     McpPrompt::new(prompt.name.as_str(), description, Some(arguments)).with_title(prompt.title.clone())
-}
-
-/// MCP arguments as given (strings as a rule; some clients send JSON values).
-fn arguments(raw: JsonObject) -> BTreeMap<String, Value> {
-    raw.into_iter().collect()
 }
 
 /// Text arguments read as the contract's types: `"3"` for a number, `"true"` for a boolean,
@@ -406,7 +401,7 @@ fn check_may_write(caller: &Caller) -> Result<(), ApiError> {
 async fn create(caller: &Caller, arguments: Value) -> Result<Value, ApiError> {
     check_may_write(caller)?;
     let body: CreatePromptRequest = parsed(arguments)?;
-    let prompt = prompts::create(&caller.state, &caller.client_addr, &caller.principal, body).await?;
+    let prompt = prompts::create(&caller.state, &caller.acting, &caller.principal, body).await?;
     caller.state.read_cache.invalidate(Some(caller.principal.tenant.id));
     view(caller, &prompt).await
 }
@@ -426,8 +421,7 @@ async fn update(caller: &Caller, mut arguments: Value) -> Result<Value, ApiError
         return Err(invalid("version", "is required: the version your edit is based on"));
     }
     let body: UpdatePromptRequest = parsed(arguments)?;
-    let prompt =
-        prompts::update(&caller.state, &caller.client_addr, &caller.principal, &name, None, body).await?;
+    let prompt = prompts::update(&caller.state, &caller.acting, &caller.principal, &name, None, body).await?;
     caller.state.read_cache.invalidate(Some(caller.principal.tenant.id));
     view(caller, &prompt).await
 }

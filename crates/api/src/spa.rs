@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use actix_files::{Files, NamedFile};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse, fn_service};
 use actix_web::http::Method;
-use actix_web::http::header::{self, ALLOW, CACHE_CONTROL, EntityTag, HeaderValue, IfNoneMatch};
-use actix_web::{App, HttpMessage, HttpRequest, guard};
+use actix_web::http::header::{self, ALLOW, CACHE_CONTROL, EntityTag, HeaderValue};
+use actix_web::{App, HttpRequest, guard};
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::client;
 use crate::error::ApiError;
 
 /// The app as `cargo xtask frontend` left it when this binary was compiled (empty when it had
@@ -138,11 +139,7 @@ async fn fallback(req: &HttpRequest, web_app: &WebApp) -> HttpResponse {
 fn embedded(req: &HttpRequest, file: rust_embed::EmbeddedFile) -> HttpResponse {
     let hash: String = file.metadata.sha256_hash()[..16].iter().map(|byte| format!("{byte:02x}")).collect();
     let etag = EntityTag::new_strong(hash);
-    let unchanged = match req.get_header::<IfNoneMatch>() {
-        Some(IfNoneMatch::Any) => true,
-        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(&etag)),
-        None => false,
-    };
+    let unchanged = client::holds(req, &etag);
     let mut response = if unchanged { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     response.insert_header(header::ETag(etag)).insert_header((CACHE_CONTROL, "no-cache"));
     if unchanged {

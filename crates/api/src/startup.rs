@@ -280,15 +280,15 @@ fn ai_runtime(settings: &Settings, secret_key: &Secret<String>) -> Result<AiRunt
     Ok(AiRuntime::new(client, Sealer::new(secret_key), &settings.ai))
 }
 
-/// Every hour (and at start): clears run outputs past their tenant's retention, and forgets the
-/// run allowances of users who have not called an AI service lately and the request allowances
-/// of idle credentials and addresses (so the limiters' memory follows active callers, not every
-/// caller ever seen).
 /// `/api/docs` is where people type it; the Swagger UI lives under `/api/docs/`.
 async fn docs_without_slash() -> web::Redirect {
     web::Redirect::to("/api/docs/").permanent()
 }
 
+/// Every hour (and at start): clears run outputs past their tenant's retention, and forgets the
+/// run allowances of users who have not called an AI service lately and the request allowances
+/// of idle credentials and addresses (so the limiters' memory follows active callers, not every
+/// caller ever seen).
 fn spawn_housekeeping(state: web::Data<AppState>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);

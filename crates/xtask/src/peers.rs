@@ -274,7 +274,7 @@ pub fn validate_deployment(deploy: &Path) -> Result {
     }
     exec(&mut kubernetes_check(&manifests))?;
     exec(&mut compose_check(&deploy.join("docker-compose.yml")))?;
-    kustomization_lists_what_exists(&k8s)
+    kustomization_lists_what_exists(&k8s, &manifests)
 }
 
 /// The manifests in `dir`: every YAML file but `kustomization.yaml` (no Kubernetes schema
@@ -295,7 +295,7 @@ fn kubernetes_manifests(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Every resource `kustomization.yaml` names exists, and every manifest but the Secret's
 /// example is named (`kubectl apply -k` would otherwise fail, or leave one out).
-fn kustomization_lists_what_exists(dir: &Path) -> Result {
+fn kustomization_lists_what_exists(dir: &Path, manifests: &[PathBuf]) -> Result {
     let text = read(&dir.join("kustomization.yaml"))?;
     let listed: Vec<&str> = text
         .lines()
@@ -308,7 +308,7 @@ fn kustomization_lists_what_exists(dir: &Path) -> Result {
             return Err(format!("deploy/k8s/kustomization.yaml names {name}, which does not exist"));
         }
     }
-    for manifest in kubernetes_manifests(dir)? {
+    for manifest in manifests {
         let name = manifest.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if !name.ends_with(".example.yaml") && !listed.contains(&name) {
             return Err(format!("deploy/k8s/kustomization.yaml does not name {name}"));

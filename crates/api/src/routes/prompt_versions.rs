@@ -16,14 +16,15 @@ use persistence::PromptChange;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::acting;
 use super::prompts::{
     check_base_version, check_may_edit, commit_message, load, people, person, prompt_response, save,
 };
 use crate::access::Principal;
+use crate::bundles;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::state::AppState;
-use crate::{bundles, client};
 
 /// How long a diff may search for the smallest set of changes before settling for a larger one.
 const DIFF_TIME_BUDGET: Duration = Duration::from_millis(500);
@@ -243,7 +244,7 @@ pub async fn restore_version(
     let details = serde_json::json!({ "restored_from": number });
     let restored = save(
         &state,
-        &client::address(&req, &state.trusted_proxies),
+        &acting(&state, &req, &principal),
         &principal,
         &current,
         fields,

@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header::{self, ContentType, EntityTag, IfMatch, IfNoneMatch};
+use actix_web::http::header::{self, ContentType, EntityTag, IfMatch};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, delete, get, patch, post, web};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::UserId;
-use domain::audit::{Actor, AuditAction, NewAuditEvent};
+use domain::audit::{AuditAction, NewAuditEvent};
 use domain::bundle::Bundle;
 use domain::prompt::{
     NewPrompt, Prompt, PromptFields, PromptInput, PromptKey, PromptName, PromptPosition, PromptSort, Viewer,
@@ -25,7 +25,9 @@ use persistence::{FolderFilter, PromptChange, PromptFilter, StoreError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::acting;
 use crate::access::Principal;
+use crate::admin::Acting;
 use crate::error::ApiError;
 use crate::paging::{LIST_PAGE, PageQuery, next_cursor};
 use crate::read_cache::{CachedPrompt, CachedRelease};
@@ -125,23 +127,9 @@ pub(super) fn name_taken() -> ApiError {
     ApiError::conflict(FieldError::new("name", "is already used by another prompt"))
 }
 
-pub(super) fn event(
-    client_addr: &str,
-    principal: &Principal,
-    action: AuditAction,
-    prompt: &Prompt,
-    details: serde_json::Value,
-    at: DateTime<Utc>,
-) -> NewAuditEvent {
-    NewAuditEvent {
-        actor: Actor::User(principal.user.id),
-        action,
-        target_type: "prompt",
-        target_id: Some(prompt.id.to_string()),
-        details,
-        client_addr: Some(client_addr.to_owned()),
-        at,
-    }
+/// The audit event of a change to `prompt`.
+fn event(acting: &Acting, action: AuditAction, prompt: &Prompt, details: serde_json::Value) -> NewAuditEvent {
+    acting.event(action, "prompt", prompt.id.to_string(), details)
 }
 
 /// Display names of the people a response mentions, in one query.
@@ -343,8 +331,7 @@ pub async fn create_prompt(
     principal: Principal,
     body: web::Json<CreatePromptRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let prompt =
-        create(&state, &client::address(&req, &state.trusted_proxies), &principal, body.into_inner()).await?;
+    let prompt = create(&state, &acting(&state, &req, &principal), &principal, body.into_inner()).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/api/v1/prompts/{}", prompt.id)));
     prompt_response(&state, &principal, &prompt, response).await
@@ -353,7 +340,7 @@ pub async fn create_prompt(
 /// Creates a prompt owned by the caller, with its audit event and webhooks (REST and MCP).
 pub(crate) async fn create(
     state: &AppState,
-    client_addr: &str,
+    acting: &Acting,
     principal: &Principal,
     body: CreatePromptRequest,
 ) -> Result<Prompt, ApiError> {
@@ -375,7 +362,7 @@ pub(crate) async fn create(
         _ => return Err(ApiError::validation(errors)),
     };
     let fields = bundles::check_includes(state, principal, fields).await?;
-    let now = Utc::now();
+    let now = acting.at;
     let tx = state.db.begin().await?;
     let repo = tx.tenant(principal.scope()).await?;
     let prompt =
@@ -384,8 +371,7 @@ pub(crate) async fn create(
             other => other?,
         };
     let details = serde_json::json!({ "name": prompt.name, "version": 1, "visibility": prompt.visibility });
-    repo.record_audit(event(client_addr, principal, AuditAction::PromptCreated, &prompt, details, now))
-        .await?;
+    repo.record_audit(event(acting, AuditAction::PromptCreated, &prompt, details)).await?;
     let notice = webhooks::prompt_payload(WebhookEvent::PromptCreated, &prompt, principal.user.id, now);
     repo.enqueue_webhooks(WebhookEvent::PromptCreated, &notice, now).await?;
     tx.commit().await?;
@@ -478,12 +464,7 @@ pub async fn get_prompt(
     }
     .clone();
     let served_version = (header::HeaderName::from_static("x-prompt-version"), cached.version.to_string());
-    let unchanged = match req.get_header::<IfNoneMatch>() {
-        Some(IfNoneMatch::Any) => true,
-        Some(IfNoneMatch::Items(tags)) => tags.iter().any(|t| t.weak_eq(&cached.etag)),
-        None => false,
-    };
-    if unchanged {
+    if client::holds(&req, &cached.etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header(header::ETag(cached.etag))
             .insert_header(served_version)
@@ -520,9 +501,9 @@ pub async fn update_prompt(
     path: web::Path<String>,
     body: web::Json<UpdatePromptRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let client_addr = client::address(&req, &state.trusted_proxies);
     let if_match = req.get_header::<IfMatch>();
-    let updated = update(&state, &client_addr, &principal, &path, if_match, body.into_inner()).await?;
+    let acting = acting(&state, &req, &principal);
+    let updated = update(&state, &acting, &principal, &path, if_match, body.into_inner()).await?;
     prompt_response(&state, &principal, &updated, HttpResponse::Ok()).await
 }
 
@@ -530,7 +511,7 @@ pub async fn update_prompt(
 /// the version `If-Match` or the body names (REST and MCP).
 pub(crate) async fn update(
     state: &AppState,
-    client_addr: &str,
+    acting: &Acting,
     principal: &Principal,
     raw: &str,
     if_match: Option<IfMatch>,
@@ -555,7 +536,7 @@ pub(crate) async fn update(
     }
     let change = PromptChange { author: principal.user.id, commit_message, restored_from: None };
     let details = changed_fields(&current.fields(), &fields);
-    save(state, client_addr, principal, &current, fields, change, AuditAction::PromptUpdated, details).await
+    save(state, acting, principal, &current, fields, change, AuditAction::PromptUpdated, details).await
 }
 
 /// `current` with the edit `body` asks for, validated (the commit message aside).
@@ -580,7 +561,7 @@ pub(super) fn edited(current: &Prompt, body: UpdatePromptRequest) -> Result<Prom
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn save(
     state: &AppState,
-    client_addr: &str,
+    acting: &Acting,
     principal: &Principal,
     current: &Prompt,
     fields: PromptFields,
@@ -588,7 +569,7 @@ pub(super) async fn save(
     action: AuditAction,
     details: serde_json::Value,
 ) -> Result<Prompt, ApiError> {
-    let now = Utc::now();
+    let now = acting.at;
     let tx = state.db.begin().await?;
     let repo = tx.tenant(principal.scope()).await?;
     let updated = match repo.update_prompt(current, fields, change, now).await {
@@ -603,7 +584,7 @@ pub(super) async fn save(
     };
     let mut details = details;
     details["version"] = updated.version.into();
-    repo.record_audit(event(client_addr, principal, action, &updated, details, now)).await?;
+    repo.record_audit(event(acting, action, &updated, details)).await?;
     let notice = webhooks::prompt_payload(WebhookEvent::PromptUpdated, &updated, principal.user.id, now);
     repo.enqueue_webhooks(WebhookEvent::PromptUpdated, &notice, now).await?;
     tx.commit().await?;
@@ -680,16 +661,15 @@ pub async fn delete_prompt(
     }
     // Deleting a prompt takes its labels with it: a protected one only as its moves allow.
     releases::check_may_drop_labels(&state, &principal, &prompt).await?;
-    let now = Utc::now();
+    let acting = acting(&state, &req, &principal);
+    let now = acting.at;
     let tx = state.db.begin().await?;
     let repo = tx.tenant(principal.scope()).await?;
     if !repo.delete_prompt(prompt.id).await? {
         return Err(not_found());
     }
     let details = serde_json::json!({ "name": prompt.name, "version": prompt.version });
-    let client_addr = client::address(&req, &state.trusted_proxies);
-    repo.record_audit(event(&client_addr, &principal, AuditAction::PromptDeleted, &prompt, details, now))
-        .await?;
+    repo.record_audit(event(&acting, AuditAction::PromptDeleted, &prompt, details)).await?;
     let notice = webhooks::prompt_payload(WebhookEvent::PromptDeleted, &prompt, principal.user.id, now);
     repo.enqueue_webhooks(WebhookEvent::PromptDeleted, &notice, now).await?;
     tx.commit().await?;

@@ -20,16 +20,17 @@ use persistence::{PromptChange, RunViewer};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::acting;
 use super::prompts::{
     check_base_version, check_may_edit, commit_message, load, people, person, prompt_response, save, viewer,
 };
 use crate::access::Principal;
 use crate::ai_services::{self, Purpose};
+use crate::bundles;
 use crate::error::ApiError;
 use crate::paging::{LARGE_ROW_PAGE, PageQuery, next_cursor};
 use crate::runs::{self, Call};
 use crate::state::AppState;
-use crate::{bundles, client};
 
 /// Targets of one comparison.
 const MAX_COMPARE_TARGETS: usize = 4;
@@ -472,7 +473,7 @@ pub async fn accept_enhancement(
     });
     let saved = save(
         &state,
-        &client::address(&req, &state.trusted_proxies),
+        &acting(&state, &req, &principal),
         &principal,
         &current,
         fields,
